@@ -1,0 +1,404 @@
+"""Blob store on local disk: encrypted, content-addressed, committed by atomic rename.
+
+Layout under the data directory::
+
+    blobs/sha256/ab/cd/<sha256>      committed originals and derivatives
+    blobs/unsettled/<sha256>         committed by rename, database record not yet confirmed
+    staging/parts/<random>.part      single-request writes in progress
+    staging/uploads/<id>/            resumable uploads: blob, tail, lock
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import os
+import secrets
+import struct
+import threading
+import time
+from collections.abc import Generator, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from opendems.adapters.crypto.envelope import (
+    HEADER_SIZE,
+    TAG_SIZE,
+    EncryptedBlobReader,
+    EncryptingWriter,
+    Header,
+    SegmentCipher,
+    new_header,
+    open_data_key,
+)
+from opendems.adapters.crypto.keys import Keyring
+from opendems.domain.errors import Conflict, NotFound, StorageFull
+from opendems.ports import StagedBlob
+
+HEAD_BYTES = 8192
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _disk_errors() -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            raise StorageFull("the evidence store is out of space; nothing was kept") from exc
+        raise
+
+
+def _read_head(path: Path, keyring: Keyring) -> bytes:
+    with path.open("rb") as f:
+        reader = EncryptedBlobReader(f, path.stat().st_size, keyring)
+        return reader.segment(0)[:HEAD_BYTES]
+
+
+class _LocalWriter:
+    def __init__(self, store: LocalBlobStore) -> None:
+        self._store = store
+        store.parts_dir.mkdir(parents=True, exist_ok=True)
+        self.path = store.parts_dir / f"{secrets.token_hex(16)}.part"
+        self._f: BinaryIO = self.path.open("xb", buffering=0)
+        fcntl.flock(self._f, fcntl.LOCK_EX)  # tells a crash sweep this part is alive
+        header, key = new_header(store.keyring, store.segment_size)
+        with _disk_errors():
+            self._f.write(header.pack())
+        self._enc = EncryptingWriter(self._f, SegmentCipher(header, key))
+        self.size = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        try:
+            with _disk_errors():
+                self._enc.write(data)
+        except BaseException:
+            self.abort()
+            raise
+        self.size = self._enc.size
+
+    def finish(self) -> StagedBlob:
+        try:
+            with _disk_errors():
+                self._enc.finish()
+                os.fsync(self._f.fileno())
+            head = _read_head(self.path, self._store.keyring)
+        except BaseException:
+            self.abort()
+            raise
+        self._store.hold(str(self.path), self._f)
+        return StagedBlob(str(self.path), self._enc.hasher.hexdigest(), self._enc.size, head)
+
+    def abort(self) -> None:
+        self.path.unlink(missing_ok=True)
+        self._store.release(str(self.path))
+        with contextlib.suppress(OSError):
+            self._f.close()
+
+
+class _LocalResumable:
+    """Encrypted staging of one tus upload. Full segments go to ``blob``; the held-back
+    remainder is sealed into ``tail`` together with how many segments it follows. The
+    tail, replaced atomically at each savepoint, is what defines the committed offset."""
+
+    def __init__(self, store: LocalBlobStore, upload_id: str) -> None:
+        self._store = store
+        self.upload_id = upload_id
+        self.dir = store.uploads_dir / upload_id
+        if not (self.dir / "blob").exists():
+            raise NotFound(f"upload {upload_id} does not exist")
+        self._lock = (self.dir / "lock").open("a+b")
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.close()
+
+            raise Conflict(f"upload {upload_id} is being written by another request") from None
+        try:
+            self._open()
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self) -> None:
+        store = self._store
+        self._blob = (self.dir / "blob").open("r+b", buffering=0)
+        header = Header.unpack(self._blob.read(HEADER_SIZE))
+        self._cipher = SegmentCipher(header, open_data_key(header, store.keyring))
+        self._seg = header.segment_size
+        committed, pending = _read_tail(self.dir / "tail", self._cipher)
+        self._blob.truncate(HEADER_SIZE + committed * (self._seg + TAG_SIZE))
+        self._blob.seek(0, os.SEEK_END)
+        offset = committed * self._seg + len(pending)
+        hasher = store.cached_hash(self.upload_id, offset)
+        if hasher is None:
+            # Another process or a restart: rebuild the digest from the committed prefix.
+            hasher = hashlib.sha256()
+            for index in range(committed):
+                self._blob.seek(HEADER_SIZE + index * (self._seg + TAG_SIZE))
+                hasher.update(self._cipher.open(index, self._blob.read(self._seg + TAG_SIZE), False))
+            hasher.update(pending)
+            self._blob.seek(0, os.SEEK_END)
+        self._enc = EncryptingWriter(
+            self._blob, self._cipher, next_index=committed, pending=pending, hasher=hasher, size=offset
+        )
+        self._saved = (committed, pending, hasher.copy())
+
+    @property
+    def offset(self) -> int:
+        return self._enc.size
+
+    def append(self, data: bytes | bytearray | memoryview) -> None:
+        with _disk_errors():
+            self._enc.write(data)
+
+    def savepoint(self) -> None:
+        with _disk_errors():
+            os.fsync(self._blob.fileno())
+            _write_tail(self.dir / "tail", self._cipher, self._enc.next_index, self._enc.pending)
+        self._saved = (self._enc.next_index, self._enc.pending, self._enc.hasher.copy())
+        self._store.remember_hash(self.upload_id, self._enc.size, self._enc.hasher)
+
+    def rollback(self) -> None:
+        committed, pending, hasher = self._saved
+        self._blob.truncate(HEADER_SIZE + committed * (self._seg + TAG_SIZE))
+        self._blob.seek(0, os.SEEK_END)
+        self._enc = EncryptingWriter(
+            self._blob,
+            self._cipher,
+            next_index=committed,
+            pending=pending,
+            hasher=hasher.copy(),
+            size=committed * self._seg + len(pending),
+        )
+
+    def finish(self) -> StagedBlob:
+        with _disk_errors():
+            self._enc.finish()
+            os.fsync(self._blob.fileno())
+        fcntl.flock(self._blob, fcntl.LOCK_EX)
+        part = self._store.parts_dir / f"{self.upload_id}.part"
+        self._store.parts_dir.mkdir(parents=True, exist_ok=True)
+        os.replace(self.dir / "blob", part)
+        self._store.hold(str(part), self._blob)
+        self._store.forget_hash(self.upload_id)
+        head = _read_head(part, self._store.keyring)
+        return StagedBlob(str(part), self._enc.hasher.hexdigest(), self._enc.size, head)
+
+    def close(self) -> None:
+        if not self._store.is_held(self._blob):
+            with contextlib.suppress(Exception):
+                self._blob.close()
+        with contextlib.suppress(Exception):
+            fcntl.flock(self._lock, fcntl.LOCK_UN)
+            self._lock.close()
+
+
+_TAIL = struct.Struct(">Q")
+
+
+def _write_tail(path: Path, cipher: SegmentCipher, committed: int, pending: bytes) -> None:
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("wb") as f:
+        f.write(_TAIL.pack(committed) + cipher.seal_tail(committed, pending))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _read_tail(path: Path, cipher: SegmentCipher) -> tuple[int, bytes]:
+    raw = path.read_bytes()
+    (committed,) = _TAIL.unpack_from(raw)
+    return committed, cipher.open_tail(committed, raw[_TAIL.size :])
+
+
+class LocalBlobStore:
+    """The embedded blob store. Keys are ``sha256/<hex>``; bytes are always encrypted."""
+
+    def __init__(self, root: Path, staging: Path, keyring: Keyring, segment_size: int) -> None:
+        self.root = root
+        self.keyring = keyring
+        self.segment_size = segment_size
+        self.parts_dir = staging / "parts"
+        self.uploads_dir = staging / "uploads"
+        self.unsettled_dir = root / "unsettled"
+        for d in (root, self.parts_dir, self.uploads_dir, self.unsettled_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        self._hashes: dict[str, tuple[int, hashlib._Hash]] = {}
+        self._hash_lock = threading.Lock()
+        # Open, locked handles on staged parts and unsettled markers: a file this process
+        # still works on is locked, so a crash sweep (here or in another process) removes
+        # only what a dead process left behind.
+        self._held: dict[str, BinaryIO] = {}
+        self._held_lock = threading.Lock()
+
+    def hold(self, path: str, handle: BinaryIO) -> None:
+        with self._held_lock:
+            self._held[path] = handle
+
+    def is_held(self, handle: BinaryIO) -> bool:
+        with self._held_lock:
+            return any(h is handle for h in self._held.values())
+
+    def release(self, path: str) -> None:
+        with self._held_lock:
+            handle = self._held.pop(path, None)
+        if handle is not None:
+            with contextlib.suppress(OSError):
+                handle.close()
+
+    # -- paths --------------------------------------------------------------------------
+    def _path(self, key: str) -> Path:
+        algo, _, digest = key.partition("/")
+        if algo != "sha256" or len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
+            raise NotFound(f"no blob {key!r}")
+        return self.root / algo / digest[:2] / digest[2:4] / digest
+
+    # -- single-request writes ----------------------------------------------------------
+    def writer(self) -> _LocalWriter:
+        with _disk_errors():
+            return _LocalWriter(self)
+
+    def commit(self, staged: StagedBlob) -> str:
+        key = f"sha256/{staged.sha256}"
+        final = self._path(key)
+        marker_path = self.unsettled_dir / staged.sha256
+        with _disk_errors():
+            marker = marker_path.open("ab")
+            fcntl.flock(marker, fcntl.LOCK_EX)
+            self.hold(str(marker_path), marker)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staged.token, final)
+            _fsync_dir(final.parent)
+        self.release(staged.token)
+        return key
+
+    def discard(self, staged: StagedBlob) -> None:
+        Path(staged.token).unlink(missing_ok=True)
+        self.release(staged.token)
+
+    def settle(self, key: str) -> None:
+        marker_path = self.unsettled_dir / key.removeprefix("sha256/")
+        marker_path.unlink(missing_ok=True)
+        self.release(str(marker_path))
+
+    @staticmethod
+    def _abandoned(path: Path, cutoff: float) -> bool:
+        """True when no live process holds ``path`` and it is older than ``cutoff``."""
+        try:
+            if path.stat().st_mtime > cutoff:
+                return False
+            with path.open("rb") as f:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+        except (BlockingIOError, FileNotFoundError):
+            return False
+
+    def unsettled(self, older_than_s: float) -> list[str]:
+        cutoff = time.time() - older_than_s
+        return [f"sha256/{p.name}" for p in self.unsettled_dir.iterdir() if self._abandoned(p, cutoff)]
+
+    def sweep_staging(self, older_than_s: float) -> int:
+        """Remove parts a dead process left behind. Returns how many were removed."""
+        cutoff = time.time() - older_than_s
+        removed = 0
+        for part in self.parts_dir.glob("*.part"):
+            if self._abandoned(part, cutoff):
+                part.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
+    # -- reads --------------------------------------------------------------------------
+    def exists(self, key: str) -> bool:
+        try:
+            return self._path(key).exists()
+        except NotFound:
+            return False
+
+    @contextlib.contextmanager
+    def _reader(self, key: str) -> Iterator[EncryptedBlobReader]:
+        path = self._path(key)
+        try:
+            f = path.open("rb")
+        except FileNotFoundError:
+            raise NotFound(f"blob {key} is missing from the store") from None
+        with f:
+            yield EncryptedBlobReader(f, os.fstat(f.fileno()).st_size, self.keyring)
+
+    def size(self, key: str) -> int:
+        with self._reader(key) as reader:
+            return reader.size
+
+    def read_range(self, key: str, start: int, end: int) -> Generator[bytes, None, None]:
+        with self._reader(key) as reader:
+            yield from reader.iter_range(start, end)
+
+    def read_all(self, key: str) -> Generator[bytes, None, None]:
+        with self._reader(key) as reader:
+            yield from reader.iter_all()
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    # -- resumable uploads --------------------------------------------------------------
+    def create_resumable(self, upload_id: str) -> None:
+        d = self.uploads_dir / upload_id
+        with _disk_errors():
+            d.mkdir(parents=True)
+            header, key = new_header(self.keyring, self.segment_size)
+            with (d / "blob.tmp").open("wb") as f:
+                f.write(header.pack())
+                os.fsync(f.fileno())
+            _write_tail(d / "tail", SegmentCipher(header, key), 0, b"")
+            os.replace(d / "blob.tmp", d / "blob")
+
+    def open_resumable(self, upload_id: str) -> _LocalResumable:
+        return _LocalResumable(self, upload_id)
+
+    def resumable_offset(self, upload_id: str) -> int:
+        d = self.uploads_dir / upload_id
+        try:
+            raw = (d / "tail").read_bytes()
+            with (d / "blob").open("rb") as f:
+                header = Header.unpack(f.read(HEADER_SIZE))
+        except FileNotFoundError:
+            raise NotFound(f"upload {upload_id} does not exist") from None
+        committed: int = _TAIL.unpack_from(raw)[0]
+        pending_len = len(raw) - _TAIL.size - 12 - TAG_SIZE  # nonce and tag around the sealed tail
+        return committed * header.segment_size + pending_len
+
+    def discard_resumable(self, upload_id: str) -> None:
+        d = self.uploads_dir / upload_id
+        if d.exists():
+            for child in d.iterdir():
+                child.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                d.rmdir()
+        (self.parts_dir / f"{upload_id}.part").unlink(missing_ok=True)
+        self.forget_hash(upload_id)
+
+    # In-process cache of running digests, so an upload served by this process is hashed
+    # exactly once; after a restart the digest is rebuilt from the stored prefix instead.
+    def cached_hash(self, upload_id: str, offset: int) -> hashlib._Hash | None:
+        with self._hash_lock:
+            entry = self._hashes.get(upload_id)
+        if entry and entry[0] == offset:
+            return entry[1].copy()
+        return None
+
+    def remember_hash(self, upload_id: str, offset: int, hasher: hashlib._Hash) -> None:
+        with self._hash_lock:
+            self._hashes[upload_id] = (offset, hasher.copy())
+
+    def forget_hash(self, upload_id: str) -> None:
+        with self._hash_lock:
+            self._hashes.pop(upload_id, None)

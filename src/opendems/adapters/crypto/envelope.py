@@ -1,0 +1,236 @@
+"""Encrypted blob format: AES-256-GCM in fixed-size segments under a random data key.
+
+Layout: a 96-byte header, then segments of ``segment_size`` plaintext bytes (the last one
+shorter), each stored as ciphertext followed by its 16-byte tag. Segment ``i`` uses nonce
+``i`` (a data key encrypts each index exactly once) and authenticates the header's fixed
+fields, its index and whether it is the last one, so segments cannot be reordered, dropped
+or the blob truncated without detection. A ranged read decrypts only the segments it needs.
+
+The header carries the data key wrapped (RFC 3394) by the agency's key-encryption key and
+that key's id, so a blob opens with the agency key alone, without the database; rotation
+rewraps the header and leaves the segments as they are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.keywrap import InvalidUnwrap
+
+from opendems.adapters.crypto.keys import KEK_ID_BYTES, KeyError_, Keyring
+
+MAGIC = b"ODEMSB1\x00"
+HEADER_SIZE = 96
+TAG_SIZE = 16
+WRAPPED_KEY_SIZE = 40
+_HEADER = struct.Struct(f">8sI{KEK_ID_BYTES}sH{WRAPPED_KEY_SIZE}s")
+
+
+class BlobIntegrityError(Exception):
+    """Stored bytes do not decrypt or authenticate: they were altered or damaged."""
+
+
+@dataclass(frozen=True)
+class Header:
+    segment_size: int
+    kek_id: str
+    wrapped_key: bytes
+
+    def pack(self) -> bytes:
+        packed = _HEADER.pack(
+            MAGIC,
+            self.segment_size,
+            self.kek_id.encode().ljust(KEK_ID_BYTES, b"\0"),
+            len(self.wrapped_key),
+            self.wrapped_key,
+        )
+        return packed.ljust(HEADER_SIZE, b"\0")
+
+    @classmethod
+    def unpack(cls, raw: bytes) -> Header:
+        if len(raw) < HEADER_SIZE:
+            raise BlobIntegrityError("blob is shorter than its header")
+        magic, seg, kek_id, wrapped_len, wrapped = _HEADER.unpack_from(raw)
+        if magic != MAGIC:
+            raise BlobIntegrityError("blob header is not an OpenDEMS encrypted blob")
+        if wrapped_len != WRAPPED_KEY_SIZE or seg <= 0:
+            raise BlobIntegrityError("blob header is malformed")
+        return cls(seg, kek_id.rstrip(b"\0").decode(errors="replace"), wrapped)
+
+    def aad_prefix(self) -> bytes:
+        return MAGIC + struct.pack(">I", self.segment_size)
+
+
+def new_header(keyring: Keyring, segment_size: int) -> tuple[Header, bytes]:
+    data_key = AESGCM.generate_key(bit_length=256)
+    kek = keyring.current
+    return Header(segment_size, kek.key_id, kek.wrap(data_key)), data_key
+
+
+def open_data_key(header: Header, keyring: Keyring) -> bytes:
+    try:
+        return keyring.get(header.kek_id).unwrap(header.wrapped_key)
+    except InvalidUnwrap as exc:
+        raise BlobIntegrityError("blob data key does not unwrap: header altered or wrong key") from exc
+    except KeyError_ as exc:
+        raise BlobIntegrityError(str(exc)) from exc
+
+
+def _nonce(index: int) -> bytes:
+    return index.to_bytes(12, "big")
+
+
+def _aad(header: Header, index: int, final: bool) -> bytes:
+    return header.aad_prefix() + struct.pack(">Q?", index, final)
+
+
+class SegmentCipher:
+    def __init__(self, header: Header, data_key: bytes) -> None:
+        self.header = header
+        self._aead = AESGCM(data_key)
+
+    def seal(self, index: int, plaintext: bytes | bytearray | memoryview, final: bool) -> bytes:
+        return self._aead.encrypt(_nonce(index), plaintext, _aad(self.header, index, final))
+
+    def open(self, index: int, sealed: bytes, final: bool) -> bytes:
+        try:
+            return self._aead.decrypt(_nonce(index), sealed, _aad(self.header, index, final))
+        except InvalidTag as exc:
+            raise BlobIntegrityError(f"segment {index} fails authentication") from exc
+
+    def seal_tail(self, committed: int, pending: bytes) -> bytes:
+        """Encrypt not-yet-final bytes of a resumable upload (rewritten often: random nonce)."""
+        nonce = os.urandom(12)
+        aad = b"tail" + self.header.aad_prefix() + struct.pack(">Q", committed)
+        return nonce + self._aead.encrypt(nonce, pending, aad)
+
+    def open_tail(self, committed: int, sealed: bytes) -> bytes:
+        aad = b"tail" + self.header.aad_prefix() + struct.pack(">Q", committed)
+        try:
+            return self._aead.decrypt(sealed[:12], sealed[12:], aad)
+        except InvalidTag as exc:
+            raise BlobIntegrityError("upload tail fails authentication") from exc
+
+
+class EncryptingWriter:
+    """Hashes and encrypts a byte stream in one pass, writing sealed segments to ``out``.
+
+    The newest full segment is held back until more data arrives, so the one marked final
+    is really the last. ``pending`` exposes what is held back (for resumable uploads).
+    """
+
+    def __init__(
+        self,
+        out: BinaryIO,
+        cipher: SegmentCipher,
+        *,
+        next_index: int = 0,
+        pending: bytes = b"",
+        hasher: hashlib._Hash | None = None,
+        size: int = 0,
+    ) -> None:
+        self._out = out
+        self._cipher = cipher
+        self._seg = cipher.header.segment_size
+        self.next_index = next_index
+        self._buf = bytearray(pending)
+        self.hasher = hasher or hashlib.sha256()
+        self.size = size
+
+    @property
+    def pending(self) -> bytes:
+        return bytes(self._buf)
+
+    def _emit(self, plaintext: bytes | bytearray | memoryview) -> None:
+        self._out.write(self._cipher.seal(self.next_index, plaintext, False))
+        self.next_index += 1
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        mv = memoryview(data).cast("B")
+        if not len(mv):
+            return
+        self.hasher.update(mv)
+        self.size += len(mv)
+        seg = self._seg
+        if self._buf:
+            need = seg - len(self._buf)
+            if len(mv) <= need:
+                self._buf += mv
+                return
+            self._buf += mv[:need]
+            mv = mv[need:]
+            self._emit(self._buf)
+            self._buf.clear()
+        while len(mv) > seg:
+            self._emit(mv[:seg])
+            mv = mv[seg:]
+        self._buf += mv
+
+    def finish(self) -> None:
+        """Write the final segment. The stream must not be empty."""
+        if not self._buf:
+            raise ValueError("an empty stream has no final segment")
+        self._out.write(self._cipher.seal(self.next_index, self._buf, True))
+        self.next_index += 1
+        self._buf.clear()
+
+
+def segment_count(body_size: int, segment_size: int) -> int:
+    return math.ceil(body_size / (segment_size + TAG_SIZE))
+
+
+def plaintext_size(file_size: int, segment_size: int) -> int:
+    body = file_size - HEADER_SIZE
+    if body <= TAG_SIZE:
+        raise BlobIntegrityError("blob holds no data")
+    count = segment_count(body, segment_size)
+    last = body - (count - 1) * (segment_size + TAG_SIZE)
+    if last <= TAG_SIZE:
+        raise BlobIntegrityError("blob was truncated inside a segment")
+    return body - count * TAG_SIZE
+
+
+class EncryptedBlobReader:
+    """Random access to the plaintext of one encrypted blob file."""
+
+    def __init__(self, f: BinaryIO, file_size: int, keyring: Keyring) -> None:
+        self._f = f
+        self.header = Header.unpack(f.read(HEADER_SIZE))
+        self._cipher = SegmentCipher(self.header, open_data_key(self.header, keyring))
+        self._seg = self.header.segment_size
+        self.size = plaintext_size(file_size, self._seg)
+        self._last_index = (self.size - 1) // self._seg
+
+    def segment(self, index: int) -> bytes:
+        stored = self._seg + TAG_SIZE
+        self._f.seek(HEADER_SIZE + index * stored)
+        final = index == self._last_index
+        length = (self.size - index * self._seg if final else self._seg) + TAG_SIZE
+        sealed = self._f.read(length)
+        if len(sealed) != length:
+            raise BlobIntegrityError(f"segment {index} is truncated")
+        return self._cipher.open(index, sealed, final)
+
+    def iter_range(self, start: int, end: int) -> Iterator[bytes]:
+        """Plaintext bytes ``start``..``end`` inclusive."""
+        if not 0 <= start <= end < self.size:
+            raise ValueError("range outside the blob")
+        first, last = start // self._seg, end // self._seg
+        for index in range(first, last + 1):
+            data = self.segment(index)
+            base = index * self._seg
+            lo = max(start - base, 0)
+            hi = min(end - base + 1, len(data))
+            yield data[lo:hi] if (lo, hi) != (0, len(data)) else data
+
+    def iter_all(self) -> Iterator[bytes]:
+        for index in range(self._last_index + 1):
+            yield self.segment(index)

@@ -1,0 +1,99 @@
+"""Cases and their evidence."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+
+from opendems.adapters.db.tables import case_evidence, cases
+from opendems.domain.cases import Case, CaseStatus
+
+
+def _case(row: Any, count: int = 0) -> Case:
+    data = dict(row._mapping)
+    data["status"] = CaseStatus(data["status"])
+    return Case(**data, evidence_count=count)
+
+
+class CaseRepository:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def _count(self, number: str) -> int:
+        query = select(func.count()).select_from(case_evidence).where(case_evidence.c.case_number == number)
+        return int(self._conn.execute(query).scalar_one())
+
+    def add(self, case: Case) -> None:
+        self._conn.execute(
+            insert(cases).values(
+                number=case.number,
+                title=case.title,
+                incident_number=case.incident_number,
+                case_type=case.case_type,
+                description=case.description,
+                status=case.status.value,
+                created_at=case.created_at,
+                created_by=case.created_by,
+                closed_at=case.closed_at,
+            )
+        )
+
+    def get(self, number: str) -> Case | None:
+        row = self._conn.execute(select(cases).where(cases.c.number == number)).first()
+        return _case(row, self._count(number)) if row else None
+
+    def save(self, case: Case) -> None:
+        self._conn.execute(
+            update(cases)
+            .where(cases.c.number == case.number)
+            .values(
+                title=case.title,
+                incident_number=case.incident_number,
+                case_type=case.case_type,
+                description=case.description,
+                status=case.status.value,
+                closed_at=case.closed_at,
+            )
+        )
+
+    def page(self, *, status: CaseStatus | None, limit: int, offset: int) -> tuple[list[Case], int]:
+        count_q = select(func.count()).select_from(cases)
+        query = select(cases).order_by(cases.c.created_at.desc()).limit(limit).offset(offset)
+        if status:
+            count_q = count_q.where(cases.c.status == status.value)
+            query = query.where(cases.c.status == status.value)
+        total = int(self._conn.execute(count_q).scalar_one())
+        return [_case(r, self._count(r.number)) for r in self._conn.execute(query)], total
+
+    def link(self, number: str, evidence_id: str, *, when: datetime, by: int) -> bool:
+        exists = self._conn.execute(
+            select(case_evidence.c.evidence_id).where(
+                case_evidence.c.case_number == number, case_evidence.c.evidence_id == evidence_id
+            )
+        ).first()
+        if exists:
+            return False
+        self._conn.execute(
+            insert(case_evidence).values(
+                case_number=number, evidence_id=evidence_id, added_at=when, added_by=by
+            )
+        )
+        return True
+
+    def unlink(self, number: str, evidence_id: str) -> bool:
+        result = self._conn.execute(
+            delete(case_evidence).where(
+                case_evidence.c.case_number == number, case_evidence.c.evidence_id == evidence_id
+            )
+        )
+        return bool(result.rowcount)
+
+    def evidence_ids(self, number: str) -> list[str]:
+        rows = self._conn.execute(
+            select(case_evidence.c.evidence_id)
+            .where(case_evidence.c.case_number == number)
+            .order_by(case_evidence.c.added_at, case_evidence.c.evidence_id)
+        )
+        return [r.evidence_id for r in rows]

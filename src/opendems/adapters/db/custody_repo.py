@@ -1,0 +1,98 @@
+"""The custody log's storage: appends under a lock on the chain head, reads in order."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from opendems.adapters.crypto.keys import Signer
+from opendems.adapters.db.tables import custody_checkpoints, custody_events, custody_head
+from opendems.domain.custody import GENESIS_HASH, CustodyEvent, NewEvent, anchor_payload, seal
+
+_COLUMNS = [c.name for c in custody_events.columns]
+
+
+def _event(row: Any) -> CustodyEvent:
+    return CustodyEvent(**{name: getattr(row, name) for name in _COLUMNS})
+
+
+class CustodyRepository:
+    def __init__(
+        self,
+        conn: Connection,
+        *,
+        signer: Signer,
+        checkpoint_interval: int,
+        on_commit: Callable[[int, str], None],
+    ) -> None:
+        self._conn = conn
+        self._signer = signer
+        self._interval = checkpoint_interval
+        self._on_commit = on_commit
+
+    def append(self, new: NewEvent, at: datetime) -> CustodyEvent:
+        head = self._conn.execute(
+            select(custody_head.c.seq, custody_head.c.event_hash)
+            .where(custody_head.c.id == 1)
+            .with_for_update()
+        ).first()
+        seq, prev = (head.seq + 1, head.event_hash) if head else (1, GENESIS_HASH)
+        event = seal(new, seq=seq, prev_hash=prev, at=at)
+        self._conn.execute(
+            insert(custody_events).values(**event.hashed_fields(), event_hash=event.event_hash)
+        )
+        if head:
+            self._conn.execute(
+                update(custody_head)
+                .where(custody_head.c.id == 1)
+                .values(seq=seq, event_hash=event.event_hash)
+            )
+        else:
+            self._conn.execute(insert(custody_head).values(id=1, seq=seq, event_hash=event.event_hash))
+        if seq % self._interval == 0:
+            self._conn.execute(
+                insert(custody_checkpoints).values(
+                    seq=seq,
+                    event_hash=event.event_hash,
+                    signature=self._signer.sign(anchor_payload(seq, event.event_hash)),
+                    signed_at=at,
+                )
+            )
+        self._on_commit(seq, event.event_hash)
+        return event
+
+    def for_object(self, object_type: str, object_id: str) -> list[CustodyEvent]:
+        rows = self._conn.execute(
+            select(custody_events)
+            .where(custody_events.c.object_type == object_type, custody_events.c.object_id == object_id)
+            .order_by(custody_events.c.seq)
+        )
+        return [_event(r) for r in rows]
+
+    def iter_all(self, batch: int = 5000) -> Iterator[CustodyEvent]:
+        """Every event in stored order (by sequence), read in batches."""
+        last = None
+        while True:
+            query = select(custody_events).order_by(custody_events.c.seq).limit(batch)
+            if last is not None:
+                query = query.where(custody_events.c.seq > last)
+            rows = list(self._conn.execute(query))
+            if not rows:
+                return
+            for row in rows:
+                yield _event(row)
+            last = rows[-1].seq
+
+    def head(self) -> tuple[int, str] | None:
+        row = self._conn.execute(select(custody_head.c.seq, custody_head.c.event_hash)).first()
+        return (row.seq, row.event_hash) if row else None
+
+    def count(self) -> int:
+        return int(self._conn.execute(select(func.count()).select_from(custody_events)).scalar_one())
+
+    def checkpoints(self) -> list[tuple[int, str, str]]:
+        rows = self._conn.execute(select(custody_checkpoints).order_by(custody_checkpoints.c.seq))
+        return [(r.seq, r.event_hash, r.signature) for r in rows]

@@ -1,0 +1,230 @@
+"""Database tables (SQLAlchemy Core). Migrations in ``migrations/`` create exactly these."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
+        return value.astimezone(UTC)  # type: ignore[no-any-return]
+
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("display_name", String(200), nullable=False, default=""),
+    Column("role", String(32), nullable=False),
+    Column("password_hash", Text, nullable=True),
+    Column("must_change_password", Boolean, nullable=False, default=False),
+    Column("is_builtin", Boolean, nullable=False, default=False),
+    Column("status", String(16), nullable=False, default="active"),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False, index=True),
+    Column("name", String(100), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=True),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    Column("last_used_at", UTCDateTime, nullable=True),
+)
+
+counters = Table(
+    "counters",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
+evidence = Table(
+    "evidence",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("kind", String(16), nullable=False, index=True),
+    Column("title", String(200), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("captured_at", UTCDateTime, nullable=True, index=True),
+    Column("captured_by", String(200), nullable=True, index=True),
+    Column("device_make", String(200), nullable=True),
+    Column("device_model", String(200), nullable=True),
+    Column("device_serial", String(200), nullable=True, index=True),
+    Column("latitude", Float, nullable=True),
+    Column("longitude", Float, nullable=True),
+    Column("category", String(200), nullable=True, index=True),
+    Column("custom_fields", JSON, nullable=False, default=dict),
+    Column("restriction", String(16), nullable=False, default="normal"),
+    Column("status", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False, index=True),
+    Column("created_by", Integer, ForeignKey("users.id"), nullable=False, index=True),
+    Column("updated_at", UTCDateTime, nullable=True),
+)
+
+originals = Table(
+    "originals",
+    metadata,
+    Column("evidence_id", String(32), ForeignKey("evidence.id"), primary_key=True),
+    Column("sha256", String(64), nullable=False, unique=True),
+    Column("size", BigInteger, nullable=False),
+    Column("mime_type", String(200), nullable=False),
+    Column("filename", String(255), nullable=False),
+    Column("blob_key", String(100), nullable=False),
+    Column("stored_at", UTCDateTime, nullable=False),
+)
+
+derivatives = Table(
+    "derivatives",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("evidence_id", String(32), ForeignKey("evidence.id"), nullable=False, index=True),
+    Column("kind", String(32), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("mime_type", String(200), nullable=False),
+    Column("blob_key", String(100), nullable=False),
+    Column("source_sha256", String(64), nullable=False),
+    Column("tool", String(100), nullable=False),
+    Column("tool_version", String(50), nullable=False),
+    Column("parameters", JSON, nullable=False, default=dict),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+evidence_tags = Table(
+    "evidence_tags",
+    metadata,
+    Column("evidence_id", String(32), ForeignKey("evidence.id"), primary_key=True),
+    Column("tag", String(64), primary_key=True),
+    Index("ix_evidence_tags_tag", "tag"),
+)
+
+cases = Table(
+    "cases",
+    metadata,
+    Column("number", String(64), primary_key=True),
+    Column("title", String(200), nullable=False),
+    Column("incident_number", String(64), nullable=True, index=True),
+    Column("case_type", String(100), nullable=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("status", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", Integer, ForeignKey("users.id"), nullable=False),
+    Column("closed_at", UTCDateTime, nullable=True),
+)
+
+case_evidence = Table(
+    "case_evidence",
+    metadata,
+    Column("case_number", String(64), ForeignKey("cases.number"), primary_key=True),
+    Column("evidence_id", String(32), ForeignKey("evidence.id"), primary_key=True, index=True),
+    Column("added_at", UTCDateTime, nullable=False),
+    Column("added_by", Integer, ForeignKey("users.id"), nullable=False),
+)
+
+custody_events = Table(
+    "custody_events",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("event_hash", String(64), nullable=False, unique=True),
+    Column("at", String(32), nullable=False),
+    Column("action", String(64), nullable=False, index=True),
+    Column("actor_id", Integer, nullable=True, index=True),
+    Column("actor_name", String(200), nullable=False),
+    Column("object_type", String(32), nullable=False),
+    Column("object_id", String(100), nullable=False),
+    Column("service", String(16), nullable=False),
+    Column("endpoint", String(200), nullable=False),
+    Column("client_address", String(64), nullable=True),
+    Column("user_agent", String(400), nullable=True),
+    Column("outcome", String(16), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("details", Text, nullable=False),
+    Index("ix_custody_events_object", "object_type", "object_id"),
+)
+
+custody_head = Table(
+    "custody_head",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("event_hash", String(64), nullable=False),
+)
+
+custody_checkpoints = Table(
+    "custody_checkpoints",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("event_hash", String(64), nullable=False),
+    Column("signature", Text, nullable=False),
+    Column("signed_at", UTCDateTime, nullable=False),
+)
+
+uploads = Table(
+    "uploads",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("length", BigInteger, nullable=False),
+    Column("metadata", JSON, nullable=False),
+    Column("raw_metadata", Text, nullable=True),
+    Column("created_by", Integer, ForeignKey("users.id"), nullable=False, index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("status", String(16), nullable=False),  # open | completed | failed
+    Column("evidence_id", String(32), nullable=True),
+    Column("duplicate", Boolean, nullable=False, default=False),
+    Column("error", Text, nullable=True),
+)

@@ -1,0 +1,63 @@
+"""Unit of work over one database transaction, with the repositories bound to it."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from sqlalchemy.engine import Engine
+
+from opendems.adapters.crypto.keys import Signer
+from opendems.adapters.db.accounts_repo import AccountRepository
+from opendems.adapters.db.cases_repo import CaseRepository
+from opendems.adapters.db.custody_repo import CustodyRepository
+from opendems.adapters.db.evidence_repo import EvidenceRepository
+from opendems.adapters.db.uploads_repo import UploadRepository
+from opendems.ports import CustodyAnchor
+
+
+class SqlUnitOfWork:
+    """``with uow:`` opens a transaction; ``commit()`` makes it durable and then updates
+    the custody anchor; leaving the block without committing rolls everything back."""
+
+    def __init__(
+        self, engine: Engine, *, signer: Signer, anchor: CustodyAnchor, checkpoint_interval: int
+    ) -> None:
+        self._engine = engine
+        self._signer = signer
+        self._anchor = anchor
+        self._interval = checkpoint_interval
+        self._head: tuple[int, str] | None = None
+
+    def __enter__(self) -> SqlUnitOfWork:
+        # The connection begins a transaction on first use (and again after each commit).
+        self._conn = self._engine.connect()
+        self.accounts = AccountRepository(self._conn)
+        self.evidence = EvidenceRepository(self._conn)
+        self.cases = CaseRepository(self._conn)
+        self.uploads = UploadRepository(self._conn)
+        self.custody = CustodyRepository(
+            self._conn, signer=self._signer, checkpoint_interval=self._interval, on_commit=self._note_head
+        )
+        return self
+
+    def _note_head(self, seq: int, event_hash: str) -> None:
+        self._head = (seq, event_hash)
+
+    def commit(self) -> None:
+        self._conn.commit()
+        if self._head:
+            self._anchor.write(*self._head)
+            self._head = None
+
+    def rollback(self) -> None:
+        self._conn.rollback()
+        self._head = None
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None, /
+    ) -> None:
+        try:
+            if self._conn.in_transaction():
+                self._conn.rollback()
+        finally:
+            self._conn.close()

@@ -1,0 +1,116 @@
+"""Wires adapters to ports from the settings: the only place that knows the concrete parts."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from sqlalchemy.engine import Engine
+
+from opendems.adapters.blobs.local import LocalBlobStore
+from opendems.adapters.crypto.anchor import FileCustodyAnchor
+from opendems.adapters.crypto.keys import Keyring, Signer, load_keyring, load_signer
+from opendems.adapters.db.engine import make_engine
+from opendems.adapters.db.migrate import upgrade
+from opendems.adapters.db.uow import SqlUnitOfWork
+from opendems.config import Settings
+from opendems.domain.custody import Where
+from opendems.domain.evidence import MetadataLimits
+from opendems.services.accounts import ensure_cli_account, ensure_first_admin, principal_of
+from opendems.services.context import Actor, Limits, SystemClock
+from opendems.services.ingest import recover_storage
+from opendems.services.uploads import expire_uploads
+
+
+@dataclass
+class Container:
+    settings: Settings
+    clock: SystemClock = field(default_factory=SystemClock)
+
+    @cached_property
+    def engine(self) -> Engine:
+        return make_engine(self.settings.resolved_database_url)
+
+    @cached_property
+    def keyring(self) -> Keyring:
+        return load_keyring(
+            self.settings.key_dir, env_secret=self.settings.kek, env_key_id=self.settings.kek_id
+        )
+
+    @cached_property
+    def signer(self) -> Signer:
+        return load_signer(self.settings.key_dir)
+
+    @cached_property
+    def anchor(self) -> FileCustodyAnchor:
+        return FileCustodyAnchor(self.settings.data_dir / "custody-anchor.json", self.signer)
+
+    @cached_property
+    def blobs(self) -> LocalBlobStore:
+        return LocalBlobStore(
+            self.settings.blob_dir, self.settings.staging_dir, self.keyring, self.settings.segment_size
+        )
+
+    @cached_property
+    def limits(self) -> Limits:
+        s = self.settings
+        return Limits(
+            metadata=MetadataLimits(
+                max_title_chars=s.max_title_chars,
+                max_description_chars=s.max_description_chars,
+                max_tags=s.max_tags,
+                max_tag_chars=s.max_tag_chars,
+                max_custom_fields_bytes=s.max_custom_fields_bytes,
+            ),
+            max_upload_bytes=s.max_upload_bytes,
+            upload_expiry_hours=s.upload_expiry_hours,
+        )
+
+    def uow(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(
+            self.engine,
+            signer=self.signer,
+            anchor=self.anchor,
+            checkpoint_interval=self.settings.custody_checkpoint_interval,
+        )
+
+    def system_actor(self, endpoint: str) -> Actor:
+        """The built-in command-line account, acting locally."""
+        user = ensure_cli_account(self.uow(), self.clock)
+        return Actor(
+            principal_of(user, "cli"),
+            Where(service="cli", endpoint=endpoint, client_address="local"),
+            extra={"os_user": os_user()},
+        )
+
+
+def os_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:
+        return str(os.getuid())
+
+
+@dataclass(frozen=True)
+class InitResult:
+    first_admin: tuple[str, str] | None
+    recovered: dict[str, int]
+
+
+def initialise(container: Container, *, recover_older_than_s: float = 0.0) -> InitResult:
+    """Create the data directory, keys and schema; create the first administrator once;
+    clean what an earlier crash left behind. Safe to run any number of times."""
+    s = container.settings
+    s.data_dir.mkdir(parents=True, exist_ok=True)
+    s.key_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(s.key_dir, 0o700)
+    container.keyring  # noqa: B018 - creates the agency key on first start
+    container.signer  # noqa: B018
+    upgrade(container.engine)
+    actor = container.system_actor("init")
+    first = ensure_first_admin(container.uow(), container.clock, actor)
+    recovered = recover_storage(container.uow(), container.blobs, older_than_s=recover_older_than_s)
+    recovered["uploads_expired"] = expire_uploads(container.uow(), container.blobs, container.clock)
+    return InitResult(first, recovered)

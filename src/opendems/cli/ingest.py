@@ -1,0 +1,149 @@
+"""``opendems ingest``: offload files and folders (a camera dock) into the vault."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from opendems.bootstrap import Container
+from opendems.domain.errors import DomainError
+from opendems.services.context import Actor
+from opendems.services.ingest import IngestRequest, ingest_stream
+
+READ_BLOCK = 8 * 1024 * 1024
+
+
+@dataclass
+class Outcome:
+    path: Path
+    status: str  # stored | duplicate | failed
+    evidence_id: str | None = None
+    sha256: str | None = None
+    message: str | None = None
+
+
+def walk(paths: list[Path]) -> tuple[list[Path], list[Outcome]]:
+    """Regular files under the given paths, in a stable order, and the paths that are not."""
+    files: list[Path] = []
+    bad: list[Outcome] = []
+    for root in paths:
+        if root.is_file():
+            files.append(root)
+        elif root.is_dir():
+            for folder, dirs, names in os.walk(root):
+                dirs.sort()
+                for name in sorted(names):
+                    candidate = Path(folder) / name
+                    if candidate.is_file():
+                        files.append(candidate)
+                    else:
+                        bad.append(Outcome(candidate, "failed", message="not a regular file"))
+        else:
+            bad.append(Outcome(root, "failed", message="no such file or folder"))
+    return files, bad
+
+
+def _chunks(path: Path, progress: Progress, task: TaskID) -> Iterator[memoryview]:
+    buf = bytearray(READ_BLOCK)
+    view = memoryview(buf)
+    with path.open("rb", buffering=0) as f:
+        while True:
+            n = f.readinto(buf)
+            if not n:
+                return
+            yield view[:n]
+            progress.advance(task, n)
+
+
+def ingest_paths(
+    c: Container, who: Actor, paths: list[Path], template: IngestRequest, *, show_progress: bool
+) -> list[Outcome]:
+    files, outcomes = walk(paths)
+    total = sum(_size(f) for f in files)
+    columns = (
+        TextColumn("[bold]{task.fields[count]}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.description}"),
+    )
+    with Progress(*columns, disable=not show_progress, transient=False) as progress:
+        task = progress.add_task("", total=total, count=f"0/{len(files)} files")
+        for index, path in enumerate(files, start=1):
+            progress.update(task, description=path.name[:40], count=f"{index}/{len(files)} files")
+            req = IngestRequest(**{**template.__dict__, "filename": path.name, "tags": list(template.tags)})
+            before = progress.tasks[0].completed
+            try:
+                result = ingest_stream(
+                    who,
+                    req,
+                    _chunks(path, progress, task),
+                    uow=c.uow(),
+                    blobs=c.blobs,
+                    clock=c.clock,
+                    limits=c.limits,
+                )
+            except DomainError as exc:
+                outcomes.append(Outcome(path, "failed", message=exc.message))
+            except OSError as exc:
+                outcomes.append(Outcome(path, "failed", message=exc.strerror or str(exc)))
+            else:
+                sha = result.item.original.sha256 if result.item.original else None
+                status = "duplicate" if result.duplicate else "stored"
+                note = "; ".join(result.warnings) or None
+                outcomes.append(Outcome(path, status, result.item.id, sha, note))
+            # Keep the bar honest when a file was skipped or failed before its end.
+            progress.update(task, completed=before + _size(path))
+    return outcomes
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def summary_table(outcomes: list[Outcome], limit: int = 50) -> Table:
+    table = Table(title="Ingest summary", show_lines=False)
+    table.add_column("file", overflow="fold")
+    table.add_column("result")
+    table.add_column("evidence")
+    table.add_column("sha256")
+    shown = outcomes if len(outcomes) <= limit else [o for o in outcomes if o.status == "failed"][:limit]
+    for o in shown:
+        colour = {"stored": "green", "duplicate": "yellow", "failed": "red"}[o.status]
+        result = f"[{colour}]{o.status}[/{colour}]"
+        table.add_row(
+            Text(printable(str(o.path))),
+            Text.from_markup(result) if not o.message else _result_text(o, colour),
+            o.evidence_id or "",
+            (o.sha256 or "")[:16],
+        )
+    return table
+
+
+def printable(text: str) -> str:
+    """Show control characters as escapes so a file name cannot drive the terminal."""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+
+
+def _result_text(o: Outcome, colour: str) -> Text:
+    text = Text(o.status, style=colour)
+    text.append(": " + printable(o.message or ""))
+    return text

@@ -1,0 +1,1 @@
+"""Use cases. Each takes the acting principal and the ports it needs."""

@@ -1,0 +1,85 @@
+"""Recording custody events and enforcing the access policy: the single enforcement point."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opendems.domain.access import EvidenceAttrs, Permission, decide
+from opendems.domain.custody import CustodyEvent, NewEvent
+from opendems.domain.errors import Forbidden, NotFound
+from opendems.domain.evidence import EvidenceItem
+from opendems.ports import Clock, UnitOfWork
+from opendems.services.context import Actor
+
+
+def record(
+    uow: UnitOfWork,
+    actor: Actor,
+    action: str,
+    object_type: str,
+    object_id: str,
+    *,
+    clock: Clock,
+    outcome: str = "success",
+    reason: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> CustodyEvent:
+    """Append one event to the custody chain in the caller's transaction."""
+    merged = {**actor.extra, **(details or {})}
+    return uow.custody.append(
+        NewEvent(
+            action=action,
+            actor_id=actor.principal.id,
+            actor_name=actor.principal.name,
+            object_type=object_type,
+            object_id=object_id,
+            where=actor.where,
+            outcome=outcome,
+            reason=reason,
+            details=merged,
+        ),
+        clock.now(),
+    )
+
+
+def attrs_of(item: EvidenceItem) -> EvidenceAttrs:
+    return EvidenceAttrs(
+        created_by=item.created_by,
+        restriction=item.restriction,
+        case_numbers=tuple(item.case_numbers),
+    )
+
+
+def authorize(
+    uow: UnitOfWork,
+    actor: Actor,
+    permission: Permission,
+    *,
+    clock: Clock,
+    action: str,
+    object_type: str,
+    object_id: str,
+    item: EvidenceItem | None = None,
+) -> None:
+    """Ask the policy; on denial record the attempt (committed) and raise.
+
+    An item outside the actor's scope is answered as "not found", so a denial does not
+    reveal that it exists.
+    """
+    decision = decide(actor.principal, permission, attrs_of(item) if item else None)
+    if decision.allowed:
+        return
+    record(
+        uow,
+        actor,
+        action,
+        object_type,
+        object_id,
+        clock=clock,
+        outcome="denied",
+        details={"permission": permission.value, "why": decision.reason},
+    )
+    uow.commit()
+    if not decision.visible:
+        raise NotFound(f"{object_type} {object_id} not found")
+    raise Forbidden(f"you may not {permission.value.replace(':', ' ')} ({decision.reason})")

@@ -1,0 +1,277 @@
+"""Finding, viewing, editing and downloading evidence."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from opendems.domain.access import Permission, visibility
+from opendems.domain.custody import CustodyEvent
+from opendems.domain.errors import Invalid, NotFound
+from opendems.domain.evidence import (
+    EvidenceFilter,
+    EvidenceItem,
+    Restriction,
+    check_field,
+    check_tags,
+    parse_evidence_id,
+)
+from opendems.ports import Clock, UnitOfWork
+from opendems.services.context import Actor, Limits
+from opendems.services.custody import authorize, record
+
+MAX_PAGE = 500
+
+
+def _load(
+    actor: Actor,
+    evidence_id: str,
+    permission: Permission,
+    action: str,
+    *,
+    uow: UnitOfWork,
+    clock: Clock,
+) -> EvidenceItem:
+    canonical = parse_evidence_id(evidence_id)
+    item = uow.evidence.get(canonical)
+    if item is None:
+        raise NotFound(f"evidence {canonical} not found")
+    authorize(
+        uow,
+        actor,
+        permission,
+        clock=clock,
+        action=action,
+        object_type="evidence",
+        object_id=canonical,
+        item=item,
+    )
+    return item
+
+
+def get_evidence(actor: Actor, evidence_id: str, *, uow: UnitOfWork, clock: Clock) -> EvidenceItem:
+    """The item, its original's record and derivatives. Recorded as a view."""
+    with uow:
+        item = _load(actor, evidence_id, Permission.EVIDENCE_VIEW, "evidence:view", uow=uow, clock=clock)
+        record(uow, actor, "evidence:view", "evidence", item.id, clock=clock)
+        uow.commit()
+        return item
+
+
+def list_evidence(
+    actor: Actor, f: EvidenceFilter, *, limit: int, offset: int, uow: UnitOfWork
+) -> tuple[list[EvidenceItem], int]:
+    """One page of the items the actor may see, newest first, and the total count."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise Invalid(f"limit must be between 1 and {MAX_PAGE}")
+    if offset < 0:
+        raise Invalid("offset must not be negative")
+    if f.captured_from and f.captured_to and f.captured_from > f.captured_to:
+        raise Invalid("captured_from is after captured_to")
+    if Permission.EVIDENCE_VIEW not in actor.principal.permissions:
+        return [], 0
+    with uow:
+        return uow.evidence.page(f, visibility(actor.principal), limit=limit, offset=offset)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Restriction):
+        return value.value
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def edit_evidence(
+    actor: Actor,
+    evidence_id: str,
+    changes: dict[str, Any],
+    *,
+    reason: str,
+    uow: UnitOfWork,
+    clock: Clock,
+    limits: Limits,
+) -> EvidenceItem:
+    """Apply metadata changes; the custody event carries every old and new value."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise Invalid("every edit needs a reason")
+    if not changes:
+        raise Invalid("no changes given")
+    clean = {name: check_field(name, value, limits.metadata) for name, value in changes.items()}
+    with uow:
+        item = _load(actor, evidence_id, Permission.EVIDENCE_EDIT, "evidence:edit", uow=uow, clock=clock)
+        diff = {}
+        for name, value in clean.items():
+            old = getattr(item, name)
+            if old != value:
+                diff[name] = {"old": _jsonable(old), "new": _jsonable(value)}
+        if not diff:
+            return item
+        uow.evidence.update_fields(item.id, {k: clean[k] for k in diff}, clock.now())
+        record(
+            uow,
+            actor,
+            "evidence:edit",
+            "evidence",
+            item.id,
+            clock=clock,
+            reason=reason,
+            details={"changes": diff},
+        )
+        uow.commit()
+        updated = uow.evidence.get(item.id)
+        assert updated is not None
+        return updated
+
+
+def change_tags(
+    actor: Actor,
+    evidence_id: str,
+    *,
+    add: list[str] | None = None,
+    remove: list[str] | None = None,
+    reason: str | None = None,
+    uow: UnitOfWork,
+    clock: Clock,
+    limits: Limits,
+) -> EvidenceItem:
+    to_add = check_tags(add or [], limits.metadata)
+    to_remove = [t.strip() for t in (remove or [])]
+    with uow:
+        item = _load(actor, evidence_id, Permission.EVIDENCE_EDIT, "evidence:tag", uow=uow, clock=clock)
+        new_tags = [t for t in to_add if t not in item.tags]
+        gone = [t for t in to_remove if t in item.tags]
+        check_tags([*item.tags, *new_tags], limits.metadata)
+        if not new_tags and not gone:
+            return item
+        uow.evidence.add_tags(item.id, new_tags)
+        uow.evidence.remove_tags(item.id, gone)
+        record(
+            uow,
+            actor,
+            "evidence:tag",
+            "evidence",
+            item.id,
+            clock=clock,
+            reason=reason,
+            details={"added": new_tags, "removed": gone},
+        )
+        uow.commit()
+        updated = uow.evidence.get(item.id)
+        assert updated is not None
+        return updated
+
+
+def custody_history(actor: Actor, evidence_id: str, *, uow: UnitOfWork, clock: Clock) -> list[CustodyEvent]:
+    """Every custody event about the item, in chain order."""
+    with uow:
+        item = _load(actor, evidence_id, Permission.CUSTODY_READ, "custody:read", uow=uow, clock=clock)
+        events = uow.custody.for_object("evidence", item.id)
+        record(uow, actor, "custody:read", "evidence", item.id, clock=clock)
+        uow.commit()
+        return events
+
+
+@dataclass(frozen=True)
+class DownloadGrant:
+    item: EvidenceItem
+    start: int
+    end: int  # inclusive
+    size: int  # of the whole original
+    partial: bool
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start + 1
+
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """A single ``bytes=`` range (RFC 9110) as inclusive offsets; None for the whole file.
+    Raises ``RangeNotSatisfiable`` for a range outside the file."""
+    if not header:
+        return None
+    unit, _, spec = header.partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None  # unsupported forms: serve the whole representation
+    first, _, last = spec.strip().partition("-")
+    try:
+        if first == "":
+            suffix = int(last)
+            if suffix <= 0:
+                raise RangeNotSatisfiable(size)
+            return max(size - suffix, 0), size - 1
+        start = int(first)
+        end = int(last) if last else size - 1
+    except ValueError:
+        return None
+    if start >= size or end < start:
+        raise RangeNotSatisfiable(size)
+    return start, min(end, size - 1)
+
+
+class RangeNotSatisfiable(Exception):
+    def __init__(self, size: int) -> None:
+        super().__init__(f"range not satisfiable for a file of {size} bytes")
+        self.size = size
+
+
+def grant_download(
+    actor: Actor, evidence_id: str, range_header: str | None, *, uow: UnitOfWork, clock: Clock
+) -> DownloadGrant:
+    """Authorise a download of the original and record it before any byte is sent."""
+    with uow:
+        item = _load(
+            actor, evidence_id, Permission.EVIDENCE_DOWNLOAD, "evidence:download", uow=uow, clock=clock
+        )
+        if item.original is None:
+            raise NotFound(f"evidence {item.id} has no original")
+        size = item.original.size
+        bounds = parse_range(range_header, size)
+        start, end = bounds if bounds else (0, size - 1)
+        record(
+            uow,
+            actor,
+            "evidence:download",
+            "evidence",
+            item.id,
+            clock=clock,
+            details={
+                "filename": item.original.filename,
+                "sha256": item.original.sha256,
+                "range": [start, end] if bounds else None,
+                "bytes_requested": end - start + 1,
+            },
+        )
+        uow.commit()
+    return DownloadGrant(item, start, end, size, bounds is not None)
+
+
+def record_transfer(
+    actor: Actor,
+    grant: DownloadGrant,
+    *,
+    bytes_sent: int,
+    seconds: float,
+    complete: bool,
+    uow: UnitOfWork,
+    clock: Clock,
+) -> None:
+    """Close a download's record with what was actually sent (AU-3 transfer fields)."""
+    with uow:
+        record(
+            uow,
+            actor,
+            "evidence:transfer",
+            "evidence",
+            grant.item.id,
+            clock=clock,
+            outcome="success" if complete else "failed",
+            details={
+                "filename": grant.item.original.filename if grant.item.original else None,
+                "bytes_sent": bytes_sent,
+                "duration_s": round(seconds, 3),
+                "complete": complete,
+            },
+        )
+        uow.commit()

@@ -1,0 +1,328 @@
+"""Acquiring originals: stream once (hash + encrypt + write), then commit atomically with the
+database record and its custody event. Nothing half-stored survives any failure."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from opendems.adapters.media.detect import detect_mime
+from opendems.domain.access import Permission
+from opendems.domain.cases import check_case_number
+from opendems.domain.errors import (
+    DigestMismatch,
+    Invalid,
+    NotFound,
+    TooLarge,
+    UnsupportedMedia,
+)
+from opendems.domain.evidence import (
+    EvidenceItem,
+    EvidenceStatus,
+    Original,
+    Restriction,
+    check_field,
+    check_sha256,
+    check_tags,
+    format_evidence_id,
+    kind_for_mime,
+)
+from opendems.domain.files import contradiction, validate_filename
+from opendems.ports import BlobStore, Clock, StagedBlob, UnitOfWork
+from opendems.services.cases import link_to_case
+from opendems.services.context import Actor, Limits
+from opendems.services.custody import authorize, record
+
+
+@dataclass
+class IngestRequest:
+    """What the submitter says about a file. Validated before any byte is stored."""
+
+    filename: str
+    title: str | None = None
+    description: str = ""
+    case_number: str | None = None
+    captured_by: str | None = None
+    captured_at: datetime | None = None
+    device_serial: str | None = None
+    device_make: str | None = None
+    device_model: str | None = None
+    category: str | None = None
+    tags: list[str] = field(default_factory=list)
+    restriction: Restriction = Restriction.NORMAL
+    expected_sha256: str | None = None
+    allow_mismatch: bool = False
+    via: str = "api"  # api | tus | cli
+
+
+@dataclass
+class IngestResult:
+    item: EvidenceItem
+    duplicate: bool
+    warnings: list[str] = field(default_factory=list)
+
+
+def check_request(req: IngestRequest, limits: Limits) -> IngestRequest:
+    """Normalise and validate every field; raise ``Invalid`` naming the first bad one."""
+    m = limits.metadata
+    validate_filename(req.filename)
+    req.title = check_field("title", req.title or req.filename, m)
+    req.description = check_field("description", req.description, m) or ""
+    for name in ("captured_by", "device_serial", "device_make", "device_model", "category"):
+        setattr(req, name, check_field(name, getattr(req, name), m))
+    req.captured_at = check_field("captured_at", req.captured_at, m)
+    req.tags = check_tags(req.tags, m)
+    if req.case_number is not None:
+        req.case_number = check_case_number(req.case_number)
+    if req.expected_sha256 is not None:
+        req.expected_sha256 = check_sha256(req.expected_sha256)
+    return req
+
+
+def prepare(actor: Actor, req: IngestRequest, *, uow: UnitOfWork, clock: Clock, limits: Limits) -> None:
+    """Everything that can be refused before the bytes arrive: permission, metadata, case."""
+    check_request(req, limits)
+    with uow:
+        authorize(
+            uow,
+            actor,
+            Permission.EVIDENCE_CREATE,
+            clock=clock,
+            action="evidence:ingest",
+            object_type="evidence",
+            object_id=req.filename,
+        )
+        if req.case_number:
+            case = uow.cases.get(req.case_number)
+            if case is None:
+                raise NotFound(f"case {req.case_number} does not exist")
+            case.require_open()
+
+
+def check_size(size: int, limits: Limits) -> None:
+    if size <= 0:
+        raise Invalid("the file is empty: zero-length files cannot be evidence")
+    if size > limits.max_upload_bytes:
+        raise TooLarge(f"files larger than {limits.max_upload_bytes} bytes are not accepted")
+
+
+def _refuse(
+    actor: Actor,
+    req: IngestRequest,
+    staged: StagedBlob,
+    error: Exception,
+    *,
+    uow: UnitOfWork,
+    blobs: BlobStore,
+    clock: Clock,
+) -> Exception:
+    """Discard the staged bytes and record the refused acquisition; return the error to raise."""
+    blobs.discard(staged)
+    with uow:
+        record(
+            uow,
+            actor,
+            "evidence:ingest",
+            "file",
+            req.filename,
+            clock=clock,
+            outcome="failed",
+            details={"error": str(error), "sha256": staged.sha256, "size": staged.size, "via": req.via},
+        )
+        uow.commit()
+    return error
+
+
+def store_original(
+    actor: Actor,
+    req: IngestRequest,
+    staged: StagedBlob,
+    *,
+    uow: UnitOfWork,
+    blobs: BlobStore,
+    clock: Clock,
+    limits: Limits,
+) -> IngestResult:
+    """Commit a staged blob as a new evidence item (or report the item already holding it)."""
+    if staged.size <= 0:
+        raise _refuse(
+            actor,
+            req,
+            staged,
+            Invalid("the file is empty: zero-length files cannot be evidence"),
+            uow=uow,
+            blobs=blobs,
+            clock=clock,
+        )
+    if req.expected_sha256 and req.expected_sha256 != staged.sha256:
+        raise _refuse(
+            actor,
+            req,
+            staged,
+            DigestMismatch(
+                f"the file's SHA-256 is {staged.sha256} but {req.expected_sha256} was expected; "
+                "nothing was stored"
+            ),
+            uow=uow,
+            blobs=blobs,
+            clock=clock,
+        )
+    mime = detect_mime(staged.head)
+    kind = kind_for_mime(mime)
+    warnings: list[str] = []
+    clash = contradiction(req.filename, kind)
+    if clash:
+        if not req.allow_mismatch:
+            raise _refuse(actor, req, staged, UnsupportedMedia(clash), uow=uow, blobs=blobs, clock=clock)
+        warnings.append(clash)
+
+    with uow:
+        existing = uow.evidence.by_sha256(staged.sha256)
+        if existing is not None:
+            blobs.discard(staged)
+            return _duplicate(actor, req, existing, uow=uow, clock=clock, warnings=warnings)
+
+    key = blobs.commit(staged)
+    try:
+        with uow:
+            now = clock.now()
+            number = uow.evidence.next_number(f"evidence-{now.year}")
+            item = EvidenceItem(
+                id=format_evidence_id(now.year, number),
+                kind=kind,
+                title=req.title or req.filename,
+                description=req.description,
+                status=EvidenceStatus.READY,
+                created_at=now,
+                created_by=actor.principal.id,
+                captured_at=req.captured_at,
+                captured_by=req.captured_by,
+                device_serial=req.device_serial,
+                device_make=req.device_make,
+                device_model=req.device_model,
+                category=req.category,
+                tags=req.tags,
+                restriction=req.restriction,
+                original=Original(
+                    sha256=staged.sha256,
+                    size=staged.size,
+                    mime_type=mime,
+                    filename=req.filename,
+                    blob_key=key,
+                    stored_at=now,
+                ),
+            )
+            uow.evidence.add(item)
+            details: dict[str, Any] = {
+                "sha256": staged.sha256,
+                "size": staged.size,
+                "mime_type": mime,
+                "filename": req.filename,
+                "via": req.via,
+            }
+            if warnings:
+                details["warnings"] = warnings
+            record(uow, actor, "evidence:ingest", "evidence", item.id, clock=clock, details=details)
+            if req.case_number:
+                link_to_case(actor, req.case_number, item, uow=uow, clock=clock)
+            uow.commit()
+    except IntegrityError:
+        # Another request stored the same bytes a moment earlier: report that item.
+        _release(key, uow, blobs)
+        with uow:
+            existing = uow.evidence.by_sha256(staged.sha256)
+            if existing is None:
+                raise
+            return _duplicate(actor, req, existing, uow=uow, clock=clock, warnings=warnings)
+    except BaseException:
+        _release(key, uow, blobs)
+        raise
+    blobs.settle(key)
+    with uow:
+        stored = uow.evidence.get(item.id)
+    assert stored is not None
+    return IngestResult(stored, duplicate=False, warnings=warnings)
+
+
+def _release(key: str, uow: UnitOfWork, blobs: BlobStore) -> None:
+    """Undo a blob commit whose database record did not commit (unless another item holds it)."""
+    with contextlib.suppress(Exception), uow:
+        if not uow.evidence.has_blob(key):
+            blobs.delete(key)
+    blobs.settle(key)
+
+
+def _duplicate(
+    actor: Actor,
+    req: IngestRequest,
+    existing: EvidenceItem,
+    *,
+    uow: UnitOfWork,
+    clock: Clock,
+    warnings: list[str],
+) -> IngestResult:
+    record(
+        uow,
+        actor,
+        "evidence:duplicate",
+        "evidence",
+        existing.id,
+        clock=clock,
+        details={
+            "filename": req.filename,
+            "via": req.via,
+            "sha256": existing.original.sha256 if existing.original else None,
+        },
+    )
+    if req.case_number:
+        link_to_case(actor, req.case_number, existing, uow=uow, clock=clock)
+    uow.commit()
+    refreshed = uow.evidence.get(existing.id) or existing
+    return IngestResult(refreshed, duplicate=True, warnings=warnings)
+
+
+def ingest_stream(
+    actor: Actor,
+    req: IngestRequest,
+    chunks: Iterable[bytes | bytearray | memoryview],
+    *,
+    uow: UnitOfWork,
+    blobs: BlobStore,
+    clock: Clock,
+    limits: Limits,
+) -> IngestResult:
+    """Validate, stream the bytes once into the encrypted store, then commit."""
+    prepare(actor, req, uow=uow, clock=clock, limits=limits)
+    writer = blobs.writer()
+    try:
+        for chunk in chunks:
+            writer.write(chunk)
+            if writer.size > limits.max_upload_bytes:
+                raise TooLarge(f"files larger than {limits.max_upload_bytes} bytes are not accepted")
+        if writer.size == 0:
+            raise Invalid("the file is empty: zero-length files cannot be evidence")
+        staged = writer.finish()
+    except BaseException:
+        writer.abort()
+        raise
+    return store_original(actor, req, staged, uow=uow, blobs=blobs, clock=clock, limits=limits)
+
+
+def recover_storage(uow: UnitOfWork, blobs: BlobStore, *, older_than_s: float) -> dict[str, int]:
+    """Clean what a crash can leave: staged parts, and committed blobs whose database record
+    never committed. Returns counts of what was removed."""
+    removed_parts = blobs.sweep_staging(older_than_s)
+    removed_blobs = 0
+    for key in blobs.unsettled(older_than_s):
+        with uow:
+            held = uow.evidence.has_blob(key)
+        if not held:
+            blobs.delete(key)
+            removed_blobs += 1
+        blobs.settle(key)
+    return {"parts": removed_parts, "blobs": removed_blobs}

@@ -1,0 +1,44 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path
+
+from opendems import __version__
+from opendems.bootstrap import Container
+from opendems.web import problems
+from opendems.web.api import cases, evidence, system, uploads
+from opendems.web.ui import pages
+
+
+def create_app(c: Container) -> FastAPI:
+    app = FastAPI(
+        title="OpenDEMS",
+        version=__version__,
+        description="Digital evidence management with a provable chain of custody.",
+        openapi_url="/openapi.json",
+        docs_url=None,  # served below from the installed Swagger UI, never from a CDN
+        redoc_url=None,
+    )
+    app.state.container = c
+    problems.install(app)
+    for module in (system, evidence, uploads, cases):
+        app.include_router(module.router)
+    app.include_router(pages.router)
+    app.mount("/static/swagger", StaticFiles(directory=swagger_ui_path), name="swagger")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="OpenDEMS API",
+            swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger/swagger-ui.css",
+            swagger_favicon_url="/static/swagger/favicon-32x32.png",
+        )
+
+    return app
