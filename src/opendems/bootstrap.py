@@ -73,7 +73,6 @@ class Container:
             self.engine,
             signer=self.signer,
             anchor=self.anchor,
-            checkpoint_interval=self.settings.custody_checkpoint_interval,
         )
 
     def system_actor(self, endpoint: str) -> Actor:

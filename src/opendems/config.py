@@ -28,8 +28,6 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 1024**4  # 1 TiB
     upload_expiry_hours: int = 7 * 24
 
-    custody_checkpoint_interval: int = 100
-
     # Metadata bounds: oversize metadata is refused, never truncated.
     max_title_chars: int = 200
     max_description_chars: int = 10_000

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -73,6 +73,7 @@ class CustodyEvent:
     outcome: str
     reason: str | None
     details: str  # canonical JSON text, stored exactly as hashed
+    signature: str = ""  # Ed25519 over anchor_payload(seq, event_hash); not itself hashed
 
     def hashed_fields(self) -> dict[str, Any]:
         return {
@@ -132,9 +133,17 @@ class ChainProblem:
 
 
 def verify_chain(
-    events: Iterable[CustodyEvent], *, start_seq: int = 1, start_prev: str = GENESIS_HASH
+    events: Iterable[CustodyEvent],
+    *,
+    signature_ok: Callable[[CustodyEvent], bool] | None = None,
+    start_seq: int = 1,
+    start_prev: str = GENESIS_HASH,
 ) -> tuple[list[ChainProblem], CustodyEvent | None]:
-    """Walk events in stored order and name every break. Returns (problems, last event)."""
+    """Walk events in stored order and name every break. Returns (problems, last event).
+
+    With ``signature_ok``, each event's signature is checked too: a chain rebuilt after an
+    edit (every hash recomputed) or extended with forged events fails there.
+    """
     problems: list[ChainProblem] = []
     expected_seq = start_seq
     expected_prev = start_prev
@@ -155,8 +164,10 @@ def verify_chain(
                 ChainProblem(event.seq, f"event {event.seq} does not link to the event before it")
             )
         if event.compute_hash() != event.event_hash:
+            problems.append(ChainProblem(event.seq, f"event {event.seq} was altered (its hash does not match)"))
+        elif signature_ok is not None and not signature_ok(event):
             problems.append(
-                ChainProblem(event.seq, f"event {event.seq} was altered (its hash does not match)")
+                ChainProblem(event.seq, f"event {event.seq} is not signed by the agency key (forged or rebuilt)")
             )
         expected_seq = event.seq + 1
         expected_prev = event.event_hash
@@ -165,5 +176,5 @@ def verify_chain(
 
 
 def anchor_payload(seq: int, event_hash: str) -> bytes:
-    """The bytes a chain anchor or checkpoint signs."""
+    """The bytes an event signature and the chain anchor sign."""
     return canonical_json({"chain": "opendems-custody", "seq": seq, "event_hash": event_hash}).encode()

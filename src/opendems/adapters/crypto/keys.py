@@ -87,7 +87,7 @@ def load_keyring(key_dir: Path, *, env_secret: str | None, env_key_id: str) -> K
 
 
 class Signer:
-    """Ed25519 signatures over custody anchors and checkpoints."""
+    """Ed25519 signatures over custody events and the chain anchor."""
 
     def __init__(self, private_key: Ed25519PrivateKey) -> None:
         self._key = private_key

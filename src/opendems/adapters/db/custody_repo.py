@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
 from opendems.adapters.crypto.keys import Signer
-from opendems.adapters.db.tables import custody_checkpoints, custody_events, custody_head
+from opendems.adapters.db.tables import custody_events, custody_head
 from opendems.domain.custody import GENESIS_HASH, CustodyEvent, NewEvent, anchor_payload, seal
 
 _COLUMNS = [c.name for c in custody_events.columns]
@@ -25,12 +26,10 @@ class CustodyRepository:
         conn: Connection,
         *,
         signer: Signer,
-        checkpoint_interval: int,
         on_commit: Callable[[int, str], None],
     ) -> None:
         self._conn = conn
         self._signer = signer
-        self._interval = checkpoint_interval
         self._on_commit = on_commit
 
     def append(self, new: NewEvent, at: datetime) -> CustodyEvent:
@@ -40,9 +39,12 @@ class CustodyRepository:
             .with_for_update()
         ).first()
         seq, prev = (head.seq + 1, head.event_hash) if head else (1, GENESIS_HASH)
-        event = seal(new, seq=seq, prev_hash=prev, at=at)
+        sealed = seal(new, seq=seq, prev_hash=prev, at=at)
+        event = replace(sealed, signature=self._signer.sign(anchor_payload(seq, sealed.event_hash)))
         self._conn.execute(
-            insert(custody_events).values(**event.hashed_fields(), event_hash=event.event_hash)
+            insert(custody_events).values(
+                **event.hashed_fields(), event_hash=event.event_hash, signature=event.signature
+            )
         )
         if head:
             self._conn.execute(
@@ -52,15 +54,6 @@ class CustodyRepository:
             )
         else:
             self._conn.execute(insert(custody_head).values(id=1, seq=seq, event_hash=event.event_hash))
-        if seq % self._interval == 0:
-            self._conn.execute(
-                insert(custody_checkpoints).values(
-                    seq=seq,
-                    event_hash=event.event_hash,
-                    signature=self._signer.sign(anchor_payload(seq, event.event_hash)),
-                    signed_at=at,
-                )
-            )
         self._on_commit(seq, event.event_hash)
         return event
 
@@ -92,7 +85,3 @@ class CustodyRepository:
 
     def count(self) -> int:
         return int(self._conn.execute(select(func.count()).select_from(custody_events)).scalar_one())
-
-    def checkpoints(self) -> list[tuple[int, str, str]]:
-        rows = self._conn.execute(select(custody_checkpoints).order_by(custody_checkpoints.c.seq))
-        return [(r.seq, r.event_hash, r.signature) for r in rows]

@@ -193,6 +193,7 @@ custody_events = Table(
     Column("outcome", String(16), nullable=False),
     Column("reason", Text, nullable=True),
     Column("details", Text, nullable=False),
+    Column("signature", Text, nullable=False),
     Index("ix_custody_events_object", "object_type", "object_id"),
 )
 
@@ -202,15 +203,6 @@ custody_head = Table(
     Column("id", Integer, primary_key=True),
     Column("seq", BigInteger, nullable=False),
     Column("event_hash", String(64), nullable=False),
-)
-
-custody_checkpoints = Table(
-    "custody_checkpoints",
-    metadata,
-    Column("seq", BigInteger, primary_key=True, autoincrement=False),
-    Column("event_hash", String(64), nullable=False),
-    Column("signature", Text, nullable=False),
-    Column("signed_at", UTCDateTime, nullable=False),
 )
 
 uploads = Table(

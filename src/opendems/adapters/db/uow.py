@@ -19,13 +19,10 @@ class SqlUnitOfWork:
     """``with uow:`` opens a transaction; ``commit()`` makes it durable and then updates
     the custody anchor; leaving the block without committing rolls everything back."""
 
-    def __init__(
-        self, engine: Engine, *, signer: Signer, anchor: CustodyAnchor, checkpoint_interval: int
-    ) -> None:
+    def __init__(self, engine: Engine, *, signer: Signer, anchor: CustodyAnchor) -> None:
         self._engine = engine
         self._signer = signer
         self._anchor = anchor
-        self._interval = checkpoint_interval
         self._head: tuple[int, str] | None = None
 
     def __enter__(self) -> SqlUnitOfWork:
@@ -36,7 +33,7 @@ class SqlUnitOfWork:
         self.cases = CaseRepository(self._conn)
         self.uploads = UploadRepository(self._conn)
         self.custody = CustodyRepository(
-            self._conn, signer=self._signer, checkpoint_interval=self._interval, on_commit=self._note_head
+            self._conn, signer=self._signer, on_commit=self._note_head
         )
         return self
 
