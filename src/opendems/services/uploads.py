@@ -138,11 +138,19 @@ class Append:
     rec: UploadRecord
     handle: ResumableUpload
     start: int
+    # Save progress every this many bytes inside one long request, so a crash mid-request
+    # loses at most this much (0: only at the end, as when a chunk checksum must be checked).
+    save_every: int = 32 * 1024 * 1024
+    _saved_at: int = 0
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if self.handle.offset + len(data) > self.rec.length:
             raise TooLarge("more bytes were sent than the upload's announced length")
         self.handle.append(data)
+        offset = self.handle.offset
+        if self.save_every and offset - max(self._saved_at, self.start) >= self.save_every and offset < self.rec.length:
+            self.handle.savepoint()
+            self._saved_at = offset
 
 
 def begin_append(

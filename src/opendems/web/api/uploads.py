@@ -189,6 +189,8 @@ async def patch(
         )
     )
     chunk_hash = CHECKSUMS[checksum[0]]() if checksum else None
+    if checksum:
+        append.save_every = 0  # nothing of this chunk may be kept before its checksum is known
 
     def write(block: bytes | bytearray) -> None:
         if chunk_hash is not None:
