@@ -44,7 +44,9 @@ def user_actor(c: Container, name: str, role: Role | str) -> Actor:
     with c.uow() as uow:
         existing = uow.accounts.user_by_name(name)
     if existing is None:
-        existing = create_user(admin(c), name, role_value, password="correct horse battery", uow=c.uow(), clock=c.clock).user
+        existing = create_user(
+            admin(c), name, role_value, password="correct horse battery", uow=c.uow(), clock=c.clock
+        ).user
     return Actor(principal_of(existing, "token"), where())
 
 
@@ -67,7 +69,12 @@ def png_bytes(width: int = 16, height: int = 16, seed: int = 0) -> bytes:
         for x in range(width):
             rows += bytes(((x * 16 + seed) % 256, (y * 16) % 256, (x * y + seed) % 256))
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(rows))) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(bytes(rows)))
+        + chunk(b"IEND", b"")
+    )
 
 
 def wav_bytes(seconds: float = 0.5, rate: int = 8000, freq: float = 440.0) -> bytes:
@@ -78,7 +85,8 @@ def wav_bytes(seconds: float = 0.5, rate: int = 8000, freq: float = 440.0) -> by
         w.setsampwidth(2)
         w.setframerate(rate)
         frames = b"".join(
-            struct.pack("<h", int(12000 * math.sin(2 * math.pi * freq * i / rate))) for i in range(int(seconds * rate))
+            struct.pack("<h", int(12000 * math.sin(2 * math.pi * freq * i / rate)))
+            for i in range(int(seconds * rate))
         )
         w.writeframes(frames)
     return buf.getvalue()
@@ -113,7 +121,9 @@ def mp4_bytes(payload: int = 4096) -> bytes:
     """An ISO base-media (MP4) file: ftyp box followed by an mdat box."""
     ftyp = b"ftyp" + b"isom" + struct.pack(">I", 512) + b"isomiso2avc1mp41"
     mdat_body = os.urandom(payload)
-    return struct.pack(">I", len(ftyp) + 4) + ftyp + struct.pack(">I", len(mdat_body) + 8) + b"mdat" + mdat_body
+    return (
+        struct.pack(">I", len(ftyp) + 4) + ftyp + struct.pack(">I", len(mdat_body) + 8) + b"mdat" + mdat_body
+    )
 
 
 def random_file(path: Path, size: int, chunk: int = 4 * 1024 * 1024) -> Path:

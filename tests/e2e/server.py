@@ -21,7 +21,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def cli(data_dir: Path, *args: str, input_text: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+def cli(
+    data_dir: Path, *args: str, input_text: str | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     """Run the opendems command line against ``data_dir``."""
     result = subprocess.run(
         [*OPENDEMS, "--data-dir", str(data_dir), *args],

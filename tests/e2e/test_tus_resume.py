@@ -106,7 +106,9 @@ def test_resume_after_client_stop_and_server_restart(server: Server, big_video: 
     assert not list((server.data_dir / "staging" / "parts").iterdir()), "no staged part may be left behind"
 
 
-def test_server_killed_mid_chunk_keeps_only_confirmed_bytes(server: Server, big_video: Path, tmp_path: Path) -> None:
+def test_server_killed_mid_chunk_keeps_only_confirmed_bytes(
+    server: Server, big_video: Path, tmp_path: Path
+) -> None:
     token = _token(server.data_dir)
     storage = tmp_path / "tus-urls.json"
     first = _uploader(server.url, token, big_video, storage)
@@ -117,15 +119,21 @@ def test_server_killed_mid_chunk_keeps_only_confirmed_bytes(server: Server, big_
     # server saves progress every 32 MiB inside a long request, so at least that survives.
     sent = {"bytes": 0}
 
+    killed = threading.Event()
+
     def slow_body() -> Iterator[bytes]:
         for start in range(5 * MB, 45 * MB, MB):
-            sent["bytes"] += MB
+            if start == 44 * MB:
+                killed.wait(60)  # hold the last megabyte back until the server is gone
             yield data[start : start + MB]
-            time.sleep(0.02)
+            sent["bytes"] += MB
+            time.sleep(0.01)
+
+    outcome: dict[str, object] = {}
 
     def patch() -> None:
         try:
-            requests.patch(
+            outcome["response"] = requests.patch(
                 first.url,
                 data=slow_body(),
                 headers={
@@ -136,15 +144,19 @@ def test_server_killed_mid_chunk_keeps_only_confirmed_bytes(server: Server, big_
                 },
                 timeout=30,
             )
-        except requests.RequestException:
-            pass
+        except requests.RequestException as exc:  # expected: the server dies mid-request
+            outcome["error"] = exc
 
     sender = threading.Thread(target=patch)
     sender.start()
-    while sent["bytes"] < 44 * MB:
+    deadline = time.monotonic() + 60
+    while sent["bytes"] < 39 * MB:
+        assert sender.is_alive(), f"the PATCH ended early: {outcome}"
+        assert time.monotonic() < deadline, "the PATCH did not progress"
         time.sleep(0.01)
-    time.sleep(0.3)  # let the server take in what is in flight
+    time.sleep(0.5)  # let the server take in what is in flight
     server.kill()
+    killed.set()
     sender.join(timeout=30)
     server.start()
 

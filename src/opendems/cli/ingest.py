@@ -34,6 +34,7 @@ class Outcome:
     evidence_id: str | None = None
     sha256: str | None = None
     message: str | None = None
+    size: int = 0
 
 
 def walk(paths: list[Path]) -> tuple[list[Path], list[Outcome]]:
@@ -106,7 +107,8 @@ def ingest_paths(
                 sha = result.item.original.sha256 if result.item.original else None
                 status = "duplicate" if result.duplicate else "stored"
                 note = "; ".join(result.warnings) or None
-                outcomes.append(Outcome(path, status, result.item.id, sha, note))
+                size = result.item.original.size if result.item.original else 0
+                outcomes.append(Outcome(path, status, result.item.id, sha, note, size))
             # Keep the bar honest when a file was skipped or failed before its end.
             progress.update(task, completed=before + _size(path))
     return outcomes

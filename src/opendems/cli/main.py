@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -134,10 +135,16 @@ def ingest(
     check_request(IngestRequest(**template.__dict__), c.limits)  # refuse bad options before any file
     if case:
         case_svc.get_case(state.actor("ingest"), case, uow=c.uow(), clock=c.clock)
+    started = time.perf_counter()
     outcomes = ingest_paths(c, state.actor("ingest"), paths, template, show_progress=is_tty())
+    elapsed = max(time.perf_counter() - started, 1e-9)
     console.print(summary_table(outcomes))
     counts = {k: sum(1 for o in outcomes if o.status == k) for k in ("stored", "duplicate", "failed")}
-    console.print(f"{counts['stored']} stored, {counts['duplicate']} already held, {counts['failed']} failed")
+    done = sum(o.size for o in outcomes if o.status != "failed") / (1024 * 1024)
+    console.print(
+        f"{counts['stored']} stored, {counts['duplicate']} already held, {counts['failed']} failed; "
+        f"{done:.1f} MiB in {elapsed:.2f} s ({done / elapsed:.1f} MiB/s)"
+    )
     if counts["failed"]:
         raise typer.Exit(1)
 

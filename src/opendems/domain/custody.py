@@ -164,10 +164,14 @@ def verify_chain(
                 ChainProblem(event.seq, f"event {event.seq} does not link to the event before it")
             )
         if event.compute_hash() != event.event_hash:
-            problems.append(ChainProblem(event.seq, f"event {event.seq} was altered (its hash does not match)"))
+            problems.append(
+                ChainProblem(event.seq, f"event {event.seq} was altered (its hash does not match)")
+            )
         elif signature_ok is not None and not signature_ok(event):
             problems.append(
-                ChainProblem(event.seq, f"event {event.seq} is not signed by the agency key (forged or rebuilt)")
+                ChainProblem(
+                    event.seq, f"event {event.seq} is not signed by the agency key (forged or rebuilt)"
+                )
             )
         expected_seq = event.seq + 1
         expected_prev = event.event_hash

@@ -39,6 +39,11 @@ class Conflict(DomainError):
     title = "Conflict"
 
 
+class Gone(DomainError):
+    status = 410
+    title = "Gone"
+
+
 class TooLarge(DomainError):
     status = 413
     title = "Too large"

@@ -11,7 +11,7 @@ from typing import Any
 
 from opendems.domain.errors import Invalid
 
-EVIDENCE_ID_RE = re.compile(r"^EV-(\d{4})-(\d{6,})$")
+EVIDENCE_ID_RE = re.compile(r"^EV-([0-9]{4})-([0-9]{6,})$")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 TAG_RE = re.compile(r"^[\w][\w .:/#-]*$")
 

@@ -12,9 +12,10 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from opendems.adapters.media.detect import detect_mime
-from opendems.domain.access import Permission
+from opendems.domain.access import Permission, decide
 from opendems.domain.cases import check_case_number
 from opendems.domain.errors import (
+    Conflict,
     DigestMismatch,
     Invalid,
     NotFound,
@@ -36,7 +37,7 @@ from opendems.domain.files import contradiction, validate_filename
 from opendems.ports import BlobStore, Clock, StagedBlob, UnitOfWork
 from opendems.services.cases import link_to_case
 from opendems.services.context import Actor, Limits
-from opendems.services.custody import authorize, record
+from opendems.services.custody import attrs_of, authorize, record
 
 
 @dataclass
@@ -279,6 +280,13 @@ def _duplicate(
             "sha256": existing.original.sha256 if existing.original else None,
         },
     )
+    if not decide(actor.principal, Permission.EVIDENCE_VIEW, attrs_of(existing)).allowed:
+        # The copy is recorded against the held item, but the submitter learns nothing of it.
+        uow.commit()
+        raise Conflict(
+            "an identical file is already held by the agency under restricted access; nothing new "
+            "was stored (an evidence custodian can grant access)"
+        )
     if req.case_number:
         link_to_case(actor, req.case_number, existing, uow=uow, clock=clock)
     uow.commit()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from opendems.domain.errors import Conflict, Invalid, NotFound, TooLarge
+from opendems.domain.errors import Conflict, Gone, Invalid, NotFound, TooLarge
 from opendems.domain.evidence import Restriction
 from opendems.domain.uploads import UploadRecord
 from opendems.ports import BlobStore, Clock, ResumableUpload, UnitOfWork
@@ -148,7 +148,11 @@ class Append:
             raise TooLarge("more bytes were sent than the upload's announced length")
         self.handle.append(data)
         offset = self.handle.offset
-        if self.save_every and offset - max(self._saved_at, self.start) >= self.save_every and offset < self.rec.length:
+        if (
+            self.save_every
+            and offset - max(self._saved_at, self.start) >= self.save_every
+            and offset < self.rec.length
+        ):
             self.handle.savepoint()
             self._saved_at = offset
 
@@ -159,8 +163,10 @@ def begin_append(
     rec = get_upload(actor, upload_id, uow=uow)
     if rec.status == "completed":
         raise Conflict(f"upload {upload_id} is complete (evidence {rec.evidence_id})")
-    if rec.status != "open":
+    if rec.status == "failed":
         raise Conflict(f"upload {upload_id} failed: {rec.error}")
+    if rec.status != "open":
+        raise Gone(f"upload {upload_id} was {rec.status}; start a new upload")
     if rec.expires_at <= clock.now():
         raise NotFound(f"upload {upload_id} has expired")
     handle = blobs.open_resumable(upload_id)

@@ -24,14 +24,19 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
-def _tus_headers(request: Request) -> dict[str, str]:
-    return {"Tus-Resumable": "1.0.0"} if request.url.path.startswith("/api/v1/uploads") else {}
+def _tus_headers(request: Request, status: int = 0) -> dict[str, str]:
+    if not request.url.path.startswith("/api/v1/uploads"):
+        return {}
+    headers = {"Tus-Resumable": "1.0.0"}
+    if status == 412:
+        headers["Tus-Version"] = "1.0.0"  # tus core: a 412 names the versions spoken
+    return headers
 
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
-        headers = _tus_headers(request)
+        headers = _tus_headers(request, exc.status)
         if isinstance(exc, Unauthenticated):
             headers["WWW-Authenticate"] = 'Bearer realm="opendems"'
         return problem(exc.status, exc.title, exc.message, headers)

@@ -25,7 +25,8 @@ from typing import BinaryIO
 
 from opendems.adapters.crypto.envelope import (
     HEADER_SIZE,
-    TAG_SIZE,
+    BlobIntegrityError,
+    SEGMENT_OVERHEAD,
     EncryptedBlobReader,
     EncryptingWriter,
     Header,
@@ -61,7 +62,7 @@ def _disk_errors() -> Iterator[None]:
 def _read_head(path: Path, keyring: Keyring) -> bytes:
     with path.open("rb") as f:
         reader = EncryptedBlobReader(f, path.stat().st_size, keyring)
-        return reader.segment(0)[:HEAD_BYTES]
+        return b"".join(reader.iter_range(0, min(HEAD_BYTES, reader.size) - 1))
 
 
 class _LocalWriter:
@@ -136,7 +137,7 @@ class _LocalResumable:
         self._cipher = SegmentCipher(header, open_data_key(header, store.keyring))
         self._seg = header.segment_size
         committed, pending = _read_tail(self.dir / "tail", self._cipher)
-        self._blob.truncate(HEADER_SIZE + committed * (self._seg + TAG_SIZE))
+        self._blob.truncate(HEADER_SIZE + committed * (self._seg + SEGMENT_OVERHEAD))
         self._blob.seek(0, os.SEEK_END)
         offset = committed * self._seg + len(pending)
         hasher = store.cached_hash(self.upload_id, offset)
@@ -144,8 +145,8 @@ class _LocalResumable:
             # Another process or a restart: rebuild the digest from the committed prefix.
             hasher = hashlib.sha256()
             for index in range(committed):
-                self._blob.seek(HEADER_SIZE + index * (self._seg + TAG_SIZE))
-                hasher.update(self._cipher.open(index, self._blob.read(self._seg + TAG_SIZE), False))
+                self._blob.seek(HEADER_SIZE + index * (self._seg + SEGMENT_OVERHEAD))
+                hasher.update(self._cipher.open(index, self._blob.read(self._seg + SEGMENT_OVERHEAD), False))
             hasher.update(pending)
             self._blob.seek(0, os.SEEK_END)
         self._enc = EncryptingWriter(
@@ -170,7 +171,7 @@ class _LocalResumable:
 
     def rollback(self) -> None:
         committed, pending, hasher = self._saved
-        self._blob.truncate(HEADER_SIZE + committed * (self._seg + TAG_SIZE))
+        self._blob.truncate(HEADER_SIZE + committed * (self._seg + SEGMENT_OVERHEAD))
         self._blob.seek(0, os.SEEK_END)
         self._enc = EncryptingWriter(
             self._blob,
@@ -217,7 +218,9 @@ def _write_tail(path: Path, cipher: SegmentCipher, committed: int, pending: byte
 
 def _read_tail(path: Path, cipher: SegmentCipher) -> tuple[int, bytes]:
     raw = path.read_bytes()
-    (committed,) = _TAIL.unpack_from(raw)
+    if len(raw) < _TAIL.size:
+        raise BlobIntegrityError(f"{path}: the upload's progress record is damaged")
+    committed: int = _TAIL.unpack_from(raw)[0]
     return committed, cipher.open_tail(committed, raw[_TAIL.size :])
 
 
@@ -239,6 +242,7 @@ class LocalBlobStore:
         # still works on is locked, so a crash sweep (here or in another process) removes
         # only what a dead process left behind.
         self._held: dict[str, BinaryIO] = {}
+        self._markers: dict[str, list[Path]] = {}
         self._held_lock = threading.Lock()
 
     def hold(self, path: str, handle: BinaryIO) -> None:
@@ -271,11 +275,14 @@ class LocalBlobStore:
     def commit(self, staged: StagedBlob) -> str:
         key = f"sha256/{staged.sha256}"
         final = self._path(key)
-        marker_path = self.unsettled_dir / staged.sha256
+        # One marker per commit (several requests may commit the same content at once).
+        marker_path = self.unsettled_dir / f"{staged.sha256}.{secrets.token_hex(8)}"
         with _disk_errors():
-            marker = marker_path.open("ab")
+            marker = marker_path.open("xb")
             fcntl.flock(marker, fcntl.LOCK_EX)
             self.hold(str(marker_path), marker)
+            with self._held_lock:
+                self._markers.setdefault(key, []).append(marker_path)
             final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(staged.token, final)
             _fsync_dir(final.parent)
@@ -287,9 +294,21 @@ class LocalBlobStore:
         self.release(staged.token)
 
     def settle(self, key: str) -> None:
-        marker_path = self.unsettled_dir / key.removeprefix("sha256/")
-        marker_path.unlink(missing_ok=True)
-        self.release(str(marker_path))
+        """Forget one commit of ``key`` made by this process, or (after a crash sweep) every
+        abandoned marker of it."""
+        with self._held_lock:
+            mine = self._markers.get(key)
+            marker_path = mine.pop() if mine else None
+            if mine == []:
+                del self._markers[key]
+        if marker_path is not None:
+            marker_path.unlink(missing_ok=True)
+            self.release(str(marker_path))
+            return
+        digest = key.removeprefix("sha256/")
+        for stale in self.unsettled_dir.glob(f"{digest}.*"):
+            if self._abandoned(stale, time.time()):
+                stale.unlink(missing_ok=True)
 
     @staticmethod
     def _abandoned(path: Path, cutoff: float) -> bool:
@@ -305,7 +324,12 @@ class LocalBlobStore:
 
     def unsettled(self, older_than_s: float) -> list[str]:
         cutoff = time.time() - older_than_s
-        return [f"sha256/{p.name}" for p in self.unsettled_dir.iterdir() if self._abandoned(p, cutoff)]
+        keys = {
+            f"sha256/{p.name.split('.')[0]}"
+            for p in self.unsettled_dir.iterdir()
+            if self._abandoned(p, cutoff)
+        }
+        return sorted(keys)
 
     def sweep_staging(self, older_than_s: float) -> int:
         """Remove parts a dead process left behind. Returns how many were removed."""
@@ -372,8 +396,10 @@ class LocalBlobStore:
                 header = Header.unpack(f.read(HEADER_SIZE))
         except FileNotFoundError:
             raise NotFound(f"upload {upload_id} does not exist") from None
+        if len(raw) < _TAIL.size + SEGMENT_OVERHEAD:
+            raise BlobIntegrityError(f"upload {upload_id}: its progress record is damaged")
         committed: int = _TAIL.unpack_from(raw)[0]
-        pending_len = len(raw) - _TAIL.size - 12 - TAG_SIZE  # nonce and tag around the sealed tail
+        pending_len = len(raw) - _TAIL.size - SEGMENT_OVERHEAD  # nonce and tag around the sealed tail
         return committed * header.segment_size + pending_len
 
     def discard_resumable(self, upload_id: str) -> None:

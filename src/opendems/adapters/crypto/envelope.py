@@ -1,9 +1,8 @@
 """Encrypted blob format: AES-256-GCM in fixed-size segments under a random data key.
 
 Layout: a 96-byte header, then segments of ``segment_size`` plaintext bytes (the last one
-shorter), each stored as ciphertext followed by its 16-byte tag. Segment ``i`` uses nonce
-``i`` (a data key encrypts each index exactly once) and authenticates the header's fixed
-fields, its index and whether it is the last one, so segments cannot be reordered, dropped
+shorter). Each segment is stored as a random 96-bit nonce, the ciphertext and its 16-byte tag; it
+authenticates the header's fixed fields, its index and whether it is the last one, so segments cannot be reordered, dropped
 or the blob truncated without detection. A ranged read decrypts only the segments it needs.
 
 The header carries the data key wrapped (RFC 3394) by the agency's key-encryption key and
@@ -30,6 +29,10 @@ from opendems.adapters.crypto.keys import KEK_ID_BYTES, KeyError_, Keyring
 MAGIC = b"ODEMSB1\x00"
 HEADER_SIZE = 96
 TAG_SIZE = 16
+NONCE_SIZE = 12
+# Every stored segment carries its own random nonce: a resumable upload may rewrite a segment
+# index after a rollback, and a data key must never encrypt twice under one nonce.
+SEGMENT_OVERHEAD = NONCE_SIZE + TAG_SIZE
 WRAPPED_KEY_SIZE = 40
 _HEADER = struct.Struct(f">8sI{KEK_ID_BYTES}sH{WRAPPED_KEY_SIZE}s")
 
@@ -61,7 +64,7 @@ class Header:
         magic, seg, kek_id, wrapped_len, wrapped = _HEADER.unpack_from(raw)
         if magic != MAGIC:
             raise BlobIntegrityError("blob header is not an OpenDEMS encrypted blob")
-        if wrapped_len != WRAPPED_KEY_SIZE or seg <= 0:
+        if wrapped_len != WRAPPED_KEY_SIZE or seg <= 0 or any(raw[_HEADER.size : HEADER_SIZE]):
             raise BlobIntegrityError("blob header is malformed")
         return cls(seg, kek_id.rstrip(b"\0").decode(errors="replace"), wrapped)
 
@@ -84,10 +87,6 @@ def open_data_key(header: Header, keyring: Keyring) -> bytes:
         raise BlobIntegrityError(str(exc)) from exc
 
 
-def _nonce(index: int) -> bytes:
-    return index.to_bytes(12, "big")
-
-
 def _aad(header: Header, index: int, final: bool) -> bytes:
     return header.aad_prefix() + struct.pack(">Q?", index, final)
 
@@ -98,25 +97,29 @@ class SegmentCipher:
         self._aead = AESGCM(data_key)
 
     def seal(self, index: int, plaintext: bytes | bytearray | memoryview, final: bool) -> bytes:
-        return self._aead.encrypt(_nonce(index), plaintext, _aad(self.header, index, final))
+        nonce = os.urandom(NONCE_SIZE)
+        return nonce + self._aead.encrypt(nonce, plaintext, _aad(self.header, index, final))
 
     def open(self, index: int, sealed: bytes, final: bool) -> bytes:
         try:
-            return self._aead.decrypt(_nonce(index), sealed, _aad(self.header, index, final))
-        except InvalidTag as exc:
+            nonce, body = sealed[:NONCE_SIZE], sealed[NONCE_SIZE:]
+            return self._aead.decrypt(nonce, body, _aad(self.header, index, final))
+        except (InvalidTag, ValueError) as exc:
             raise BlobIntegrityError(f"segment {index} fails authentication") from exc
 
     def seal_tail(self, committed: int, pending: bytes) -> bytes:
         """Encrypt not-yet-final bytes of a resumable upload (rewritten often: random nonce)."""
-        nonce = os.urandom(12)
+        nonce = os.urandom(NONCE_SIZE)
         aad = b"tail" + self.header.aad_prefix() + struct.pack(">Q", committed)
         return nonce + self._aead.encrypt(nonce, pending, aad)
 
     def open_tail(self, committed: int, sealed: bytes) -> bytes:
         aad = b"tail" + self.header.aad_prefix() + struct.pack(">Q", committed)
+        if len(sealed) < SEGMENT_OVERHEAD:
+            raise BlobIntegrityError("upload tail is truncated")
         try:
-            return self._aead.decrypt(sealed[:12], sealed[12:], aad)
-        except InvalidTag as exc:
+            return self._aead.decrypt(sealed[:NONCE_SIZE], sealed[NONCE_SIZE:], aad)
+        except (InvalidTag, ValueError) as exc:
             raise BlobIntegrityError("upload tail fails authentication") from exc
 
 
@@ -184,18 +187,18 @@ class EncryptingWriter:
 
 
 def segment_count(body_size: int, segment_size: int) -> int:
-    return math.ceil(body_size / (segment_size + TAG_SIZE))
+    return math.ceil(body_size / (segment_size + SEGMENT_OVERHEAD))
 
 
 def plaintext_size(file_size: int, segment_size: int) -> int:
     body = file_size - HEADER_SIZE
-    if body <= TAG_SIZE:
+    if body <= SEGMENT_OVERHEAD:
         raise BlobIntegrityError("blob holds no data")
     count = segment_count(body, segment_size)
-    last = body - (count - 1) * (segment_size + TAG_SIZE)
-    if last <= TAG_SIZE:
+    last = body - (count - 1) * (segment_size + SEGMENT_OVERHEAD)
+    if last <= SEGMENT_OVERHEAD:
         raise BlobIntegrityError("blob was truncated inside a segment")
-    return body - count * TAG_SIZE
+    return body - count * SEGMENT_OVERHEAD
 
 
 class EncryptedBlobReader:
@@ -210,10 +213,10 @@ class EncryptedBlobReader:
         self._last_index = (self.size - 1) // self._seg
 
     def segment(self, index: int) -> bytes:
-        stored = self._seg + TAG_SIZE
+        stored = self._seg + SEGMENT_OVERHEAD
         self._f.seek(HEADER_SIZE + index * stored)
         final = index == self._last_index
-        length = (self.size - index * self._seg if final else self._seg) + TAG_SIZE
+        length = (self.size - index * self._seg if final else self._seg) + SEGMENT_OVERHEAD
         sealed = self._f.read(length)
         if len(sealed) != length:
             raise BlobIntegrityError(f"segment {index} is truncated")

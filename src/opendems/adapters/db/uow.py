@@ -32,9 +32,7 @@ class SqlUnitOfWork:
         self.evidence = EvidenceRepository(self._conn)
         self.cases = CaseRepository(self._conn)
         self.uploads = UploadRepository(self._conn)
-        self.custody = CustodyRepository(
-            self._conn, signer=self._signer, on_commit=self._note_head
-        )
+        self.custody = CustodyRepository(self._conn, signer=self._signer, on_commit=self._note_head)
         return self
 
     def _note_head(self, seq: int, event_hash: str) -> None:

@@ -1,0 +1,146 @@
+"""Ingest throughput benchmark.
+
+Creates a 1 GiB file and prints, measured in this run on this machine:
+  (a) SHA-256 throughput of hashlib.file_digest on that file: the limit, since every byte
+      must be hashed;
+  (b) `opendems ingest` throughput (as the command reports it: first byte read to record
+      committed) and its ratio to (a), plus the command's whole wall time for reference;
+  (c) tus upload throughput over loopback with the tuspy client against `opendems serve`,
+      and its ratio to (a).
+Targets: (b) >= 0.75, (c) >= 0.5.  Usage: python bench/ingest.py [--size-mib N] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.e2e.server import Server, cli  # noqa: E402
+
+MIB = 1024 * 1024
+
+
+def make_file(path: Path, size: int) -> None:
+    block = os.urandom(64 * MIB)
+    with path.open("wb") as f:
+        written = 0
+        while written < size:
+            n = min(len(block), size - written)
+            f.write(block[:n] if n < len(block) else block)
+            # vary content so no two blocks are identical
+            block = hashlib.sha256(block[:64]).digest() + block[32:]
+            written += n
+
+
+def hash_throughput(path: Path, runs: int = 3) -> tuple[float, str]:
+    rates = []
+    digest = ""
+    for _ in range(runs):
+        start = time.perf_counter()
+        with path.open("rb") as f:
+            digest = hashlib.file_digest(f, "sha256").hexdigest()
+        rates.append(path.stat().st_size / (time.perf_counter() - start))
+    return max(rates), digest
+
+
+def cli_ingest(path: Path, data_dir: Path) -> tuple[float, float]:
+    """(throughput reported by the command, whole wall time in seconds)."""
+    cli(data_dir, "init")
+    start = time.perf_counter()
+    result = cli(data_dir, "ingest", str(path))
+    wall = time.perf_counter() - start
+    match = re.search(r"([\d.]+) MiB/s", result.stdout)
+    if not match:
+        raise SystemExit(f"could not read the throughput from: {result.stdout}")
+    return float(match.group(1)) * MIB, wall
+
+
+def tus_upload(path: Path, data_dir: Path, chunk: int) -> tuple[float, str]:
+    from tusclient import client as tus
+
+    server = Server(data_dir).start()
+    try:
+        cli(data_dir, "user", "add", "bench", "--role", "officer")
+        token = cli(data_dir, "token", "create", "--user", "bench", "--name", "bench").stdout.strip()
+        c = tus.TusClient(f"{server.url}/api/v1/uploads", headers={"Authorization": f"Bearer {token}"})
+        uploader = c.uploader(
+            file_path=str(path), chunk_size=chunk, metadata={"filename": path.name}, retries=0
+        )
+        start = time.perf_counter()
+        uploader.upload()
+        elapsed = time.perf_counter() - start
+        sha = uploader.request.response_headers.get("opendems-sha256", "")
+        return path.stat().st_size / elapsed, sha
+    finally:
+        server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--chunk-mib", type=int, default=64, help="tus PATCH size")
+    parser.add_argument("--runs", type=int, default=3, help="repeat (b) and (c), report the median")
+    parser.add_argument("--keep", action="store_true")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="opendems-bench-"))
+    try:
+        src = work / "bench-1GiB.bin"
+        make_file(src, args.size_mib * MIB)
+        size = src.stat().st_size
+        limit, digest = hash_throughput(src)
+
+        ingest_rates, walls, tus_rates = [], [], []
+        for run in range(args.runs):
+            rate, wall = cli_ingest(src, work / f"ingest-{run}")
+            ingest_rates.append(rate)
+            walls.append(wall)
+            shutil.rmtree(work / f"ingest-{run}")
+        for run in range(args.runs):
+            rate, sha = tus_upload(src, work / f"tus-{run}", args.chunk_mib * MIB)
+            if sha != digest:
+                raise SystemExit(f"tus upload stored a different SHA-256 ({sha} != {digest})")
+            tus_rates.append(rate)
+            shutil.rmtree(work / f"tus-{run}")
+
+        b = statistics.median(ingest_rates)
+        c = statistics.median(tus_rates)
+        wall = statistics.median(walls)
+        print(f"file: {size / MIB:.0f} MiB of random data; cpu cores: {os.cpu_count()}")
+        print(f"(a) sha256 hashlib.file_digest : {limit / MIB:8.1f} MiB/s   (limit)")
+        print(
+            f"(b) opendems ingest            : {b / MIB:8.1f} MiB/s   ratio {b / limit:.2f}  (target >= 0.75)"
+        )
+        print(
+            f"    whole command, wall        : {size / wall / MIB:8.1f} MiB/s   ratio {size / wall / limit:.2f}"
+            f"  (includes process start and set-up)"
+        )
+        print(
+            f"(c) tus upload (tuspy, {args.chunk_mib} MiB chunks): {c / MIB:8.1f} MiB/s   ratio {c / limit:.2f}"
+            "  (target >= 0.5)"
+        )
+        print(
+            f"runs: {args.runs}, medians; ingest {[round(r / MIB) for r in ingest_rates]}, "
+            f"tus {[round(r / MIB) for r in tus_rates]} MiB/s"
+        )
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
