@@ -4,8 +4,8 @@ per-event signatures and the signed anchor. Names every mismatch; each run is it
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from opendems.domain.access import Permission

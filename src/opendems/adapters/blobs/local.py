@@ -25,8 +25,8 @@ from typing import BinaryIO
 
 from opendems.adapters.crypto.envelope import (
     HEADER_SIZE,
-    BlobIntegrityError,
     SEGMENT_OVERHEAD,
+    BlobIntegrityError,
     EncryptedBlobReader,
     EncryptingWriter,
     Header,
