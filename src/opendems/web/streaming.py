@@ -13,21 +13,29 @@ from opendems.domain.errors import Invalid
 BLOCK = 4 * 1024 * 1024
 
 
-async def feed(chunks: AsyncIterator[bytes], write: Callable[[bytes | bytearray], None]) -> int:
-    """Hand the body to ``write`` in large blocks on a worker thread. Returns bytes fed."""
+async def feed(chunks: AsyncIterator[bytes], write: Callable[[memoryview], None]) -> int:
+    """Hand the body to ``write`` in large blocks on a worker thread. Returns bytes fed.
+
+    One block buffer is reused for the whole body (``write`` must not keep the view), so a
+    large upload allocates no memory per block.
+    """
     total = 0
-    buf = bytearray()
+    block = bytearray(BLOCK)
+    view = memoryview(block)
+    fill = 0
     async for chunk in chunks:
-        if not chunk:
-            continue
-        buf += chunk
-        if len(buf) >= BLOCK:
-            block, buf = buf, bytearray()
-            total += len(block)
-            await to_thread.run_sync(write, block)
-    if buf:
-        total += len(buf)
-        await to_thread.run_sync(write, buf)
+        while chunk:
+            take = min(len(chunk), BLOCK - fill)
+            view[fill : fill + take] = chunk[:take] if take < len(chunk) else chunk
+            chunk = chunk[take:]
+            fill += take
+            if fill == BLOCK:
+                await to_thread.run_sync(write, view)
+                total += fill
+                fill = 0
+    if fill:
+        await to_thread.run_sync(write, view[:fill])
+        total += fill
     return total
 
 

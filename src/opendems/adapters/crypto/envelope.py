@@ -17,8 +17,9 @@ import math
 import os
 import struct
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -100,6 +101,15 @@ class SegmentCipher:
         nonce = os.urandom(NONCE_SIZE)
         return nonce + self._aead.encrypt(nonce, plaintext, _aad(self.header, index, final))
 
+    def seal_into(self, index: int, plaintext: bytes | bytearray | memoryview, final: bool, out: bytearray) -> int:
+        """Like ``seal`` but into a caller's buffer; returns the stored length."""
+        nonce = os.urandom(NONCE_SIZE)
+        out[:NONCE_SIZE] = nonce
+        n = len(plaintext) + TAG_SIZE
+        view = memoryview(out)[NONCE_SIZE : NONCE_SIZE + n]
+        self._aead.encrypt_into(nonce, plaintext, _aad(self.header, index, final), view)
+        return NONCE_SIZE + n
+
     def open(self, index: int, sealed: bytes, final: bool) -> bytes:
         try:
             nonce, body = sealed[:NONCE_SIZE], sealed[NONCE_SIZE:]
@@ -123,16 +133,27 @@ class SegmentCipher:
             raise BlobIntegrityError("upload tail fails authentication") from exc
 
 
+# Hashing runs beside encryption on another core: SHA-256 is the slowest step of ingest and
+# hashlib releases the GIL for large buffers, so the two overlap instead of adding up.
+_HASH_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="opendems-sha256")
+_PARALLEL_HASH_MIN = 256 * 1024
+
+
+class Sink(Protocol):
+    def write(self, data: bytes | bytearray | memoryview, /) -> int | None: ...
+
+
 class EncryptingWriter:
     """Hashes and encrypts a byte stream in one pass, writing sealed segments to ``out``.
 
     The newest full segment is held back until more data arrives, so the one marked final
     is really the last. ``pending`` exposes what is held back (for resumable uploads).
+    Buffers are allocated once per writer: no per-segment allocation on the hot path.
     """
 
     def __init__(
         self,
-        out: BinaryIO,
+        out: Sink,
         cipher: SegmentCipher,
         *,
         next_index: int = 0,
@@ -143,47 +164,64 @@ class EncryptingWriter:
         self._out = out
         self._cipher = cipher
         self._seg = cipher.header.segment_size
+        if len(pending) > self._seg:
+            raise ValueError("pending data is larger than a segment")
         self.next_index = next_index
-        self._buf = bytearray(pending)
+        self._buf = bytearray(self._seg)
+        self._buf[: len(pending)] = pending
+        self._fill = len(pending)
+        self._sealed = bytearray(self._seg + SEGMENT_OVERHEAD)
         self.hasher = hasher or hashlib.sha256()
         self.size = size
 
     @property
     def pending(self) -> bytes:
-        return bytes(self._buf)
+        return bytes(self._buf[: self._fill])
 
-    def _emit(self, plaintext: bytes | bytearray | memoryview) -> None:
-        self._out.write(self._cipher.seal(self.next_index, plaintext, False))
+    def _emit(self, plaintext: memoryview | bytearray, final: bool = False) -> None:
+        n = self._cipher.seal_into(self.next_index, plaintext, final, self._sealed)
+        self._out.write(memoryview(self._sealed)[:n])
         self.next_index += 1
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         mv = memoryview(data).cast("B")
         if not len(mv):
             return
-        self.hasher.update(mv)
+        if len(mv) >= _PARALLEL_HASH_MIN:
+            hashed = _HASH_POOL.submit(self.hasher.update, mv)
+            try:
+                self._encrypt(mv)
+            finally:
+                hashed.result()  # ``data`` may be reused by the caller once we return
+        else:
+            self.hasher.update(mv)
+            self._encrypt(mv)
         self.size += len(mv)
+
+    def _encrypt(self, mv: memoryview) -> None:
         seg = self._seg
-        if self._buf:
-            need = seg - len(self._buf)
+        if self._fill:
+            need = seg - self._fill
             if len(mv) <= need:
-                self._buf += mv
+                self._buf[self._fill : self._fill + len(mv)] = mv
+                self._fill += len(mv)
                 return
-            self._buf += mv[:need]
+            self._buf[self._fill :] = mv[:need]
             mv = mv[need:]
             self._emit(self._buf)
-            self._buf.clear()
+            self._fill = 0
         while len(mv) > seg:
             self._emit(mv[:seg])
             mv = mv[seg:]
-        self._buf += mv
+        self._buf[: len(mv)] = mv
+        self._fill = len(mv)
 
     def finish(self) -> None:
         """Write the final segment. The stream must not be empty."""
-        if not self._buf:
+        if not self._fill:
             raise ValueError("an empty stream has no final segment")
-        self._out.write(self._cipher.seal(self.next_index, self._buf, True))
-        self.next_index += 1
-        self._buf.clear()
+        self._emit(memoryview(self._buf)[: self._fill], final=True)
+        self._fill = 0
 
 
 def segment_count(body_size: int, segment_size: int) -> int:

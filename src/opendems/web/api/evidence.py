@@ -65,7 +65,7 @@ async def upload(request: Request, who: ActorDep) -> JSONResponse:
     writer = await to_thread.run_sync(c.blobs.writer)
     try:
 
-        def write(block: bytes | bytearray) -> None:
+        def write(block: memoryview) -> None:
             writer.write(block)
             if writer.size > c.limits.max_upload_bytes:
                 raise TooLarge(f"files larger than {c.limits.max_upload_bytes} bytes are not accepted")

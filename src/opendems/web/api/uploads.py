@@ -192,7 +192,7 @@ async def patch(
     if checksum:
         append.save_every = 0  # nothing of this chunk may be kept before its checksum is known
 
-    def write(block: bytes | bytearray) -> None:
+    def write(block: memoryview) -> None:
         if chunk_hash is not None:
             chunk_hash.update(block)
         append.write(block)
