@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from opendems.adapters.blobs.direct import BLOCK as DIRECT_BLOCK
 from opendems.adapters.blobs.local import LocalBlobStore
 from opendems.adapters.crypto.envelope import HEADER_SIZE, SEGMENT_OVERHEAD, BlobIntegrityError
 from opendems.adapters.crypto.keys import KeyEncryptionKey, Keyring
@@ -403,7 +404,8 @@ def test_rewriting_a_segment_after_rollback_does_not_reuse_the_keystream(
     rejected, resent = os.urandom(SEG + 10), os.urandom(SEG + 10)
     store.create_resumable("up-7")
     upload = store.open_resumable("up-7")
-    upload.append(rejected)  # segment 0 is written to disk
+    upload.append(rejected)
+    upload.append(os.urandom(DIRECT_BLOCK))  # enough to push segment 0 out to the disk
     first = raw_segment(store, "up-7", 0)
     if how == "rollback":
         upload.rollback()
@@ -411,6 +413,7 @@ def test_rewriting_a_segment_after_rollback_does_not_reuse_the_keystream(
         upload.close()
         upload = store.open_resumable("up-7")
     upload.append(resent)
+    upload.savepoint()
     second = raw_segment(store, "up-7", 0)
     assert first != second
     reused = xor(first, second) == xor(rejected[:SEG], resent[:SEG])

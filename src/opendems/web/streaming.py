@@ -6,6 +6,7 @@ import base64
 import binascii
 from collections.abc import AsyncIterator, Callable
 
+import anyio
 from anyio import to_thread
 
 from opendems.domain.errors import Invalid
@@ -16,27 +17,59 @@ BLOCK = 4 * 1024 * 1024
 async def feed(chunks: AsyncIterator[bytes], write: Callable[[memoryview], None]) -> int:
     """Hand the body to ``write`` in large blocks on a worker thread. Returns bytes fed.
 
-    One block buffer is reused for the whole body (``write`` must not keep the view), so a
-    large upload allocates no memory per block.
+    Two block buffers are reused for the whole body: while a worker thread hashes,
+    encrypts and stores one block, the event loop receives the next into the other. So
+    receiving and storing overlap, and a large upload allocates no memory per block.
+    ``write`` must not keep the view it is given.
     """
+    filled_send, filled_recv = anyio.create_memory_object_stream[tuple[bytearray, int]](1)
+    free_send, free_recv = anyio.create_memory_object_stream[bytearray](2)
+    for _ in range(2):
+        free_send.send_nowait(bytearray(BLOCK))
     total = 0
-    block = bytearray(BLOCK)
-    view = memoryview(block)
-    fill = 0
-    async for chunk in chunks:
-        while chunk:
-            take = min(len(chunk), BLOCK - fill)
-            view[fill : fill + take] = chunk[:take] if take < len(chunk) else chunk
-            chunk = chunk[take:]
-            fill += take
-            if fill == BLOCK:
-                await to_thread.run_sync(write, view)
+
+    async def store() -> None:
+        async with filled_recv:
+            async for block, length in filled_recv:
+                await to_thread.run_sync(write, memoryview(block)[:length])
+                await free_send.send(block)
+
+    async def receive() -> None:
+        nonlocal total
+        async with filled_send:
+            block = await free_recv.receive()
+            fill = 0
+            async for chunk in chunks:
+                view = memoryview(chunk)
+                while view:
+                    take = min(len(view), BLOCK - fill)
+                    block[fill : fill + take] = view[:take]
+                    view = view[take:]
+                    fill += take
+                    if fill == BLOCK:
+                        await filled_send.send((block, fill))
+                        total += fill
+                        block = await free_recv.receive()
+                        fill = 0
+            if fill:
+                await filled_send.send((block, fill))
                 total += fill
-                fill = 0
-    if fill:
-        await to_thread.run_sync(write, view[:fill])
-        total += fill
+
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(store)
+            await receive()
+    except BaseExceptionGroup as group:
+        # Report the first real failure (a client disconnect, a full disk...) as itself.
+        raise _first(group) from None
     return total
+
+
+def _first(group: BaseExceptionGroup) -> BaseException:  # type: ignore[type-arg]
+    exc: BaseException = group
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc
 
 
 def sha256_from_digest_header(value: str | None) -> str | None:

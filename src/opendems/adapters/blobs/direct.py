@@ -1,7 +1,11 @@
-"""Sequential file writing that bypasses the page cache (O_DIRECT) where the file system
-allows it: large evidence files go straight to disk from one reused, page-aligned buffer,
-without evicting the server's working set or paying for fresh cache pages. Falls back to
-ordinary buffered writes where O_DIRECT is not supported (tmpfs, some network mounts)."""
+"""Sequential appends that bypass the page cache (O_DIRECT) where the file system allows it:
+evidence goes straight to disk from one reused, page-aligned buffer, without evicting the
+server's working set or spending CPU on cache pages. Falls back to ordinary buffered writes
+where O_DIRECT is not supported (tmpfs, some network mounts).
+
+Direct I/O needs block-aligned offsets and lengths, so the buffer always starts on a block
+boundary: appending to an existing file first re-reads the partial last block, and the
+unaligned tail is written (with O_DIRECT switched off) only when everything is flushed."""
 
 from __future__ import annotations
 
@@ -10,29 +14,44 @@ import fcntl
 import mmap
 import os
 
-BLOCK = 8 * 1024 * 1024  # a multiple of every logical block size in use
+ALIGN = 4096
+BLOCK = 8 * 1024 * 1024
 
 
 class DirectAppendFile:
-    """Write-only, append-only file; ``flush_all`` pushes the unaligned tail with O_DIRECT off."""
-
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, create: bool, offset: int = 0) -> None:
+        self.path = path
+        flags = os.O_WRONLY | (os.O_CREAT | os.O_EXCL if create else 0)
         self.direct = hasattr(os, "O_DIRECT")
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
         try:
             self._fd = os.open(path, flags | (os.O_DIRECT if self.direct else 0), 0o600)
         except OSError:
+            if create:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
             self.direct = False
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
+            self._unsupported = True
             self._fd = os.open(path, flags, 0o600)
+        self.closed = False
         self._buf = mmap.mmap(-1, BLOCK)  # page-aligned, as O_DIRECT requires
         self._view = memoryview(self._buf)
-        self._fill = 0
-        self.closed = False
+        self._pos = offset - offset % ALIGN  # file offset of the buffer's first byte
+        self._fill = offset - self._pos
+        if self._fill:
+            with open(path, "rb") as f:
+                f.seek(self._pos)
+                partial = f.read(self._fill)
+            if len(partial) != self._fill:
+                self.close()
+                raise OSError(f"{path} is shorter than the offset to append at")
+            self._view[: self._fill] = partial
 
     def fileno(self) -> int:
         return self._fd
+
+    @property
+    def offset(self) -> int:
+        return self._pos + self._fill
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
         mv = memoryview(data).cast("B")
@@ -43,24 +62,41 @@ class DirectAppendFile:
             self._fill += take
             mv = mv[take:]
             if self._fill == BLOCK:
-                self._write_out(self._view)
+                self._set_direct(True)
+                self._pwrite(self._view, self._pos)
+                self._pos += BLOCK
                 self._fill = 0
         return n
 
-    def _write_out(self, view: memoryview) -> None:
+    def _pwrite(self, view: memoryview, pos: int) -> None:
         while view:
-            written = os.write(self._fd, view)
+            written = os.pwrite(self._fd, view, pos)
             view = view[written:]
+            pos += written
+
+    def _set_direct(self, on: bool) -> None:
+        if not hasattr(os, "O_DIRECT") or self.direct == on or self._direct_unsupported:
+            return
+        flags = fcntl.fcntl(self._fd, fcntl.F_GETFL)
+        fcntl.fcntl(self._fd, fcntl.F_SETFL, (flags | os.O_DIRECT) if on else (flags & ~os.O_DIRECT))
+        self.direct = on
+
+    @property
+    def _direct_unsupported(self) -> bool:
+        return getattr(self, "_unsupported", False)
 
     def flush_all(self) -> None:
-        """Write whatever is buffered (the tail need not be block-aligned)."""
-        if self._fill:
-            if self.direct:
-                flags = fcntl.fcntl(self._fd, fcntl.F_GETFL)
-                fcntl.fcntl(self._fd, fcntl.F_SETFL, flags & ~os.O_DIRECT)
-                self.direct = False
-            self._write_out(self._view[: self._fill])
-            self._fill = 0
+        """Write everything buffered (the tail need not be aligned); keep appending after."""
+        if not self._fill:
+            return
+        self._set_direct(False)
+        self._pwrite(self._view[: self._fill], self._pos)
+        aligned = self._fill - self._fill % ALIGN
+        if aligned:
+            rest = self._fill - aligned
+            self._view[:rest] = self._view[aligned : self._fill]
+            self._pos += aligned
+            self._fill = rest
 
     def close(self) -> None:
         if self.closed:
@@ -68,5 +104,6 @@ class DirectAppendFile:
         self.closed = True
         with contextlib.suppress(OSError):
             os.close(self._fd)
-        self._view.release()
-        self._buf.close()
+        with contextlib.suppress(Exception):
+            self._view.release()
+            self._buf.close()

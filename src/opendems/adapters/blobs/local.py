@@ -22,7 +22,7 @@ import time
 from collections.abc import Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Protocol
 
 from opendems.adapters.blobs.direct import DirectAppendFile
 from opendems.adapters.crypto.envelope import (
@@ -105,7 +105,7 @@ class _LocalWriter:
         self._store = store
         store.parts_dir.mkdir(parents=True, exist_ok=True)
         self.path = store.parts_dir / f"{secrets.token_hex(16)}.part"
-        self._f = DirectAppendFile(str(self.path))
+        self._f = DirectAppendFile(str(self.path), create=True)
         fcntl.flock(self._f.fileno(), fcntl.LOCK_EX)  # tells a crash sweep this part is alive
         header, key = new_header(store.keyring, store.segment_size)
         with _disk_errors():
@@ -173,7 +173,7 @@ class _LocalResumable:
 
     def _open(self) -> None:
         store = self._store
-        self._blob = (self.dir / "blob").open("r+b", buffering=0)
+        self._blob = (self.dir / "blob").open("r+b", buffering=0)  # reads, truncation, lock
         header = Header.unpack(self._blob.read(HEADER_SIZE))
         self._cipher = SegmentCipher(header, open_data_key(header, store.keyring))
         self._seg = header.segment_size
@@ -189,11 +189,15 @@ class _LocalResumable:
                 self._blob.seek(HEADER_SIZE + index * (self._seg + SEGMENT_OVERHEAD))
                 hasher.update(self._cipher.open(index, self._blob.read(self._seg + SEGMENT_OVERHEAD), False))
             hasher.update(pending)
-            self._blob.seek(0, os.SEEK_END)
+        self._out = self._appender(committed)
         self._enc = EncryptingWriter(
-            self._blob, self._cipher, next_index=committed, pending=pending, hasher=hasher, size=offset
+            self._out, self._cipher, next_index=committed, pending=pending, hasher=hasher, size=offset
         )
         self._saved = (committed, pending, hasher.copy())
+
+    def _appender(self, committed: int) -> DirectAppendFile:
+        end = HEADER_SIZE + committed * (self._seg + SEGMENT_OVERHEAD)
+        return DirectAppendFile(str(self.dir / "blob"), create=False, offset=end)
 
     @property
     def offset(self) -> int:
@@ -205,17 +209,19 @@ class _LocalResumable:
 
     def savepoint(self) -> None:
         with _disk_errors():
-            os.fsync(self._blob.fileno())
+            self._out.flush_all()
+            os.fsync(self._out.fileno())
             _write_tail(self.dir / "tail", self._cipher, self._enc.next_index, self._enc.pending)
         self._saved = (self._enc.next_index, self._enc.pending, self._enc.hasher.copy())
         self._store.remember_hash(self.upload_id, self._enc.size, self._enc.hasher)
 
     def rollback(self) -> None:
         committed, pending, hasher = self._saved
+        self._out.close()
         self._blob.truncate(HEADER_SIZE + committed * (self._seg + SEGMENT_OVERHEAD))
-        self._blob.seek(0, os.SEEK_END)
+        self._out = self._appender(committed)
         self._enc = EncryptingWriter(
-            self._blob,
+            self._out,
             self._cipher,
             next_index=committed,
             pending=pending,
@@ -226,7 +232,9 @@ class _LocalResumable:
     def finish(self) -> StagedBlob:
         with _disk_errors():
             self._enc.finish()
-            os.fsync(self._blob.fileno())
+            self._out.flush_all()
+            os.fsync(self._out.fileno())
+        self._out.close()
         fcntl.flock(self._blob, fcntl.LOCK_EX)
         part = self._store.parts_dir / f"{self.upload_id}.part"
         self._store.parts_dir.mkdir(parents=True, exist_ok=True)
@@ -237,6 +245,8 @@ class _LocalResumable:
         return StagedBlob(str(part), self._enc.hasher.hexdigest(), self._enc.size, head)
 
     def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._out.close()
         if not self._store.is_held(self._blob):
             with contextlib.suppress(Exception):
                 self._blob.close()

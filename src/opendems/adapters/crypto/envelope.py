@@ -101,7 +101,9 @@ class SegmentCipher:
         nonce = os.urandom(NONCE_SIZE)
         return nonce + self._aead.encrypt(nonce, plaintext, _aad(self.header, index, final))
 
-    def seal_into(self, index: int, plaintext: bytes | bytearray | memoryview, final: bool, out: bytearray) -> int:
+    def seal_into(
+        self, index: int, plaintext: bytes | bytearray | memoryview, final: bool, out: bytearray
+    ) -> int:
         """Like ``seal`` but into a caller's buffer; returns the stored length."""
         nonce = os.urandom(NONCE_SIZE)
         out[:NONCE_SIZE] = nonce
