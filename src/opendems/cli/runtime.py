@@ -38,8 +38,10 @@ class State:
             if result.first_admin:
                 name, password = result.first_admin
                 err.print(
-                    f"[bold]Created the first administrator[/bold] '{name}' with the one-time password: "
-                    f"[bold yellow]{password}[/bold yellow]\n(shown once; it must be changed at first sign-in)"
+                    f"Created the first administrator '{name}' with the one-time password "
+                    f"[bold yellow]{password}[/bold yellow] (shown once; change it at first sign-in)",
+                    soft_wrap=True,
+                    highlight=False,
                 )
         return self._container
 

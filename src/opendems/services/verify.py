@@ -142,6 +142,14 @@ def verify(
     for evidence_id, sha256, key in targets:
         problem = check_blob(blobs, key, sha256)
         report.items.append(ItemCheck(evidence_id, sha256, problem is None, problem))
+    try:
+        _record_run(actor, report, uow=uow, clock=clock)
+    except Exception as exc:  # a damaged log must not hide what verification found
+        report.chain_problems.append(f"the verification run could not be recorded: {exc}")
+    return report
+
+
+def _record_run(actor: Actor, report: VerifyReport, *, uow: UnitOfWork, clock: Clock) -> None:
     with uow:
         for check in report.items:
             record(
@@ -170,4 +178,3 @@ def verify(
             },
         )
         uow.commit()
-    return report

@@ -65,7 +65,7 @@ async def feed(chunks: AsyncIterator[bytes], write: Callable[[memoryview], None]
     return total
 
 
-def _first(group: BaseExceptionGroup) -> BaseException:  # type: ignore[type-arg]
+def _first(group: BaseExceptionGroup) -> BaseException:
     exc: BaseException = group
     while isinstance(exc, BaseExceptionGroup):
         exc = exc.exceptions[0]

@@ -38,7 +38,19 @@ class CustodyRepository:
             .where(custody_head.c.id == 1)
             .with_for_update()
         ).first()
-        seq, prev = (head.seq + 1, head.event_hash) if head else (1, GENESIS_HASH)
+        # The head row is the lock that serialises appends; the newest stored event decides
+        # what comes next, so a damaged head never makes two events share a number.
+        newest = self._conn.execute(
+            select(custody_events.c.seq, custody_events.c.event_hash)
+            .order_by(custody_events.c.seq.desc())
+            .limit(1)
+        ).first()
+        if newest is not None and (head is None or newest.seq >= head.seq):
+            seq, prev = newest.seq + 1, newest.event_hash
+        elif head is not None:
+            seq, prev = head.seq + 1, head.event_hash
+        else:
+            seq, prev = 1, GENESIS_HASH
         sealed = seal(new, seq=seq, prev_hash=prev, at=at)
         event = replace(sealed, signature=self._signer.sign(anchor_payload(seq, sealed.event_hash)))
         self._conn.execute(
