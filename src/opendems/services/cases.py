@@ -116,7 +116,7 @@ def list_cases(
 ) -> tuple[list[Case], int]:
     if not 1 <= limit <= 500 or offset < 0:
         raise Invalid("limit must be 1-500 and offset not negative")
-    if Permission.CASE_VIEW not in actor.principal.permissions:
+    if not decide(actor.principal, Permission.CASE_VIEW):
         return [], 0
     with uow:
         return uow.cases.page(status=status, limit=limit, offset=offset)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from opendems.domain.access import Permission, visibility
+from opendems.domain.access import Permission, decide, visibility
 from opendems.domain.custody import CustodyEvent
 from opendems.domain.errors import Invalid, NotFound
 from opendems.domain.evidence import (
@@ -68,7 +68,7 @@ def list_evidence(
         raise Invalid("offset must not be negative")
     if f.captured_from and f.captured_to and f.captured_from > f.captured_to:
         raise Invalid("captured_from is after captured_to")
-    if Permission.EVIDENCE_VIEW not in actor.principal.permissions:
+    if not decide(actor.principal, Permission.EVIDENCE_VIEW):
         return [], 0
     with uow:
         return uow.evidence.page(f, visibility(actor.principal), limit=limit, offset=offset)
