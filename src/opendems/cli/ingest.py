@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,15 +59,30 @@ def walk(paths: list[Path]) -> tuple[list[Path], list[Outcome]]:
     return files, bad
 
 
+_READER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="opendems-read")
+
+
 def _chunks(path: Path, progress: Progress, task: TaskID) -> Iterator[memoryview]:
-    buf = bytearray(READ_BLOCK)
-    view = memoryview(buf)
+    """The file in large blocks, reading the next block while the current one is stored.
+
+    Two buffers alternate: a block handed out is fully consumed (hashed, encrypted,
+    written) before the next is asked for, so its buffer is free to be read into again."""
+    buffers = [bytearray(READ_BLOCK), bytearray(READ_BLOCK)]
     with path.open("rb", buffering=0) as f:
+        pending = _READER.submit(f.readinto, buffers[0])
+        turn = 0
         while True:
-            n = f.readinto(buf)
+            n = pending.result()
             if not n:
                 return
-            yield view[:n]
+            current = buffers[turn]
+            turn ^= 1
+            pending = _READER.submit(f.readinto, buffers[turn])
+            try:
+                yield memoryview(current)[:n]
+            except GeneratorExit:
+                pending.result()  # never close the file under a running read
+                raise
             progress.advance(task, n)
 
 
