@@ -160,3 +160,28 @@ def test_disk_full_midway_is_a_clear_error_and_loses_nothing(tiny_disk: Path) ->
     assert [i.evidence_id for i in report.items] == [kept.id]
     again = ingest(c, png_bytes(seed=2), filename="after.png").item  # type: ignore[attr-defined]
     assert again.id != kept.id
+
+
+def test_disk_full_during_http_upload_is_a_507_problem(tiny_disk: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from opendems.services.accounts import create_token
+    from opendems.web.app import create_app
+    from tests.factories import user_actor
+
+    c = Container(make_settings(tiny_disk, data_dir=tiny_disk / "data"))
+    initialise(c)
+    user_actor(c, "ofc.full", "officer")
+    token = create_token(admin(c), "ofc.full", "t", uow=c.uow(), clock=c.clock).token
+    headers = {"Authorization": f"Bearer {token}"}
+    with TestClient(create_app(c)) as client:
+        r = client.post(
+            "/api/v1/evidence?filename=big.bin", content=os.urandom(8 * 1024 * 1024), headers=headers
+        )
+        assert r.status_code == 507, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert "out of space" in r.json()["detail"]
+        assert client.get("/api/v1/evidence", headers=headers).json()["total"] == 0
+        small = client.post("/api/v1/evidence?filename=ok.png", content=png_bytes(seed=8), headers=headers)
+        assert small.status_code == 201, small.text
+    assert [p.name for p in (c.settings.staging_dir / "parts").iterdir()] == []
