@@ -915,3 +915,25 @@ def test_restricted_item_is_hidden_from_other_investigators(
     assert list_ids(client, boss) == [item["id"]]
     assert client.get(f"{API}/{item['id']}/original", headers=boss).content == png_bytes(seed=55)
     assert [(e.action, e.actor_name) for e in denials(container)] == [("evidence:view", "ian")]
+
+
+def test_changing_restriction_needs_the_restrict_permission(
+    client: TestClient, token_for: TokenFor, auth: dict[str, str]
+) -> None:
+    olga = token_for("olga", "officer")
+    item = ingest(client, olga, png_bytes(seed=60))
+    r = client.patch(f"{API}/{item['id']}", headers=auth, json={"reason": "hide it", "restriction": "sealed"})
+    assert_problem(r, 403)
+    admin_headers = token_for("ada", "administrator")
+    r = client.patch(
+        f"{API}/{item['id']}", headers=admin_headers, json={"reason": "sensitive", "restriction": "sealed"}
+    )
+    assert_problem(r, 409)  # sealing someone else's item would hide it from everyone
+    r = client.patch(
+        f"{API}/{item['id']}",
+        headers=admin_headers,
+        json={"reason": "sensitive", "restriction": "restricted"},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["restriction"] == "restricted"
+    assert client.get(f"{API}/{item['id']}", headers=olga).status_code == 200  # the creator still sees it

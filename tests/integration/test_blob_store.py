@@ -515,7 +515,7 @@ def test_unsettled_while_held_is_not_reported(
 ) -> None:
     data = sample()
     key = store.commit(stage(store, data))
-    [marker] = list(store.unsettled_dir.glob(f"{sha(data)}.*"))  # one marker per commit
+    marker = store.unsettled_dir / sha(data)  # the claim file of those bytes
     os.utime(marker, (OLD, OLD))
     assert store.unsettled(older_than_s=60) == []
     assert make_store(dirs, secret).unsettled(older_than_s=60) == []  # another process looking
@@ -566,3 +566,62 @@ def test_crash_after_commit_is_reported_unsettled(dirs: tuple[Path, Path], secre
     store.settle(key)
     assert store.unsettled(older_than_s=0) == []
     assert read(store, key) == data
+
+
+def test_a_blob_being_committed_is_never_deleted_as_unreferenced(
+    store: LocalBlobStore, dirs: tuple[Path, Path], secret: bytes
+) -> None:
+    data = sample()
+    key = store.commit(stage(store, data))  # committed, its record not yet settled
+    other = make_store(dirs, secret)  # another process running recovery
+    assert other.unsettled(older_than_s=0) == []
+    assert other.delete_unclaimed(key, lambda: False) is False
+    assert read(store, key) == data
+    store.settle(key)
+    assert other.delete_unclaimed(key, lambda: True) is False  # a record holds it: kept
+    assert read(store, key) == data
+    assert other.delete_unclaimed(key, lambda: False) is True
+    assert not store.exists(key)
+    assert list(store.unsettled_dir.iterdir()) == []
+
+
+CRASH_WHILE_FINISHING = textwrap.dedent(
+    """
+    import os, sys
+    from pathlib import Path
+    from opendems.adapters.blobs.local import LocalBlobStore
+    from opendems.adapters.crypto.keys import KeyEncryptionKey, Keyring
+
+    root, staging, secret, seg = sys.argv[1], sys.argv[2], bytes.fromhex(sys.argv[3]), int(sys.argv[4])
+    store = LocalBlobStore(Path(root), Path(staging), Keyring(KeyEncryptionKey("k1", secret)), seg)
+    data = sys.stdin.buffer.read()
+    store.create_resumable("up-x")
+    upload = store.open_resumable("up-x")
+    upload.append(data[:5000])
+    upload.savepoint()
+    upload.append(data[5000:])
+    upload.finish()  # the whole file is staged, but its evidence never commits:
+    os._exit(0)  # the process dies here
+    """
+)
+
+
+def test_an_upload_whose_finish_died_resumes_from_its_last_savepoint(
+    dirs: tuple[Path, Path], secret: bytes
+) -> None:
+    data = os.urandom(9000)
+    subprocess.run(
+        [sys.executable, "-c", CRASH_WHILE_FINISHING, str(dirs[0]), str(dirs[1]), secret.hex(), str(SEG)],
+        input=data,
+        check=True,
+        timeout=60,
+    )
+    store = make_store(dirs, secret)  # the restarted service
+    assert store.resumable_offset("up-x") == 5000, "unconfirmed bytes must not count as received"
+    upload = store.open_resumable("up-x")  # drops the dead attempt's staged copy
+    assert upload.offset == 5000
+    upload.append(data[5000:])
+    staged = upload.finish()
+    upload.close()
+    assert staged.sha256 == sha(data)
+    assert store.sweep_staging(older_than_s=0) == 0

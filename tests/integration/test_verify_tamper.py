@@ -203,3 +203,35 @@ def test_reordered_rows_are_detected(held: tuple[Container, list[str]]) -> None:
     conn.execute("UPDATE custody_events SET seq = 3 WHERE seq = -1")
     problems = run(c).chain_problems
     assert any("does not link" in p or "altered" in p for p in problems), problems
+
+
+def test_anchor_forged_from_an_event_signature_is_rejected(held: tuple[Container, list[str]]) -> None:
+    """Deleting the newest events and re-anchoring the chain with the last remaining event's
+    own signature must not pass: the anchor signs a different statement."""
+    import json
+
+    c, _ = held
+    conn = db(c)
+    last = conn.execute("SELECT max(seq) FROM custody_events").fetchone()[0]
+    conn.execute("DELETE FROM custody_events WHERE seq = ?", (last,))
+    seq, event_hash, signature = conn.execute(
+        "SELECT seq, event_hash, signature FROM custody_events ORDER BY seq DESC LIMIT 1"
+    ).fetchone()
+    conn.execute("UPDATE custody_head SET seq = ?, event_hash = ? WHERE id = 1", (seq, event_hash))
+    c.anchor.path.write_text(json.dumps({"seq": seq, "event_hash": event_hash, "signature": signature}))
+    problems = run(c).chain_problems
+    assert any("anchor's signature is not valid" in p for p in problems), problems
+
+
+def test_an_event_that_was_rolled_back_never_reaches_the_anchor(held: tuple[Container, list[str]]) -> None:
+    from opendems.services.custody import record
+
+    c, ids = held
+    uow = c.uow()
+    with pytest.raises(RuntimeError), uow:
+        record(uow, admin(c), "evidence:view", "evidence", ids[0], clock=c.clock)
+        raise RuntimeError("the use case failed before committing")
+    with uow:
+        record(uow, admin(c), "evidence:view", "evidence", ids[1], clock=c.clock)
+        uow.commit()
+    assert run(c).ok

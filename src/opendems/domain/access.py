@@ -25,6 +25,7 @@ class Permission(StrEnum):
     EVIDENCE_VIEW = "evidence:view"
     EVIDENCE_DOWNLOAD = "evidence:download"
     EVIDENCE_EDIT = "evidence:edit"
+    EVIDENCE_RESTRICT = "evidence:restrict"  # change an item's restriction level
     EVIDENCE_VERIFY = "evidence:verify"
     CASE_VIEW = "case:view"
     CASE_MANAGE = "case:manage"

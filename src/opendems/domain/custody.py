@@ -180,5 +180,11 @@ def verify_chain(
 
 
 def anchor_payload(seq: int, event_hash: str) -> bytes:
-    """The bytes an event signature and the chain anchor sign."""
+    """The bytes each event's signature covers."""
     return canonical_json({"chain": "opendems-custody", "seq": seq, "event_hash": event_hash}).encode()
+
+
+def head_anchor_payload(seq: int, event_hash: str) -> bytes:
+    """The bytes the chain-head anchor signs: a different statement ("this is the newest
+    event") from an event's own signature, so one cannot be passed off as the other."""
+    return canonical_json({"chain-head": "opendems-custody", "seq": seq, "event_hash": event_hash}).encode()

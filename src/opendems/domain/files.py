@@ -37,6 +37,8 @@ def validate_filename(name: str) -> str:
         raise Invalid(f"file name {name!r} is a path component, not a file name")
     if any(unicodedata.category(ch) in {"Cc", "Cf", "Zl", "Zp"} for ch in name):
         raise Invalid(f"file name {name!r} contains control characters")
+    if any(unicodedata.category(ch) == "Cs" for ch in name):
+        raise Invalid(f"file name {name!r} is not valid UTF-8; rename the file")
     return name
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from opendems.domain.access import Permission, decide, visibility
 from opendems.domain.custody import CustodyEvent
-from opendems.domain.errors import Invalid, NotFound
+from opendems.domain.errors import Conflict, Invalid, NotFound
 from opendems.domain.evidence import (
     EvidenceFilter,
     EvidenceItem,
@@ -108,6 +108,21 @@ def edit_evidence(
                 diff[name] = {"old": _jsonable(old), "new": _jsonable(value)}
         if not diff:
             return item
+        if "restriction" in diff:
+            authorize(
+                uow,
+                actor,
+                Permission.EVIDENCE_RESTRICT,
+                clock=clock,
+                action="evidence:restrict",
+                object_type="evidence",
+                object_id=item.id,
+                item=item,
+            )
+            if clean["restriction"] is Restriction.SEALED and item.created_by != actor.principal.id:
+                # Until items carry named access lists, sealing another's item would hide it
+                # from everyone, its creator and the sealer included.
+                raise Conflict("only the person who acquired an item can seal it for now")
         uow.evidence.update_fields(item.id, {k: clean[k] for k in diff}, clock.now())
         record(
             uow,

@@ -148,8 +148,31 @@ def store_original(
     blobs: BlobStore,
     clock: Clock,
     limits: Limits,
+    upload_id: str | None = None,
 ) -> IngestResult:
-    """Commit a staged blob as a new evidence item (or report the item already holding it)."""
+    """Commit a staged blob as a new evidence item (or report the item already holding it).
+
+    With ``upload_id``, the resumable upload is marked complete in the same transaction, so
+    an upload is never complete without its evidence, nor evidence left behind an open upload.
+    The staged bytes are always either committed or discarded, whatever fails.
+    """
+    try:
+        return _store(actor, req, staged, uow=uow, blobs=blobs, clock=clock, upload_id=upload_id)
+    except BaseException:
+        blobs.discard(staged)  # a no-op once the blob was committed
+        raise
+
+
+def _store(
+    actor: Actor,
+    req: IngestRequest,
+    staged: StagedBlob,
+    *,
+    uow: UnitOfWork,
+    blobs: BlobStore,
+    clock: Clock,
+    upload_id: str | None,
+) -> IngestResult:
     if staged.size <= 0:
         raise _refuse(
             actor,
@@ -186,7 +209,9 @@ def store_original(
         existing = uow.evidence.by_sha256(staged.sha256)
         if existing is not None:
             blobs.discard(staged)
-            return _duplicate(actor, req, existing, uow=uow, clock=clock, warnings=warnings)
+            return _duplicate(
+                actor, req, existing, uow=uow, clock=clock, warnings=warnings, upload_id=upload_id
+            )
 
     key = blobs.commit(staged)
     try:
@@ -231,6 +256,8 @@ def store_original(
             record(uow, actor, "evidence:ingest", "evidence", item.id, clock=clock, details=details)
             if req.case_number:
                 link_to_case(actor, req.case_number, item, uow=uow, clock=clock)
+            if upload_id:
+                uow.uploads.set_status(upload_id, "completed", evidence_id=item.id, duplicate=False)
             uow.commit()
     except IntegrityError:
         # Another request stored the same bytes a moment earlier: report that item.
@@ -239,7 +266,9 @@ def store_original(
             existing = uow.evidence.by_sha256(staged.sha256)
             if existing is None:
                 raise
-            return _duplicate(actor, req, existing, uow=uow, clock=clock, warnings=warnings)
+            return _duplicate(
+                actor, req, existing, uow=uow, clock=clock, warnings=warnings, upload_id=upload_id
+            )
     except BaseException:
         _release(key, uow, blobs)
         raise
@@ -251,11 +280,16 @@ def store_original(
 
 
 def _release(key: str, uow: UnitOfWork, blobs: BlobStore) -> None:
-    """Undo a blob commit whose database record did not commit (unless another item holds it)."""
-    with contextlib.suppress(Exception), uow:
-        if not uow.evidence.has_blob(key):
-            blobs.delete(key)
+    """Undo a blob commit whose database record did not commit, unless another item holds
+    the same bytes or another request is committing them right now."""
     blobs.settle(key)
+
+    def referenced() -> bool:
+        with uow:
+            return uow.evidence.has_blob(key)
+
+    with contextlib.suppress(Exception):
+        blobs.delete_unclaimed(key, referenced)
 
 
 def _duplicate(
@@ -266,6 +300,7 @@ def _duplicate(
     uow: UnitOfWork,
     clock: Clock,
     warnings: list[str],
+    upload_id: str | None = None,
 ) -> IngestResult:
     record(
         uow,
@@ -289,6 +324,8 @@ def _duplicate(
         )
     if req.case_number:
         link_to_case(actor, req.case_number, existing, uow=uow, clock=clock)
+    if upload_id:
+        uow.uploads.set_status(upload_id, "completed", evidence_id=existing.id, duplicate=True)
     uow.commit()
     refreshed = uow.evidence.get(existing.id) or existing
     return IngestResult(refreshed, duplicate=True, warnings=warnings)
@@ -327,10 +364,11 @@ def recover_storage(uow: UnitOfWork, blobs: BlobStore, *, older_than_s: float) -
     removed_parts = blobs.sweep_staging(older_than_s)
     removed_blobs = 0
     for key in blobs.unsettled(older_than_s):
-        with uow:
-            held = uow.evidence.has_blob(key)
-        if not held:
-            blobs.delete(key)
+
+        def referenced(key: str = key) -> bool:
+            with uow:
+                return uow.evidence.has_blob(key)
+
+        if blobs.delete_unclaimed(key, referenced):
             removed_blobs += 1
-        blobs.settle(key)
     return {"parts": removed_parts, "blobs": removed_blobs}

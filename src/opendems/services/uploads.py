@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from opendems.domain.errors import Conflict, Gone, Invalid, NotFound, TooLarge
+from opendems.domain.errors import Conflict, DomainError, Gone, Invalid, NotFound, TooLarge
 from opendems.domain.evidence import Restriction
 from opendems.domain.uploads import UploadRecord
-from opendems.ports import BlobStore, Clock, ResumableUpload, UnitOfWork
+from opendems.ports import BlobStore, Clock, ResumableUpload, StagedBlob, UnitOfWork
 from opendems.services.context import Actor, Limits
 from opendems.services.custody import record
 from opendems.services.ingest import (
@@ -188,16 +189,19 @@ def complete_append(
     limits: Limits,
 ) -> tuple[int, IngestResult | None]:
     """Keep the bytes received (or roll them back when the chunk checksum failed); when the
-    upload is whole, commit it as evidence. Returns (offset, result when finished)."""
+    upload is whole, commit it as evidence. Returns (offset, result when finished).
+
+    The last bytes are never recorded as received before their evidence is committed: if
+    anything fails on the way, the client sees the earlier offset and resends them."""
     handle = append.handle
     try:
         if not checksum_ok:
             handle.rollback()
             return handle.offset, None
-        handle.savepoint()
+        if handle.offset < append.rec.length:
+            handle.savepoint()
+            return handle.offset, None
         offset = handle.offset
-        if offset < append.rec.length:
-            return offset, None
         staged = handle.finish()
     finally:
         handle.close()
@@ -215,7 +219,7 @@ def abandon_append(append: Append) -> None:
 def _finish(
     actor: Actor,
     rec: UploadRecord,
-    staged: Any,
+    staged: StagedBlob,
     *,
     uow: UnitOfWork,
     blobs: BlobStore,
@@ -225,19 +229,22 @@ def _finish(
     req = request_from_metadata(rec.metadata, "tus")
     try:
         prepare(actor, req, uow=uow, clock=clock, limits=limits)
-        result = store_original(actor, req, staged, uow=uow, blobs=blobs, clock=clock, limits=limits)
-    except Exception as exc:
-        blobs.discard(staged)
+        return store_original(
+            actor, req, staged, uow=uow, blobs=blobs, clock=clock, limits=limits, upload_id=rec.id
+        )
+    except DomainError as exc:
+        # Refused for good (wrong digest, closed case...): the upload ends here.
         blobs.discard_resumable(rec.id)
         with uow:
             uow.uploads.set_status(rec.id, "failed", error=str(exc))
             uow.commit()
         raise
-    with uow:
-        uow.uploads.set_status(rec.id, "completed", evidence_id=result.item.id, duplicate=result.duplicate)
-        uow.commit()
-    blobs.discard_resumable(rec.id)
-    return result
+    finally:
+        blobs.discard(staged)  # the staged copy; the upload's own bytes stay until it ends
+        with contextlib.suppress(Exception), uow:
+            current = uow.uploads.get(rec.id)
+            if current is not None and current.status == "completed":
+                blobs.discard_resumable(rec.id)
 
 
 def terminate_upload(

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from opendems.domain.access import Permission
-from opendems.domain.custody import CustodyEvent, anchor_payload, verify_chain
+from opendems.domain.custody import CustodyEvent, anchor_payload, head_anchor_payload, verify_chain
 from opendems.domain.errors import NotFound
 from opendems.domain.evidence import parse_evidence_id
 from opendems.ports import BlobStore, Clock, CustodyAnchor, UnitOfWork
@@ -86,7 +86,7 @@ def check_chain(uow: UnitOfWork, anchor: CustodyAnchor, signer: SignatureCheck) 
     anchored = anchor.read()
     if anchored:
         seq, event_hash, signature = anchored
-        if not signer.verify(anchor_payload(seq, event_hash), signature):
+        if not signer.verify(head_anchor_payload(seq, event_hash), signature):
             problems.append("the custody anchor's signature is not valid")
         elif seq > last_seq:
             problems.append(f"events {last_seq + 1}-{seq} were removed from the end of the log")

@@ -63,6 +63,7 @@ def test_every_permission_is_known() -> None:
         "evidence:view",
         "evidence:download",
         "evidence:edit",
+        "evidence:restrict",
         "evidence:verify",
         "case:view",
         "case:manage",

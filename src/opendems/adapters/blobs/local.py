@@ -19,10 +19,10 @@ import secrets
 import struct
 import threading
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from opendems.adapters.blobs.direct import DirectAppendFile
 from opendems.adapters.crypto.envelope import (
@@ -178,6 +178,8 @@ class _LocalResumable:
         self._cipher = SegmentCipher(header, open_data_key(header, store.keyring))
         self._seg = header.segment_size
         committed, pending = _read_tail(self.dir / "tail", self._cipher)
+        if os.fstat(self._blob.fileno()).st_nlink > 1:
+            self._drop_stale_part()
         self._blob.truncate(HEADER_SIZE + committed * (self._seg + SEGMENT_OVERHEAD))
         self._blob.seek(0, os.SEEK_END)
         offset = committed * self._seg + len(pending)
@@ -198,6 +200,15 @@ class _LocalResumable:
     def _appender(self, committed: int) -> DirectAppendFile:
         end = HEADER_SIZE + committed * (self._seg + SEGMENT_OVERHEAD)
         return DirectAppendFile(str(self.dir / "blob"), create=False, offset=end)
+
+    def _drop_stale_part(self) -> None:
+        """The staging file has a second name: a finished copy from an attempt that died.
+        Remove it, or refuse if it is still being committed (never truncate shared bytes)."""
+        part = self._store.parts_dir / f"{self.upload_id}.part"
+        if part.exists() and self._store._abandoned(part, time.time()):
+            part.unlink(missing_ok=True)
+        if os.fstat(self._blob.fileno()).st_nlink > 1:
+            raise Conflict(f"upload {self.upload_id} is being finished; ask for its status")
 
     @property
     def offset(self) -> int:
@@ -238,7 +249,9 @@ class _LocalResumable:
         fcntl.flock(self._blob, fcntl.LOCK_EX)
         part = self._store.parts_dir / f"{self.upload_id}.part"
         self._store.parts_dir.mkdir(parents=True, exist_ok=True)
-        os.replace(self.dir / "blob", part)
+        part.unlink(missing_ok=True)  # left by an earlier attempt that failed
+        # A second name, not a move: the upload keeps its bytes until its evidence commits.
+        os.link(self.dir / "blob", part)
         self._store.hold(str(part), self._blob)
         self._store.forget_hash(self.upload_id)
         head = _read_head(part, self._store.keyring)
@@ -265,6 +278,7 @@ def _write_tail(path: Path, cipher: SegmentCipher, committed: int, pending: byte
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+    _fsync_dir(path.parent)
 
 
 def _read_tail(path: Path, cipher: SegmentCipher) -> tuple[int, bytes]:
@@ -293,7 +307,7 @@ class LocalBlobStore:
         # still works on is locked, so a crash sweep (here or in another process) removes
         # only what a dead process left behind.
         self._held: dict[str, _Closable] = {}
-        self._markers: dict[str, list[Path]] = {}
+        self._claims: dict[str, list[BinaryIO]] = {}
         self._held_lock = threading.Lock()
 
     def hold(self, path: str, handle: _Closable) -> None:
@@ -323,17 +337,27 @@ class LocalBlobStore:
         with _disk_errors():
             return _LocalWriter(self)
 
+    # A committed blob stays "unsettled" until its database record is confirmed. Each commit
+    # holds a shared lock on the claim file unsettled/<sha256> from just before the rename
+    # until ``settle``; deleting an unreferenced blob needs the exclusive lock, so a blob is
+    # never removed while any request, in any process, is still committing those bytes.
+    def _claim(self, digest: str) -> BinaryIO:
+        path = self.unsettled_dir / digest
+        while True:
+            claim = path.open("ab")
+            fcntl.flock(claim, fcntl.LOCK_SH)
+            with contextlib.suppress(FileNotFoundError):
+                if os.fstat(claim.fileno()).st_ino == path.stat().st_ino:
+                    return claim
+            claim.close()  # the file was removed while we waited for it: take the new one
+
     def commit(self, staged: StagedBlob) -> str:
         key = f"sha256/{staged.sha256}"
         final = self._path(key)
-        # One marker per commit (several requests may commit the same content at once).
-        marker_path = self.unsettled_dir / f"{staged.sha256}.{secrets.token_hex(8)}"
         with _disk_errors():
-            marker = marker_path.open("xb")
-            fcntl.flock(marker, fcntl.LOCK_EX)
-            self.hold(str(marker_path), marker)
+            claim = self._claim(staged.sha256)
             with self._held_lock:
-                self._markers.setdefault(key, []).append(marker_path)
+                self._claims.setdefault(key, []).append(claim)
             final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(staged.token, final)
             _fsync_dir(final.parent)
@@ -345,21 +369,40 @@ class LocalBlobStore:
         self.release(staged.token)
 
     def settle(self, key: str) -> None:
-        """Forget one commit of ``key`` made by this process, or (after a crash sweep) every
-        abandoned marker of it."""
+        """The database record of one commit of ``key`` by this process is settled."""
         with self._held_lock:
-            mine = self._markers.get(key)
-            marker_path = mine.pop() if mine else None
-            if mine == []:
-                del self._markers[key]
-        if marker_path is not None:
-            marker_path.unlink(missing_ok=True)
-            self.release(str(marker_path))
-            return
-        digest = key.removeprefix("sha256/")
-        for stale in self.unsettled_dir.glob(f"{digest}.*"):
-            if self._abandoned(stale, time.time()):
-                stale.unlink(missing_ok=True)
+            claims = self._claims.get(key)
+            claim = claims.pop() if claims else None
+            if claims == []:
+                del self._claims[key]
+        if claim is not None:
+            claim.close()
+        path = self.unsettled_dir / key.removeprefix("sha256/")
+        with contextlib.suppress(FileNotFoundError), path.open("rb") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return  # another commit of the same bytes is still in flight
+            if os.fstat(f.fileno()).st_ino == path.stat().st_ino:
+                path.unlink()
+
+    def delete_unclaimed(self, key: str, referenced: Callable[[], bool]) -> bool:
+        """Delete the blob unless ``referenced()`` says a record holds it or a commit of it is
+        in flight. Returns True when it was deleted."""
+        path = self.unsettled_dir / key.removeprefix("sha256/")
+        with path.open("ab") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            deleted = False
+            if not referenced():
+                self._path(key).unlink(missing_ok=True)
+                deleted = True
+            with contextlib.suppress(FileNotFoundError):
+                if os.fstat(f.fileno()).st_ino == path.stat().st_ino:
+                    path.unlink()
+            return deleted
 
     @staticmethod
     def _abandoned(path: Path, cutoff: float) -> bool:
@@ -374,13 +417,9 @@ class LocalBlobStore:
             return False
 
     def unsettled(self, older_than_s: float) -> list[str]:
+        """Keys committed by a process that died before settling them."""
         cutoff = time.time() - older_than_s
-        keys = {
-            f"sha256/{p.name.split('.')[0]}"
-            for p in self.unsettled_dir.iterdir()
-            if self._abandoned(p, cutoff)
-        }
-        return sorted(keys)
+        return sorted(f"sha256/{p.name}" for p in self.unsettled_dir.iterdir() if self._abandoned(p, cutoff))
 
     def sweep_staging(self, older_than_s: float) -> int:
         """Remove parts a dead process left behind. Returns how many were removed."""

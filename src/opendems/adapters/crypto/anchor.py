@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from opendems.adapters.crypto.keys import Signer
-from opendems.domain.custody import anchor_payload
+from opendems.domain.custody import head_anchor_payload
 
 
 class FileCustodyAnchor:
@@ -29,7 +29,7 @@ class FileCustodyAnchor:
             record = {
                 "seq": seq,
                 "event_hash": event_hash,
-                "signature": self._signer.sign(anchor_payload(seq, event_hash)),
+                "signature": self._signer.sign(head_anchor_payload(seq, event_hash)),
             }
             tmp = self.path.with_suffix(".tmp")
             with tmp.open("w") as f:

@@ -51,6 +51,7 @@ class SqlUnitOfWork:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None, /
     ) -> None:
+        self._head = None  # an event that did not commit must never reach the anchor
         try:
             if self._conn.in_transaction():
                 self._conn.rollback()
