@@ -88,7 +88,8 @@ def _chunks(path: Path, progress: Progress, task: TaskID) -> Iterator[memoryview
 
 def ingest_paths(
     c: Container, who: Actor, paths: list[Path], template: IngestRequest, *, show_progress: bool
-) -> list[Outcome]:
+) -> tuple[list[Outcome], bool]:
+    """Ingest every file; returns the outcomes and whether the user interrupted."""
     files, outcomes = walk(paths)
     total = sum(_size(f) for f in files)
     columns = (
@@ -119,6 +120,14 @@ def ingest_paths(
                 outcomes.append(Outcome(path, "failed", message=exc.message))
             except OSError as exc:
                 outcomes.append(Outcome(path, "failed", message=exc.strerror or str(exc)))
+            except KeyboardInterrupt:
+                outcomes.append(Outcome(path, "failed", message="interrupted; this file was not kept"))
+                outcomes.extend(
+                    Outcome(p, "failed", message="not started (interrupted)") for p in files[index:]
+                )
+                return outcomes, True
+            except Exception as exc:  # one bad file must not stop a dock offload
+                outcomes.append(Outcome(path, "failed", message=f"unexpected error: {exc}"))
             else:
                 sha = result.item.original.sha256 if result.item.original else None
                 status = "duplicate" if result.duplicate else "stored"
@@ -127,7 +136,7 @@ def ingest_paths(
                 outcomes.append(Outcome(path, status, result.item.id, sha, note, size))
             # Keep the bar honest when a file was skipped or failed before its end.
             progress.update(task, completed=before + _size(path))
-    return outcomes
+    return outcomes, False
 
 
 def _size(path: Path) -> int:

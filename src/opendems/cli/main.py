@@ -136,7 +136,7 @@ def ingest(
     if case:
         case_svc.get_case(state.actor("ingest"), case, uow=c.uow(), clock=c.clock)
     started = time.perf_counter()
-    outcomes = ingest_paths(c, state.actor("ingest"), paths, template, show_progress=is_tty())
+    outcomes, interrupted = ingest_paths(c, state.actor("ingest"), paths, template, show_progress=is_tty())
     elapsed = max(time.perf_counter() - started, 1e-9)
     console.print(summary_table(outcomes))
     counts = {k: sum(1 for o in outcomes if o.status == k) for k in ("stored", "duplicate", "failed")}
@@ -145,6 +145,8 @@ def ingest(
         f"{counts['stored']} stored, {counts['duplicate']} already held, {counts['failed']} failed; "
         f"{done:.1f} MiB in {elapsed:.2f} s ({done / elapsed:.1f} MiB/s)"
     )
+    if interrupted:
+        raise fail("interrupted: the files listed as stored are kept; the others were not", 130)
     if counts["failed"]:
         raise typer.Exit(1)
 

@@ -118,8 +118,8 @@ def list_cases(
         raise Invalid("limit must be 1-500 and offset not negative")
     if not decide(actor.principal, Permission.CASE_VIEW):
         return [], 0
-    with uow:
-        return uow.cases.page(status=status, limit=limit, offset=offset)
+    with uow.for_reading() as reader:
+        return reader.cases.page(status=status, limit=limit, offset=offset)
 
 
 def edit_case(

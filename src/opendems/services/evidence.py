@@ -70,8 +70,8 @@ def list_evidence(
         raise Invalid("captured_from is after captured_to")
     if not decide(actor.principal, Permission.EVIDENCE_VIEW):
         return [], 0
-    with uow:
-        return uow.evidence.page(f, visibility(actor.principal), limit=limit, offset=offset)
+    with uow.for_reading() as reader:
+        return reader.evidence.page(f, visibility(actor.principal), limit=limit, offset=offset)
 
 
 def _jsonable(value: Any) -> Any:

@@ -125,8 +125,8 @@ def create_upload(
 
 def get_upload(actor: Actor, upload_id: str, *, uow: UnitOfWork) -> UploadRecord:
     """The upload, if the actor started it (others are told it does not exist)."""
-    with uow:
-        rec = uow.uploads.get(upload_id)
+    with uow.for_reading() as reader:
+        rec = reader.uploads.get(upload_id)
     if rec is None or rec.created_by != actor.principal.id:
         raise NotFound(f"upload {upload_id} does not exist")
     return rec

@@ -66,6 +66,9 @@ def check_chain(uow: UnitOfWork, anchor: CustodyAnchor, signer: SignatureCheck) 
     problems: list[str] = []
     hashes: dict[int, str] = {}
     count = 0
+    # Read the anchor before the log: it is written after each commit, so every event it
+    # names is in any snapshot taken after it, even while others keep appending.
+    anchored = anchor.read()
 
     def walk() -> Iterator[CustodyEvent]:
         nonlocal count
@@ -83,7 +86,6 @@ def check_chain(uow: UnitOfWork, anchor: CustodyAnchor, signer: SignatureCheck) 
     head = uow.custody.head()
     if head and (head[0] != last_seq or (last and head[1] != last.event_hash)):
         problems.append(f"the chain head says event {head[0]} is the newest but the log ends at {last_seq}")
-    anchored = anchor.read()
     if anchored:
         seq, event_hash, signature = anchored
         if not signer.verify(head_anchor_payload(seq, event_hash), signature):
@@ -138,7 +140,9 @@ def verify(
                     item=item,
                 )
                 targets.append((item.id, item.original.sha256, item.original.blob_key))
-        report.chain_problems, report.events_checked = check_chain(uow, anchor, signer)
+    # The walk over the whole log reads a snapshot and holds no lock writers wait for.
+    with uow.for_reading() as reader:
+        report.chain_problems, report.events_checked = check_chain(reader, anchor, signer)
     for evidence_id, sha256, key in targets:
         problem = check_blob(blobs, key, sha256)
         report.items.append(ItemCheck(evidence_id, sha256, problem is None, problem))

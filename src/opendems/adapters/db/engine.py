@@ -26,8 +26,9 @@ def make_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        # Take the write lock up front: custody appends must be serialised, and a deferred
-        # transaction that later upgrades to a writer can deadlock under concurrency.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the write lock up front: custody appends must be serialised, and a
+        # deferred transaction that later upgrades to a writer can deadlock. Read-only units
+        # of work read a WAL snapshot and block no one.
+        conn.exec_driver_sql("BEGIN" if conn.info.get("read_only") else "BEGIN IMMEDIATE")
 
     return engine

@@ -19,15 +19,23 @@ class SqlUnitOfWork:
     """``with uow:`` opens a transaction; ``commit()`` makes it durable and then updates
     the custody anchor; leaving the block without committing rolls everything back."""
 
-    def __init__(self, engine: Engine, *, signer: Signer, anchor: CustodyAnchor) -> None:
+    def __init__(
+        self, engine: Engine, *, signer: Signer, anchor: CustodyAnchor, read_only: bool = False
+    ) -> None:
         self._engine = engine
         self._signer = signer
         self._anchor = anchor
         self._head: tuple[int, str] | None = None
+        self.read_only = read_only
+
+    def for_reading(self) -> SqlUnitOfWork:
+        """A unit of work that only reads: it sees a consistent snapshot and blocks no writer."""
+        return SqlUnitOfWork(self._engine, signer=self._signer, anchor=self._anchor, read_only=True)
 
     def __enter__(self) -> SqlUnitOfWork:
         # The connection begins a transaction on first use (and again after each commit).
         self._conn = self._engine.connect()
+        self._conn.info["read_only"] = self.read_only  # read by the engine's BEGIN hook
         self.accounts = AccountRepository(self._conn)
         self.evidence = EvidenceRepository(self._conn)
         self.cases = CaseRepository(self._conn)

@@ -227,6 +227,8 @@ async def patch(
     if not checksum_ok:
         raise ChecksumMismatch("the chunk does not match its Upload-Checksum; it was discarded, resend it")
     headers = _tus({"Upload-Offset": str(offset)})
+    if result is None:
+        headers["Upload-Expires"] = format_datetime(append.rec.expires_at, usegmt=True)
     if result is not None:
         headers["OpenDEMS-Evidence-Id"] = result.item.id
         headers["OpenDEMS-Duplicate"] = "true" if result.duplicate else "false"
