@@ -13,9 +13,13 @@ import contextlib
 import fcntl
 import mmap
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
 
 ALIGN = 4096
 BLOCK = 8 * 1024 * 1024
+# Full blocks are written by a helper thread while the caller fills the other buffer, so
+# the disk write overlaps hashing and encryption instead of following them.
+_WRITERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="opendems-direct-write")
 
 
 class DirectAppendFile:
@@ -33,8 +37,12 @@ class DirectAppendFile:
             self._unsupported = True
             self._fd = os.open(path, flags, 0o600)
         self.closed = False
-        self._buf = mmap.mmap(-1, BLOCK)  # page-aligned, as O_DIRECT requires
-        self._view = memoryview(self._buf)
+        # Two page-aligned buffers (as O_DIRECT requires): one fills while the other is written.
+        self._bufs = [mmap.mmap(-1, BLOCK), mmap.mmap(-1, BLOCK)]
+        self._views = [memoryview(b) for b in self._bufs]
+        self._writing: list[Future[None] | None] = [None, None]
+        self._turn = 0
+        self._view = self._views[0]
         self._pos = offset - offset % ALIGN  # file offset of the buffer's first byte
         self._fill = offset - self._pos
         if self._fill:
@@ -63,10 +71,19 @@ class DirectAppendFile:
             mv = mv[take:]
             if self._fill == BLOCK:
                 self._set_direct(True)
-                self._pwrite(self._view, self._pos)
+                self._writing[self._turn] = _WRITERS.submit(self._pwrite, self._view, self._pos)
                 self._pos += BLOCK
                 self._fill = 0
+                self._turn ^= 1
+                self._wait(self._turn)  # the other buffer must be on disk before it is reused
+                self._view = self._views[self._turn]
         return n
+
+    def _wait(self, turn: int) -> None:
+        pending = self._writing[turn]
+        if pending is not None:
+            self._writing[turn] = None
+            pending.result()  # re-raises a failed write (a full disk) in the caller
 
     def _pwrite(self, view: memoryview, pos: int) -> None:
         while view:
@@ -77,6 +94,8 @@ class DirectAppendFile:
     def _set_direct(self, on: bool) -> None:
         if not hasattr(os, "O_DIRECT") or self.direct == on or self._direct_unsupported:
             return
+        self._wait(0)
+        self._wait(1)  # never switch modes under a write in flight
         flags = fcntl.fcntl(self._fd, fcntl.F_GETFL)
         fcntl.fcntl(self._fd, fcntl.F_SETFL, (flags | os.O_DIRECT) if on else (flags & ~os.O_DIRECT))
         self.direct = on
@@ -87,6 +106,8 @@ class DirectAppendFile:
 
     def flush_all(self) -> None:
         """Write everything buffered (the tail need not be aligned); keep appending after."""
+        self._wait(0)
+        self._wait(1)
         if not self._fill:
             return
         self._set_direct(False)
@@ -102,8 +123,12 @@ class DirectAppendFile:
         if self.closed:
             return
         self.closed = True
+        for turn in (0, 1):
+            with contextlib.suppress(Exception):
+                self._wait(turn)
         with contextlib.suppress(OSError):
             os.close(self._fd)
-        with contextlib.suppress(Exception):
-            self._view.release()
-            self._buf.close()
+        for view, buf in zip(self._views, self._bufs, strict=True):
+            with contextlib.suppress(Exception):
+                view.release()
+                buf.close()
