@@ -405,7 +405,7 @@ def test_rewriting_a_segment_after_rollback_does_not_reuse_the_keystream(
     store.create_resumable("up-7")
     upload = store.open_resumable("up-7")
     upload.append(rejected)
-    upload.append(os.urandom(DIRECT_BLOCK))  # enough to push segment 0 out to the disk
+    upload.append(os.urandom(2 * DIRECT_BLOCK))  # fills both write buffers: the first is on disk
     first = raw_segment(store, "up-7", 0)
     if how == "rollback":
         upload.rollback()

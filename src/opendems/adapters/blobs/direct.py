@@ -27,6 +27,7 @@ class DirectAppendFile:
         self.path = path
         flags = os.O_WRONLY | (os.O_CREAT | os.O_EXCL if create else 0)
         self.direct = hasattr(os, "O_DIRECT")
+        self._unsupported = not self.direct  # O_DIRECT refused at open: never switch it on
         try:
             self._fd = os.open(path, flags | (os.O_DIRECT if self.direct else 0), 0o600)
         except OSError:
@@ -92,17 +93,13 @@ class DirectAppendFile:
             pos += written
 
     def _set_direct(self, on: bool) -> None:
-        if not hasattr(os, "O_DIRECT") or self.direct == on or self._direct_unsupported:
+        if self._unsupported or self.direct == on:
             return
         self._wait(0)
         self._wait(1)  # never switch modes under a write in flight
         flags = fcntl.fcntl(self._fd, fcntl.F_GETFL)
         fcntl.fcntl(self._fd, fcntl.F_SETFL, (flags | os.O_DIRECT) if on else (flags & ~os.O_DIRECT))
         self.direct = on
-
-    @property
-    def _direct_unsupported(self) -> bool:
-        return getattr(self, "_unsupported", False)
 
     def flush_all(self) -> None:
         """Write everything buffered (the tail need not be aligned); keep appending after."""
