@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
-from swagger_ui_bundle import swagger_ui_path
 
 from opendems import __version__
 from opendems.bootstrap import Container
 from opendems.web import problems
 from opendems.web.api import cases, evidence, system, uploads
 from opendems.web.ui import pages
+
+
+def _swagger_assets() -> Path:
+    """Swagger UI 5 (OpenAPI 3.1) as shipped inside an installed package: no CDN, ever."""
+    spec = importlib.util.find_spec("fastapi_offline")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("the fastapi-offline package (Swagger UI assets) is not installed")
+    return Path(spec.origin).parent / "static"
 
 
 def create_app(c: Container) -> FastAPI:
@@ -29,7 +39,7 @@ def create_app(c: Container) -> FastAPI:
     for module in (system, evidence, uploads, cases):
         app.include_router(module.router)
     app.include_router(pages.router)
-    app.mount("/static/swagger", StaticFiles(directory=swagger_ui_path), name="swagger")
+    app.mount("/static/swagger", StaticFiles(directory=str(_swagger_assets())), name="swagger")
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
@@ -38,7 +48,7 @@ def create_app(c: Container) -> FastAPI:
             title="OpenDEMS API",
             swagger_js_url="/static/swagger/swagger-ui-bundle.js",
             swagger_css_url="/static/swagger/swagger-ui.css",
-            swagger_favicon_url="/static/swagger/favicon-32x32.png",
+            swagger_favicon_url="/static/swagger/favicon.png",
         )
 
     return app
