@@ -401,3 +401,22 @@ def test_case_members_hide_items_outside_the_callers_scope(
 def test_cases_need_a_token(client: TestClient) -> None:
     assert_problem(client.get(CASES), 401)
     assert_problem(client.post(CASES, json={"number": "Z-1", "title": "t"}), 401)
+
+
+def test_evidence_count_only_counts_what_the_caller_may_see(client: TestClient, token_for: TokenFor) -> None:
+    ivy = token_for("ivy2", "investigator")
+    olga = token_for("olga2", "officer")
+    create_case(client, ivy, "2026-CNT-1")
+    from tests.factories import png_bytes
+
+    for seed, who in ((71, ivy), (72, olga)):
+        r = client.post(
+            f"/api/v1/evidence?filename=p{seed}.png&case=2026-CNT-1",
+            headers=who,
+            content=png_bytes(seed=seed),
+        )
+        assert r.status_code == 201, r.text
+    assert client.get(f"{CASES}/2026-CNT-1", headers=ivy).json()["evidence_count"] == 2
+    assert client.get(f"{CASES}/2026-CNT-1", headers=olga).json()["evidence_count"] == 1
+    listed = {c["number"]: c for c in client.get(CASES, headers=olga).json()["items"]}
+    assert listed["2026-CNT-1"]["evidence_count"] == 1

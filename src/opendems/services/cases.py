@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from opendems.domain.access import Permission, decide
+from opendems.domain.access import Permission, decide, visibility
 from opendems.domain.cases import (
     CASE_EDITABLE_FIELDS,
     Case,
@@ -13,12 +13,22 @@ from opendems.domain.cases import (
     check_case_text,
 )
 from opendems.domain.errors import Conflict, Invalid, NotFound
-from opendems.domain.evidence import EvidenceItem, parse_evidence_id
+from opendems.domain.evidence import EvidenceFilter, EvidenceItem, parse_evidence_id
 from opendems.ports import Clock, UnitOfWork
 from opendems.services.context import Actor
 from opendems.services.custody import attrs_of, authorize, record
 
 _TEXT_LIMITS = {"title": 200, "incident_number": 64, "case_type": 100, "description": 10_000}
+
+
+def _counted(actor: Actor, case: Case, uow: UnitOfWork) -> Case:
+    """Set the case's evidence count to what the actor may see (a count must not reveal
+    items outside the actor's scope)."""
+    scope = visibility(actor.principal)
+    case.evidence_count = uow.evidence.page(
+        EvidenceFilter(case_number=case.number), scope, limit=1, offset=0
+    )[1]
+    return case
 
 
 def _check_fields(fields: dict[str, Any]) -> dict[str, Any]:
@@ -108,7 +118,9 @@ def create_case(actor: Actor, number: str, fields: dict[str, Any], *, uow: UnitO
 
 def get_case(actor: Actor, number: str, *, uow: UnitOfWork, clock: Clock) -> Case:
     with uow:
-        return _case(actor, number, Permission.CASE_VIEW, "case:view", uow=uow, clock=clock)
+        return _counted(
+            actor, _case(actor, number, Permission.CASE_VIEW, "case:view", uow=uow, clock=clock), uow
+        )
 
 
 def list_cases(
@@ -119,7 +131,8 @@ def list_cases(
     if not decide(actor.principal, Permission.CASE_VIEW):
         return [], 0
     with uow.for_reading() as reader:
-        return reader.cases.page(status=status, limit=limit, offset=offset)
+        cases, total = reader.cases.page(status=status, limit=limit, offset=offset)
+        return [_counted(actor, case, reader) for case in cases], total
 
 
 def edit_case(
@@ -132,7 +145,7 @@ def edit_case(
         case = _case(actor, number, Permission.CASE_MANAGE, "case:edit", uow=uow, clock=clock)
         diff = {k: {"old": getattr(case, k), "new": v} for k, v in clean.items() if getattr(case, k) != v}
         if not diff:
-            return case
+            return _counted(actor, case, uow)
         for k in diff:
             setattr(case, k, clean[k])
         uow.cases.save(case)
@@ -147,7 +160,7 @@ def edit_case(
             details={"changes": diff},
         )
         uow.commit()
-        return case
+        return _counted(actor, case, uow)
 
 
 def set_case_status(
@@ -165,7 +178,7 @@ def set_case_status(
         uow.cases.save(case)
         record(uow, actor, action, "case", case.number, clock=clock, reason=reason.strip())
         uow.commit()
-        return case
+        return _counted(actor, case, uow)
 
 
 def _visible_item(actor: Actor, evidence_id: str, *, uow: UnitOfWork, clock: Clock) -> EvidenceItem:
@@ -197,7 +210,7 @@ def add_evidence(
         uow.commit()
         refreshed = uow.cases.get(case.number)
         assert refreshed is not None
-        return refreshed
+        return _counted(actor, refreshed, uow)
 
 
 def remove_evidence(
@@ -235,7 +248,7 @@ def remove_evidence(
         uow.commit()
         refreshed = uow.cases.get(case.number)
         assert refreshed is not None
-        return refreshed
+        return _counted(actor, refreshed, uow)
 
 
 def case_evidence(actor: Actor, number: str, *, uow: UnitOfWork, clock: Clock) -> list[EvidenceItem]:
