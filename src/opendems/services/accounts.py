@@ -215,15 +215,18 @@ def authenticate_token(token: str, *, uow: UnitOfWork, clock: Clock) -> Principa
     """The principal a bearer token stands for; ``Unauthenticated`` for anything else."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         raise Unauthenticated("the bearer token is not valid")
-    with uow:
-        rec = uow.accounts.token_by_hash(token_digest(token))
+    # Checking a token only reads (no write lock on every request); its last use is
+    # written at most once a minute.
+    with uow.for_reading() as reader:
+        rec = reader.accounts.token_by_hash(token_digest(token))
         now = clock.now()
         if rec is None or rec.revoked_at is not None or (rec.expires_at and rec.expires_at <= now):
             raise Unauthenticated("the bearer token is not valid, expired or revoked")
-        user = uow.accounts.user_by_id(rec.user_id)
+        user = reader.accounts.user_by_id(rec.user_id)
         if user is None or user.status != "active":
             raise Unauthenticated("the account behind this token is not active")
-        if rec.last_used_at is None or (now - rec.last_used_at).total_seconds() > 60:
+    if rec.last_used_at is None or (now - rec.last_used_at).total_seconds() > 60:
+        with uow:
             uow.accounts.touch_token(rec.id, now)
             uow.commit()
-        return principal_of(user, "token")
+    return principal_of(user, "token")
