@@ -98,7 +98,7 @@ class InitResult:
     recovered: dict[str, int]
 
 
-def initialise(container: Container, *, recover_older_than_s: float = 0.0) -> InitResult:
+def initialise(container: Container) -> InitResult:
     """Create the data directory, keys and schema; create the first administrator once;
     clean what an earlier crash left behind. Safe to run any number of times."""
     s = container.settings
@@ -110,6 +110,7 @@ def initialise(container: Container, *, recover_older_than_s: float = 0.0) -> In
     upgrade(container.engine)
     actor = container.system_actor("init")
     first = ensure_first_admin(container.uow(), container.clock, actor)
-    recovered = recover_storage(container.uow(), container.blobs, older_than_s=recover_older_than_s)
+    # No age threshold is needed: work in progress anywhere is held under a file lock.
+    recovered = recover_storage(container.uow(), container.blobs, older_than_s=0)
     recovered["uploads_expired"] = expire_uploads(container.uow(), container.blobs, container.clock)
     return InitResult(first, recovered)

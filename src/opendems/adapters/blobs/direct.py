@@ -58,10 +58,6 @@ class DirectAppendFile:
     def fileno(self) -> int:
         return self._fd
 
-    @property
-    def offset(self) -> int:
-        return self._pos + self._fill
-
     def write(self, data: bytes | bytearray | memoryview) -> int:
         mv = memoryview(data).cast("B")
         n = len(mv)

@@ -98,8 +98,8 @@ class SegmentCipher:
         self._aead = AESGCM(data_key)
 
     def seal(self, index: int, plaintext: bytes | bytearray | memoryview, final: bool) -> bytes:
-        nonce = os.urandom(NONCE_SIZE)
-        return nonce + self._aead.encrypt(nonce, plaintext, _aad(self.header, index, final))
+        out = bytearray(len(plaintext) + SEGMENT_OVERHEAD)
+        return bytes(out[: self.seal_into(index, plaintext, final, out)])
 
     def seal_into(
         self, index: int, plaintext: bytes | bytearray | memoryview, final: bool, out: bytearray

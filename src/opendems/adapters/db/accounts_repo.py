@@ -63,9 +63,6 @@ class AccountRepository:
         row = self._conn.execute(select(users).where(users.c.id == user_id)).first()
         return _user(row) if row else None
 
-    def list_users(self) -> list[UserRecord]:
-        return [_user(r) for r in self._conn.execute(select(users).order_by(users.c.username))]
-
     def count_role(self, role: Role, *, include_builtin: bool = False) -> int:
         query = select(func.count()).select_from(users).where(users.c.role == role.value)
         if not include_builtin:

@@ -11,19 +11,17 @@ from opendems.adapters.db.tables import case_evidence, cases
 from opendems.domain.cases import Case, CaseStatus
 
 
-def _case(row: Any, count: int = 0) -> Case:
+def _case(row: Any) -> Case:
+    # evidence_count is left at 0: how many items a caller may count is the policy's call,
+    # made in the services.
     data = dict(row._mapping)
     data["status"] = CaseStatus(data["status"])
-    return Case(**data, evidence_count=count)
+    return Case(**data)
 
 
 class CaseRepository:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
-
-    def _count(self, number: str) -> int:
-        query = select(func.count()).select_from(case_evidence).where(case_evidence.c.case_number == number)
-        return int(self._conn.execute(query).scalar_one())
 
     def add(self, case: Case) -> None:
         self._conn.execute(
@@ -42,7 +40,7 @@ class CaseRepository:
 
     def get(self, number: str) -> Case | None:
         row = self._conn.execute(select(cases).where(cases.c.number == number)).first()
-        return _case(row, self._count(number)) if row else None
+        return _case(row) if row else None
 
     def save(self, case: Case) -> None:
         self._conn.execute(
@@ -65,7 +63,7 @@ class CaseRepository:
             count_q = count_q.where(cases.c.status == status.value)
             query = query.where(cases.c.status == status.value)
         total = int(self._conn.execute(count_q).scalar_one())
-        return [_case(r, self._count(r.number)) for r in self._conn.execute(query)], total
+        return [_case(r) for r in self._conn.execute(query)], total
 
     def link(self, number: str, evidence_id: str, *, when: datetime, by: int) -> bool:
         exists = self._conn.execute(

@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from opendems.adapters.crypto.keys import Signer
 from opendems.adapters.db.tables import custody_events, custody_head
@@ -94,6 +94,3 @@ class CustodyRepository:
     def head(self) -> tuple[int, str] | None:
         row = self._conn.execute(select(custody_head.c.seq, custody_head.c.event_hash)).first()
         return (row.seq, row.event_hash) if row else None
-
-    def count(self) -> int:
-        return int(self._conn.execute(select(func.count()).select_from(custody_events)).scalar_one())
