@@ -12,7 +12,7 @@ from pathlib import Path
 
 from opendems.bootstrap import Container, initialise
 from opendems.config import Settings
-from opendems.domain.access import Principal, Role
+from opendems.domain.access import DEFAULT_ROLES, Principal, Role
 from opendems.domain.custody import Where
 from opendems.services.accounts import create_user, principal_of
 from opendems.services.context import Actor
@@ -38,20 +38,25 @@ def admin(c: Container) -> Actor:
     return c.system_actor("test")
 
 
-def user_actor(c: Container, name: str, role: Role | str) -> Actor:
+PASSWORD = "correct horse battery"  # noqa: S105 - a test password that passes the policy
+
+
+def user_actor(c: Container, name: str, role: Role | str, unit: str | None = None) -> Actor:
     """Create a user with ``role`` (once) and return an actor for it."""
     role_value = role.value if isinstance(role, Role) else role
     with c.uow() as uow:
         existing = uow.accounts.user_by_name(name)
     if existing is None:
         existing = create_user(
-            admin(c), name, role_value, password="correct horse battery", uow=c.uow(), clock=c.clock
+            admin(c), name, role_value, password=PASSWORD, unit=unit, uow=c.uow(), clock=c.clock
         ).user
-    return Actor(principal_of(existing, "token"), where())
+    with c.uow() as uow:
+        return Actor(principal_of(uow, existing, "token"), where())
 
 
-def principal(role: Role, pid: int = 7) -> Principal:
-    return Principal(id=pid, name=f"{role.value}-{pid}", role=role)
+def principal(role: Role, pid: int = 7, unit: str | None = None) -> Principal:
+    """A principal with the role's default permissions (no database needed)."""
+    return Principal(id=pid, name=f"{role.value}-{pid}", role=role, permissions=DEFAULT_ROLES[role][1], unit=unit)
 
 
 # -- real media, generated -------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import os
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cached_property
 
 from sqlalchemy.engine import Engine
@@ -12,14 +13,22 @@ from sqlalchemy.engine import Engine
 from opendems.adapters.blobs.local import LocalBlobStore
 from opendems.adapters.crypto.anchor import FileCustodyAnchor
 from opendems.adapters.crypto.keys import Keyring, Signer, load_keyring, load_signer
+from opendems.adapters.crypto.secrets import SecretBox
 from opendems.adapters.db.engine import make_engine
 from opendems.adapters.db.migrate import upgrade
 from opendems.adapters.db.uow import SqlUnitOfWork
+from opendems.adapters.oidc.client import OidcClient
 from opendems.config import Settings
 from opendems.domain.custody import Where
 from opendems.domain.evidence import MetadataLimits
-from opendems.services.accounts import ensure_cli_account, ensure_first_admin, principal_of
-from opendems.services.context import Actor, Limits, SystemClock
+from opendems.services.accounts import (
+    ensure_cli_account,
+    ensure_first_admin,
+    ensure_roles,
+    principal_of,
+    sweep_accounts,
+)
+from opendems.services.context import Actor, AuthPolicy, Limits, SystemClock
 from opendems.services.ingest import recover_storage
 from opendems.services.uploads import expire_uploads
 
@@ -68,6 +77,37 @@ class Container:
             upload_expiry_hours=s.upload_expiry_hours,
         )
 
+    @cached_property
+    def secrets(self) -> SecretBox:
+        return SecretBox(self.keyring)
+
+    @cached_property
+    def auth_policy(self) -> AuthPolicy:
+        s = self.settings
+        return AuthPolicy(
+            lockout_attempts=s.lockout_attempts,
+            lockout_window=timedelta(minutes=s.lockout_window_minutes),
+            rate_per_address=s.sign_in_rate_per_address,
+            rate_window=timedelta(minutes=s.sign_in_rate_window_minutes),
+            session_idle=timedelta(minutes=s.session_idle_minutes),
+            session_max=timedelta(hours=s.session_max_hours),
+            inactive_after=timedelta(days=s.inactive_account_days),
+            require_mfa=s.require_mfa,
+            mfa_issuer=s.mfa_issuer,
+        )
+
+    @cached_property
+    def identity_provider(self) -> OidcClient | None:
+        s = self.settings
+        if not (s.oidc_issuer and s.oidc_client_id and s.oidc_client_secret):
+            return None
+        return OidcClient(
+            s.oidc_issuer,
+            s.oidc_client_id,
+            s.oidc_client_secret,
+            s.oidc_public_url.rstrip("/") + "/sign-in/oidc/callback",
+        )
+
     def uow(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(
             self.engine,
@@ -78,8 +118,10 @@ class Container:
     def system_actor(self, endpoint: str) -> Actor:
         """The built-in command-line account, acting locally."""
         user = ensure_cli_account(self.uow(), self.clock)
+        with self.uow() as uow:
+            principal = principal_of(uow, user, "cli")
         return Actor(
-            principal_of(user, "cli"),
+            principal,
             Where(service="cli", endpoint=endpoint, client_address="local"),
             extra={"os_user": os_user()},
         )
@@ -108,9 +150,12 @@ def initialise(container: Container) -> InitResult:
     container.keyring  # noqa: B018 - creates the agency key on first start
     container.signer  # noqa: B018
     upgrade(container.engine)
+    ensure_roles(container.uow(), container.clock)
     actor = container.system_actor("init")
     first = ensure_first_admin(container.uow(), container.clock, actor)
+    swept = sweep_accounts(actor, container.auth_policy, uow=container.uow(), clock=container.clock)
     # No age threshold is needed: work in progress anywhere is held under a file lock.
     recovered = recover_storage(container.uow(), container.blobs, older_than_s=0)
     recovered["uploads_expired"] = expire_uploads(container.uow(), container.blobs, container.clock)
+    recovered["accounts_disabled"] = len(swept["inactive"]) + len(swept["expired"])
     return InitResult(first, recovered)

@@ -35,6 +35,35 @@ class Settings(BaseSettings):
     max_tag_chars: int = 64
     max_custom_fields_bytes: int = 16_384
 
+    # Sign-in and sessions (CJIS AC-7, AC-11, AC-12, IA-2, IA-5).
+    lockout_attempts: int = 5  # consecutive failures that lock an account...
+    lockout_window_minutes: int = 15  # ...when they fall within this window
+    sign_in_rate_per_address: int = 30  # sign-in attempts per client address...
+    sign_in_rate_window_minutes: int = 5  # ...in this window; more answer 429
+    session_idle_minutes: int = 30
+    session_max_hours: int = 12
+    inactive_account_days: int = 90
+    require_mfa: bool = True
+    mfa_issuer: str = "OpenDEMS"
+    cookie_secure: bool = True  # browsers accept Secure cookies from http://localhost too
+    system_use_banner: str = (
+        "You are accessing a criminal justice information system. Use is restricted to "
+        "authorised users for authorised purposes, and is monitored and recorded. "
+        "Unauthorised use may lead to disciplinary action and criminal prosecution. "
+        "By signing in you consent to this monitoring."
+    )
+
+    # Single sign-on with OpenID Connect (off unless an issuer is set).
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_public_url: str = "http://127.0.0.1:8000"  # where the provider sends users back
+    oidc_groups_claim: str = "groups"
+    # Group -> role, comma-separated: "dems-admins=administrator,dems-ia=internal_affairs".
+    # A user in several mapped groups gets the first match; in none, sign-in is refused.
+    oidc_group_roles: str = ""
+    oidc_unit_claim: str | None = None
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:

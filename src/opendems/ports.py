@@ -69,6 +69,13 @@ class Clock(Protocol):
     def now(self) -> datetime: ...
 
 
+class Secrets(Protocol):
+    """Seals small secrets (TOTP seeds) under the agency key before they reach the database."""
+
+    def seal(self, plaintext: bytes, *, context: str) -> str: ...
+    def open(self, token: str, *, context: str) -> bytes: ...
+
+
 class CustodyAnchor(Protocol):
     """A signed record of the newest custody event, kept outside the database."""
 
@@ -77,15 +84,19 @@ class CustodyAnchor(Protocol):
 
 
 if TYPE_CHECKING:  # repository types, for annotations only: services never import adapters
+    from opendems.adapters.db.access_repo import AccessRepository
     from opendems.adapters.db.accounts_repo import AccountRepository
     from opendems.adapters.db.cases_repo import CaseRepository
     from opendems.adapters.db.custody_repo import CustodyRepository
     from opendems.adapters.db.evidence_repo import EvidenceRepository
+    from opendems.adapters.db.sessions_repo import SessionRepository
     from opendems.adapters.db.uploads_repo import UploadRepository
 
 
 class UnitOfWork(Protocol):
     accounts: AccountRepository
+    access: AccessRepository
+    sessions: SessionRepository
     evidence: EvidenceRepository
     cases: CaseRepository
     uploads: UploadRepository

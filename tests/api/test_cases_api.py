@@ -23,6 +23,11 @@ def events(container: Container) -> list[CustodyEvent]:
         return list(uow.custody.iter_all())
 
 
+def facts(e: CustodyEvent) -> dict[str, Any]:
+    """An event's details without the token every API request is recorded with."""
+    return {k: v for k, v in e.details_dict.items() if k not in {"token", "token_id"}}
+
+
 def actions(container: Container, action: str) -> list[CustodyEvent]:
     return [e for e in events(container) if e.action == action]
 
@@ -259,13 +264,13 @@ def test_add_list_and_remove_evidence(client: TestClient, auth: dict[str, str], 
     r = client.delete(f"{CASES}/M-1/evidence/{a['id']}", headers=auth, params={"reason": "again"})
     assert_problem(r, 404)
 
-    case_events = [(e.action, e.object_type, e.object_id, e.details_dict) for e in events(container)]
+    case_events = [(e.action, e.object_type, e.object_id, facts(e)) for e in events(container)]
     assert ("case:add_evidence", "case", "M-1", {"evidence_id": a["id"]}) in case_events
     assert ("evidence:link_case", "evidence", a["id"], {"case_number": "M-1"}) in case_events
     assert ("case:add_evidence", "case", "M-1", {"evidence_id": b["id"]}) in case_events
     assert ("evidence:link_case", "evidence", b["id"], {"case_number": "M-1"}) in case_events
     removed = actions(container, "case:remove_evidence")
-    assert [(e.object_id, e.reason, e.details_dict) for e in removed] == [
+    assert [(e.object_id, e.reason, facts(e)) for e in removed] == [
         ("M-1", "wrong case", {"evidence_id": a["id"]})
     ]
     unlinked = actions(container, "evidence:unlink_case")
@@ -333,9 +338,9 @@ def test_ingest_with_case_links_the_item(
     assert [i["id"] for i in client.get(f"{CASES}/I-1/evidence", headers=auth).json()] == [item["id"]]
     assert get_case(client, auth, "I-1")["evidence_count"] == 1
     links = actions(container, "evidence:link_case")
-    assert [(e.object_id, e.details_dict) for e in links] == [(item["id"], {"case_number": "I-1"})]
+    assert [(e.object_id, facts(e)) for e in links] == [(item["id"], {"case_number": "I-1"})]
     adds = actions(container, "case:add_evidence")
-    assert [(e.object_id, e.details_dict) for e in adds] == [("I-1", {"evidence_id": item["id"]})]
+    assert [(e.object_id, facts(e)) for e in adds] == [("I-1", {"evidence_id": item["id"]})]
 
 
 def test_duplicate_ingest_into_another_case_links_the_existing_item(
@@ -362,6 +367,11 @@ def test_officer_cannot_manage_cases(
     create_case(client, auth, "P-1")
     olga = token_for("olga", "officer")
     mine = ingest(client, olga, png_bytes(seed=8))
+    # Until she is named on the case, it does not exist for her.
+    assert_problem(client.get(f"{CASES}/P-1", headers=olga), 404)
+    assert client.get(CASES, headers=olga).json()["total"] == 0
+    r = client.post(f"{CASES}/P-1/members", headers=auth, json={"username": "olga"})
+    assert r.status_code == 201, r.text
 
     assert_problem(client.post(CASES, headers=olga, json={"number": "P-2", "title": "mine"}), 403)
     assert_problem(client.patch(f"{CASES}/P-1", headers=olga, json={"reason": "r", "title": "x"}), 403)
@@ -376,6 +386,7 @@ def test_officer_cannot_manage_cases(
     assert get_item(client, olga, mine["id"])["case_numbers"] == []
     denied = [(e.action, e.object_id, e.actor_name) for e in events(container) if e.outcome == "denied"]
     assert denied == [
+        ("case:view", "P-1", "olga"),
         ("case:create", "P-2", "olga"),
         ("case:edit", "P-1", "olga"),
         ("case:close", "P-1", "olga"),
@@ -388,14 +399,20 @@ def test_case_members_hide_items_outside_the_callers_scope(
 ) -> None:
     create_case(client, auth, "S-1")
     olga, otto = token_for("olga", "officer"), token_for("otto", "officer")
+    for name in ("olga", "otto"):
+        assert client.post(f"{CASES}/S-1/members", headers=auth, json={"username": name}).status_code == 201
     hers = ingest(client, olga, png_bytes(seed=9), case="S-1")
-    his = ingest(client, otto, png_bytes(seed=10), case="S-1")
-    assert {i["id"] for i in client.get(f"{CASES}/S-1/evidence", headers=auth).json()} == {
-        hers["id"],
-        his["id"],
-    }
+    his = ingest(client, otto, png_bytes(seed=10), case="S-1", restriction="restricted")
+    # Members work the case's normal evidence; an item restricted on its own stays with the
+    # people named on it (its uploader here).
+    assert {i["id"] for i in client.get(f"{CASES}/S-1/evidence", headers=otto).json()} == {hers["id"], his["id"]}
     assert [i["id"] for i in client.get(f"{CASES}/S-1/evidence", headers=olga).json()] == [hers["id"]]
-    assert [i["id"] for i in client.get(f"{CASES}/S-1/evidence", headers=otto).json()] == [his["id"]]
+    assert [i["id"] for i in client.get(f"{CASES}/S-1/evidence", headers=auth).json()] == [hers["id"]]
+    # Taking otto off the case leaves him his own item only.
+    r = client.delete(f"{CASES}/S-1/members/otto", headers=auth, params={"reason": "reassigned"})
+    assert r.status_code == 200 and r.json()["members"] == ["ivy", "olga"], r.text
+    assert_problem(client.get(f"{CASES}/S-1/evidence", headers=otto), 404)
+    assert get_item(client, otto, his["id"])["id"] == his["id"]
 
 
 def test_cases_need_a_token(client: TestClient) -> None:
@@ -407,16 +424,17 @@ def test_evidence_count_only_counts_what_the_caller_may_see(client: TestClient, 
     ivy = token_for("ivy2", "investigator")
     olga = token_for("olga2", "officer")
     create_case(client, ivy, "2026-CNT-1")
-    from tests.factories import png_bytes
+    r = client.post(f"{CASES}/2026-CNT-1/members", headers=ivy, json={"username": "olga2"})
+    assert r.status_code == 201, r.text
 
-    for seed, who in ((71, ivy), (72, olga)):
+    for seed, who, level in ((71, ivy, "normal"), (72, olga, "restricted")):
         r = client.post(
-            f"/api/v1/evidence?filename=p{seed}.png&case=2026-CNT-1",
+            f"/api/v1/evidence?filename=p{seed}.png&case=2026-CNT-1&restriction={level}",
             headers=who,
             content=png_bytes(seed=seed),
         )
         assert r.status_code == 201, r.text
-    assert client.get(f"{CASES}/2026-CNT-1", headers=ivy).json()["evidence_count"] == 2
-    assert client.get(f"{CASES}/2026-CNT-1", headers=olga).json()["evidence_count"] == 1
-    listed = {c["number"]: c for c in client.get(CASES, headers=olga).json()["items"]}
+    assert client.get(f"{CASES}/2026-CNT-1", headers=olga).json()["evidence_count"] == 2
+    assert client.get(f"{CASES}/2026-CNT-1", headers=ivy).json()["evidence_count"] == 1
+    listed = {c["number"]: c for c in client.get(CASES, headers=ivy).json()["items"]}
     assert listed["2026-CNT-1"]["evidence_count"] == 1

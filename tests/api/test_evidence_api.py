@@ -862,13 +862,22 @@ def test_duplicate_upload_does_not_disclose_an_item_outside_scope(
     assert "Informant photo" not in r.text
 
 
-def test_investigator_sees_officers_items(
+def test_custodian_sees_officers_items_investigator_only_through_a_case(
     client: TestClient, token_for: TokenFor, auth: dict[str, str]
 ) -> None:
     olga = token_for("olga", "officer")
     item = ingest(client, olga, png_bytes(seed=52))
+    custodian = token_for("cora", "evidence_custodian")
+    assert list_ids(client, custodian) == [item["id"]]
+    assert client.get(f"{API}/{item['id']}", headers=custodian).status_code == 200
+    assert list_ids(client, auth) == []
+    assert_problem(client.get(f"{API}/{item['id']}", headers=auth), 404)
+    # Once the item is in a case the investigator works, she sees it.
+    assert client.post("/api/v1/cases", headers=auth, json={"number": "C-52", "title": "t"}).status_code == 201
+    # The custodian's agency-wide scope covers the case; she files the item into it.
+    r = client.post("/api/v1/cases/C-52/evidence", headers=custodian, json={"evidence_id": item["id"]})
+    assert r.status_code == 201, r.text
     assert list_ids(client, auth) == [item["id"]]
-    assert client.get(f"{API}/{item['id']}", headers=auth).status_code == 200
 
 
 def test_auditor_reads_custody_but_cannot_download(
@@ -910,11 +919,18 @@ def test_restricted_item_is_hidden_from_other_investigators(
     assert item["restriction"] == "restricted"
     other = token_for("ian", "investigator")
     boss = token_for("ada", "administrator")
+    custodian = token_for("cora", "evidence_custodian")
     assert list_ids(client, other) == []
     assert_problem(client.get(f"{API}/{item['id']}", headers=other), 404)
-    assert list_ids(client, boss) == [item["id"]]
-    assert client.get(f"{API}/{item['id']}/original", headers=boss).content == png_bytes(seed=55)
-    assert [(e.action, e.actor_name) for e in denials(container)] == [("evidence:view", "ian")]
+    # Administrators are not named on it, and hold no access:restricted: invisible.
+    assert list_ids(client, boss) == []
+    assert_problem(client.get(f"{API}/{item['id']}", headers=boss), 404)
+    assert list_ids(client, custodian) == [item["id"]]
+    assert client.get(f"{API}/{item['id']}/original", headers=custodian).content == png_bytes(seed=55)
+    assert [(e.action, e.actor_name) for e in denials(container)] == [
+        ("evidence:view", "ian"),
+        ("evidence:view", "ada"),
+    ]
 
 
 def test_changing_restriction_needs_the_restrict_permission(
@@ -922,18 +938,23 @@ def test_changing_restriction_needs_the_restrict_permission(
 ) -> None:
     olga = token_for("olga", "officer")
     item = ingest(client, olga, png_bytes(seed=60))
-    r = client.patch(f"{API}/{item['id']}", headers=auth, json={"reason": "hide it", "restriction": "sealed"})
+    r = client.patch(f"{API}/{item['id']}", headers=olga, json={"reason": "hide it", "restriction": "sealed"})
     assert_problem(r, 403)
-    admin_headers = token_for("ada", "administrator")
+    custodian = token_for("cora", "evidence_custodian")
     r = client.patch(
-        f"{API}/{item['id']}", headers=admin_headers, json={"reason": "sensitive", "restriction": "sealed"}
-    )
-    assert_problem(r, 409)  # sealing someone else's item would hide it from everyone
-    r = client.patch(
-        f"{API}/{item['id']}",
-        headers=admin_headers,
-        json={"reason": "sensitive", "restriction": "restricted"},
+        f"{API}/{item['id']}", headers=custodian, json={"reason": "sensitive", "restriction": "restricted"}
     )
     assert r.status_code == 200, r.text
     assert r.json()["restriction"] == "restricted"
     assert client.get(f"{API}/{item['id']}", headers=olga).status_code == 200  # the creator still sees it
+    # Sealing names the sealer on the item, so it stays visible to them -- and to internal
+    # affairs -- but no longer to its uploader or the custodians.
+    ia = token_for("irene", "internal_affairs")
+    r = client.patch(f"{API}/{item['id']}", headers=ia, json={"reason": "IA 26-14", "restriction": "sealed"})
+    assert r.status_code == 200, r.text
+    assert client.get(f"{API}/{item['id']}/members", headers=ia).json()["members"] == ["cora", "irene"]
+    assert_problem(client.get(f"{API}/{item['id']}", headers=olga), 404)
+    assert list_ids(client, olga) == []
+    # cora was named when she restricted it, so she still sees it; another custodian does not.
+    assert client.get(f"{API}/{item['id']}", headers=custodian).status_code == 200
+    assert_problem(client.get(f"{API}/{item['id']}", headers=token_for("carl", "evidence_custodian")), 404)

@@ -111,7 +111,7 @@ def test_acting_as_a_named_account(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["ingest", "{tmp}/p.png", "--case", "NOPE-1"], "case NOPE-1 does not exist"),
+        (["ingest", "{tmp}/p.png", "--case", "NOPE-1"], "case NOPE-1 not found"),
         (["ingest", "{tmp}/p.png", "--captured-at", "yesterday"], "not an ISO 8601"),
         (["ingest", "{tmp}/p.png", "--captured-at", "2026-03-01T10:00:00"], "time zone"),
         (["show", "EV-2026-999999"], "not found"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -13,12 +13,13 @@ import typer
 from rich.table import Table
 
 from opendems import __version__
+from opendems.cli.accounts import audit_app, role_app, token_app, user_app
 from opendems.cli.ingest import ingest_paths, printable, summary_table
 from opendems.cli.runtime import clear_errors, console, err, fail, is_tty, state
 from opendems.domain.errors import Invalid
 from opendems.services import cases as case_svc
 from opendems.services import evidence as evidence_svc
-from opendems.services.accounts import create_token, create_user
+from opendems.services import members as member_svc
 from opendems.services.ingest import IngestRequest, check_request
 from opendems.services.verify import verify as run_verify
 from opendems.web.schemas import CaseOut, CustodyEventOut, EvidenceOut
@@ -30,11 +31,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-user_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
-token_app = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
 case_app = typer.Typer(help="Manage cases.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
+app.add_typer(role_app, name="role")
 app.add_typer(token_app, name="token")
+app.add_typer(audit_app, name="audit")
 app.add_typer(case_app, name="case")
 
 
@@ -245,52 +246,6 @@ def verify(
     console.print(f"Verified {len(report.items)} item(s) and {report.events_checked} custody events.")
 
 
-@user_app.command("add")
-@clear_errors
-def user_add(
-    name: Annotated[str, typer.Argument(help="User name.")],
-    role: Annotated[str, typer.Option("--role", help="administrator, officer, investigator or auditor.")],
-    display_name: Annotated[str, typer.Option("--display-name")] = "",
-    password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="Read the password from stdin.")
-    ] = False,
-) -> None:
-    """Create a user; without --password-stdin a one-time password is printed once."""
-    c = state.container()
-    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
-    created = create_user(
-        state.actor("user add"),
-        name,
-        role,
-        display_name=display_name,
-        password=password,
-        uow=c.uow(),
-        clock=c.clock,
-    )
-    console.print(f"Created user {created.user.username} ({created.user.role.value}).")
-    if created.password:
-        console.print(f"One-time password (shown once): [bold yellow]{created.password}[/bold yellow]")
-
-
-@token_app.command("create")
-@clear_errors
-def token_create(
-    user: Annotated[str, typer.Option("--user", help="Whose token.")],
-    name: Annotated[str, typer.Option("--name", help="A label, e.g. the script or machine using it.")],
-    expires_days: Annotated[
-        int | None, typer.Option("--expires-days", min=1, help="Expire after N days.")
-    ] = None,
-) -> None:
-    """Create an API token; it is printed once and stored only as a hash."""
-    c = state.container()
-    expires = datetime.now(UTC) + timedelta(days=expires_days) if expires_days else None
-    issued = create_token(
-        state.actor("token create"), user, name, expires_at=expires, uow=c.uow(), clock=c.clock
-    )
-    err.print(f"Token '{issued.record.name}' for {user} (shown once, keep it safe):")
-    sys.stdout.write(issued.token + "\n")
-
-
 @case_app.command("create")
 @clear_errors
 def case_create(
@@ -329,6 +284,44 @@ def case_show(
     console.print(f"Case {case.number} [{case.status.value}]: {printable(case.title)}")
     for item in items:
         console.print(f"  {item.id}  {item.kind.value:<8} {printable(item.title)}")
+
+
+@case_app.command("member")
+@clear_errors
+def case_member(
+    number: Annotated[str, typer.Argument(help="Case number.")],
+    user: Annotated[str, typer.Argument(help="User name.")],
+    remove: Annotated[bool, typer.Option("--remove", help="Take the user off the case.")] = False,
+    reason: Annotated[str, typer.Option("--reason")] = "",
+) -> None:
+    """Name a user on a case (they see it and its evidence), or take them off."""
+    c = state.container()
+    names = member_svc.change_member(
+        state.actor("case member"),
+        "case",
+        number,
+        user,
+        add=not remove,
+        reason=reason,
+        uow=c.uow(),
+        clock=c.clock,
+    )
+    console.print(f"Members of {number}: {', '.join(names) or '(none)'}")
+
+
+@case_app.command("restrict")
+@clear_errors
+def case_restrict(
+    number: Annotated[str, typer.Argument(help="Case number.")],
+    level: Annotated[str, typer.Argument(help="normal, restricted or sealed.")],
+    reason: Annotated[str, typer.Option("--reason")],
+) -> None:
+    """Restrict a case to its named members, or seal it (internal affairs and named members)."""
+    c = state.container()
+    case = member_svc.set_case_restriction(
+        state.actor("case restrict"), number, level, reason=reason, uow=c.uow(), clock=c.clock
+    )
+    console.print(f"Case {case.number} is now {case.restriction.value}.")
 
 
 def main() -> None:

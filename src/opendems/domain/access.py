@@ -3,21 +3,27 @@
 Every service asks ``decide`` before it touches anything; nothing reaches evidence around
 it. Where knowing that an object exists would itself leak, the services turn a denial of
 visibility into "not found".
+
+Two questions make up every decision:
+
+* **scope** -- may this principal see the object at all? Owners (who uploaded or captured
+  it) and named members see it; ``scope:unit`` widens that to the principal's unit and
+  ``scope:agency`` to the whole agency. Restriction levels narrow it again: *restricted*
+  objects are for owners, named members and ``access:restricted``; *sealed* objects are
+  for named members and ``access:sealed`` (internal affairs) only -- not even their
+  uploader or an administrator sees them otherwise.
+* **permission** -- does the principal's role (cut down by an API token's scopes) carry the
+  named action?
+
+Roles are data (administrators edit them); the defaults below seed them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 from opendems.domain.evidence import Restriction
-
-
-class Role(StrEnum):
-    ADMINISTRATOR = "administrator"
-    OFFICER = "officer"
-    INVESTIGATOR = "investigator"
-    AUDITOR = "auditor"
 
 
 class Permission(StrEnum):
@@ -25,73 +31,154 @@ class Permission(StrEnum):
     EVIDENCE_VIEW = "evidence:view"
     EVIDENCE_DOWNLOAD = "evidence:download"
     EVIDENCE_EDIT = "evidence:edit"
-    EVIDENCE_RESTRICT = "evidence:restrict"  # change an item's restriction level
+    EVIDENCE_RESTRICT = "evidence:restrict"  # change restriction levels and named members
     EVIDENCE_VERIFY = "evidence:verify"
     CASE_VIEW = "case:view"
     CASE_MANAGE = "case:manage"
+    SHARE_CREATE = "share:create"
     CUSTODY_READ = "custody:read"
     AUDIT_READ = "audit:read"
     USER_MANAGE = "user:manage"
+    ROLE_MANAGE = "role:manage"
+    SCOPE_UNIT = "scope:unit"  # see the principal's unit's evidence and cases
+    SCOPE_AGENCY = "scope:agency"  # see the whole agency's (normal) evidence and cases
+    ACCESS_RESTRICTED = "access:restricted"  # see restricted objects without being named
+    ACCESS_SEALED = "access:sealed"  # see sealed objects without being named
 
 
-ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.ADMINISTRATOR: frozenset(Permission),
-    Role.INVESTIGATOR: frozenset(
-        {
-            Permission.EVIDENCE_CREATE,
-            Permission.EVIDENCE_VIEW,
-            Permission.EVIDENCE_DOWNLOAD,
-            Permission.EVIDENCE_EDIT,
-            Permission.EVIDENCE_VERIFY,
-            Permission.CASE_VIEW,
-            Permission.CASE_MANAGE,
-            Permission.CUSTODY_READ,
-        }
-    ),
-    Role.OFFICER: frozenset(
-        {
-            Permission.EVIDENCE_CREATE,
-            Permission.EVIDENCE_VIEW,
-            Permission.EVIDENCE_DOWNLOAD,
-            Permission.EVIDENCE_EDIT,
-            Permission.CASE_VIEW,
-            Permission.CUSTODY_READ,
-        }
-    ),
-    # Auditors read the trail and see that items exist; they never read evidence content.
-    Role.AUDITOR: frozenset(
-        {
-            Permission.EVIDENCE_VIEW,
-            Permission.EVIDENCE_VERIFY,
-            Permission.CASE_VIEW,
-            Permission.CUSTODY_READ,
-            Permission.AUDIT_READ,
-        }
-    ),
+class Role(StrEnum):
+    """The roles every agency starts with. Administrators may edit them and add others."""
+
+    ADMINISTRATOR = "administrator"
+    CUSTODIAN = "evidence_custodian"
+    SUPERVISOR = "supervisor"
+    OFFICER = "officer"
+    INVESTIGATOR = "investigator"
+    INTERNAL_AFFAIRS = "internal_affairs"
+    PROSECUTOR = "prosecutor"
+    AUDITOR = "auditor"
+    SYSTEM = "system"  # the local command line: whoever holds the server's shell and keys
+
+
+P = Permission
+_WORK = {
+    P.EVIDENCE_CREATE,
+    P.EVIDENCE_VIEW,
+    P.EVIDENCE_DOWNLOAD,
+    P.EVIDENCE_EDIT,
+    P.CASE_VIEW,
+    P.CUSTODY_READ,
 }
+
+DEFAULT_ROLES: dict[str, tuple[str, frozenset[Permission]]] = {
+    Role.ADMINISTRATOR: (
+        "Manages users, roles and settings; reads evidence only through an evidence permission, "
+        "and every such read is recorded as a privileged action.",
+        frozenset({P.USER_MANAGE, P.ROLE_MANAGE, P.AUDIT_READ, P.CUSTODY_READ, P.CASE_VIEW, P.SCOPE_AGENCY}),
+    ),
+    Role.CUSTODIAN: (
+        "Evidence custodian: holds and verifies everything that is not sealed.",
+        frozenset(
+            _WORK
+            | {
+                P.EVIDENCE_RESTRICT,
+                P.EVIDENCE_VERIFY,
+                P.CASE_MANAGE,
+                P.SHARE_CREATE,
+                P.SCOPE_AGENCY,
+                P.ACCESS_RESTRICTED,
+            }
+        ),
+    ),
+    Role.SUPERVISOR: (
+        "Sees and manages the evidence and cases of their unit.",
+        frozenset(_WORK | {P.EVIDENCE_RESTRICT, P.EVIDENCE_VERIFY, P.CASE_MANAGE, P.SCOPE_UNIT}),
+    ),
+    Role.OFFICER: (
+        "Sees what they captured or uploaded and the cases they are a member of.",
+        frozenset(_WORK),
+    ),
+    Role.INVESTIGATOR: (
+        "Works the cases they are a member of; shares with prosecutors.",
+        frozenset(_WORK | {P.EVIDENCE_VERIFY, P.CASE_MANAGE, P.SHARE_CREATE}),
+    ),
+    Role.INTERNAL_AFFAIRS: (
+        "Internal-affairs investigator: sees sealed and restricted material.",
+        frozenset(
+            _WORK
+            | {
+                P.EVIDENCE_RESTRICT,
+                P.EVIDENCE_VERIFY,
+                P.CASE_MANAGE,
+                P.SCOPE_AGENCY,
+                P.ACCESS_RESTRICTED,
+                P.ACCESS_SEALED,
+            }
+        ),
+    ),
+    Role.PROSECUTOR: (
+        "External prosecutor: views and downloads the evidence of cases they are named on.",
+        frozenset({P.EVIDENCE_VIEW, P.EVIDENCE_DOWNLOAD, P.CASE_VIEW, P.CUSTODY_READ}),
+    ),
+    Role.AUDITOR: (
+        "Reads the audit trail and evidence records, never evidence content.",
+        frozenset(
+            {P.AUDIT_READ, P.CUSTODY_READ, P.EVIDENCE_VIEW, P.EVIDENCE_VERIFY, P.CASE_VIEW, P.SCOPE_AGENCY}
+        ),
+    ),
+    Role.SYSTEM: ("The local command line on the server.", frozenset(Permission)),
+}
+
+# Permissions that make an account privileged: everything it does is marked as such.
+PRIVILEGED = frozenset({P.USER_MANAGE, P.ROLE_MANAGE})
+# Never removable from the administrator role: without them nobody could repair the roles.
+ADMIN_CORE = frozenset({P.USER_MANAGE, P.ROLE_MANAGE})
+
+
+def check_permissions(values: list[str] | tuple[str, ...] | set[str]) -> frozenset[Permission]:
+    from opendems.domain.errors import Invalid
+
+    chosen: set[Permission] = set()
+    for value in values:
+        try:
+            chosen.add(Permission(value))
+        except ValueError:
+            raise Invalid(
+                f"unknown permission {value!r}; permissions: {', '.join(p.value for p in Permission)}"
+            ) from None
+    return frozenset(chosen)
 
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is acting: a user, through a session, a token or the local command line."""
+    """Who is acting: a user through a session, a token or the local command line."""
 
     id: int
     name: str
-    role: Role
+    role: str
+    permissions: frozenset[Permission]
+    unit: str | None = None
     via: str = "token"  # token | cli | session
 
     @property
-    def permissions(self) -> frozenset[Permission]:
-        return ROLE_PERMISSIONS[self.role]
+    def privileged(self) -> bool:
+        return bool(self.permissions & PRIVILEGED)
 
 
 @dataclass(frozen=True)
-class EvidenceAttrs:
-    """What the policy needs to know about an evidence item."""
+class ObjectAttrs:
+    """What the policy needs to know about an evidence item or a case.
 
-    created_by: int
+    For an item, ``restriction`` is the strictest of its own level and its cases' levels.
+    ``members`` holds the users named on the item, plus, when the item itself is normal,
+    the members of every case holding it (a case's members work its evidence; an item
+    restricted or sealed on its own is for the people named on it).
+    """
+
+    owners: frozenset[int] = frozenset()  # uploaded or captured it / opened the case
+    unit: str | None = None
     restriction: Restriction = Restriction.NORMAL
-    case_numbers: tuple[str, ...] = ()
+    members: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -104,41 +191,50 @@ class Decision:
         return self.allowed
 
 
-@dataclass(frozen=True)
-class Visibility:
-    """Which evidence a principal may see, for list queries (mirrors ``decide``)."""
-
-    everything: bool = False
-    created_by: int | None = None
-    hidden_restrictions: frozenset[Restriction] = field(default_factory=frozenset)
-
-
-def _sees(principal: Principal, item: EvidenceAttrs) -> bool:
-    if item.restriction is Restriction.SEALED:
-        # Sealed items are reserved for named users (access model grows in its own issue);
-        # until then only the creator sees them.
-        return item.created_by == principal.id
-    if principal.role is Role.OFFICER:
-        return item.created_by == principal.id
-    if item.restriction is Restriction.RESTRICTED:
-        return item.created_by == principal.id or principal.role is Role.ADMINISTRATOR
-    return True
+def sees(principal: Principal, obj: ObjectAttrs) -> bool:
+    """Is ``obj`` inside the principal's scope?"""
+    perms = principal.permissions
+    named = principal.id in obj.members
+    if obj.restriction is Restriction.SEALED:
+        return named or Permission.ACCESS_SEALED in perms
+    owner = principal.id in obj.owners
+    if obj.restriction is Restriction.RESTRICTED:
+        return named or owner or Permission.ACCESS_RESTRICTED in perms
+    if named or owner or Permission.SCOPE_AGENCY in perms:
+        return True
+    return Permission.SCOPE_UNIT in perms and principal.unit is not None and principal.unit == obj.unit
 
 
-def decide(principal: Principal, permission: Permission, item: EvidenceAttrs | None = None) -> Decision:
-    """May ``principal`` exercise ``permission`` (on ``item``, when it concerns one)?"""
-    if item is not None and not _sees(principal, item):
-        return Decision(False, False, "the item is outside the principal's scope")
+def decide(principal: Principal, permission: Permission, obj: ObjectAttrs | None = None) -> Decision:
+    """May ``principal`` exercise ``permission`` (on ``obj``, when it concerns one)?"""
+    if obj is not None and not sees(principal, obj):
+        return Decision(False, False, "the object is outside the principal's scope")
     if permission not in principal.permissions:
-        return Decision(False, True, f"role {principal.role.value} lacks permission {permission.value}")
+        return Decision(False, True, f"role {principal.role} lacks permission {permission.value}")
     return Decision(True, True, "allowed")
 
 
+@dataclass(frozen=True)
+class Visibility:
+    """``sees`` in the form a list query needs (the repositories turn it into SQL)."""
+
+    user_id: int
+    username: str
+    unit: str | None = None
+    agency: bool = False
+    unit_scope: bool = False
+    restricted_all: bool = False
+    sealed_all: bool = False
+
+
 def visibility(principal: Principal) -> Visibility:
-    """The list-query form of ``_sees``: what ``decide`` would let this principal see."""
-    if principal.role is Role.OFFICER:
-        return Visibility(created_by=principal.id)
-    hidden = {Restriction.SEALED}
-    if principal.role is not Role.ADMINISTRATOR:
-        hidden.add(Restriction.RESTRICTED)
-    return Visibility(everything=True, created_by=principal.id, hidden_restrictions=frozenset(hidden))
+    perms = principal.permissions
+    return Visibility(
+        user_id=principal.id,
+        username=principal.name,
+        unit=principal.unit,
+        agency=Permission.SCOPE_AGENCY in perms,
+        unit_scope=Permission.SCOPE_UNIT in perms and principal.unit is not None,
+        restricted_all=Permission.ACCESS_RESTRICTED in perms,
+        sealed_all=Permission.ACCESS_SEALED in perms,
+    )

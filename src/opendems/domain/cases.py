@@ -8,6 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from opendems.domain.errors import Conflict, Invalid
+from opendems.domain.evidence import Restriction
 
 CASE_NUMBER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 CASE_EDITABLE_FIELDS = ("title", "incident_number", "case_type", "description")
@@ -29,6 +30,8 @@ class Case:
     case_type: str | None = None
     description: str = ""
     closed_at: datetime | None = None
+    restriction: Restriction = Restriction.NORMAL
+    unit: str | None = None
     evidence_count: int = 0
 
     def close(self, when: datetime) -> None:

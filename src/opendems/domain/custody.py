@@ -188,3 +188,23 @@ def head_anchor_payload(seq: int, event_hash: str) -> bytes:
     """The bytes the chain-head anchor signs: a different statement ("this is the newest
     event") from an event's own signature, so one cannot be passed off as the other."""
     return canonical_json({"chain-head": "opendems-custody", "seq": seq, "event_hash": event_hash}).encode()
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    """What an auditor searches the trail by (every field optional; ``action`` takes ``*``)."""
+
+    actor: str | None = None
+    action: str | None = None
+    object_type: str | None = None
+    object_id: str | None = None
+    outcome: str | None = None  # success | denied | failed
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def as_details(self) -> dict[str, Any]:
+        return {
+            k: (v.isoformat() if isinstance(v, datetime) else v)
+            for k, v in self.__dict__.items()
+            if v is not None
+        }

@@ -67,3 +67,8 @@ class DigestMismatch(DomainError):
 class StorageFull(DomainError):
     status = 507
     title = "Insufficient storage"
+
+
+class TooManyRequests(DomainError):
+    status = 429
+    title = "Too many requests"

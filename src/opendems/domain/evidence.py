@@ -152,6 +152,7 @@ class EvidenceItem:
     case_numbers: list[str] = field(default_factory=list)
     derivatives: list[Derivative] = field(default_factory=list)
     updated_at: datetime | None = None
+    unit: str | None = None  # the uploader's unit when it was acquired (supervisor scope)
 
 
 # Fields a user may edit, and how each is checked.

@@ -16,12 +16,12 @@ from opendems.domain.errors import Conflict, Invalid, NotFound
 from opendems.domain.evidence import EvidenceFilter, EvidenceItem, parse_evidence_id
 from opendems.ports import Clock, UnitOfWork
 from opendems.services.context import Actor
-from opendems.services.custody import attrs_of, authorize, record
+from opendems.services.custody import authorize, may, record
 
 _TEXT_LIMITS = {"title": 200, "incident_number": 64, "case_type": 100, "description": 10_000}
 
 
-def _counted(actor: Actor, case: Case, uow: UnitOfWork) -> Case:
+def counted(actor: Actor, case: Case, uow: UnitOfWork) -> Case:
     """Set the case's evidence count to what the actor may see (a count must not reveal
     items outside the actor's scope)."""
     scope = visibility(actor.principal)
@@ -47,20 +47,20 @@ def _case(
     actor: Actor, number: str, permission: Permission, action: str, *, uow: UnitOfWork, clock: Clock
 ) -> Case:
     canonical = check_case_number(number)
-    authorize(uow, actor, permission, clock=clock, action=action, object_type="case", object_id=canonical)
     case = uow.cases.get(canonical)
     if case is None:
-        raise NotFound(f"case {canonical} does not exist")
+        raise NotFound(f"case {canonical} not found")
+    authorize(
+        uow, actor, permission, clock=clock, action=action, object_type="case", object_id=canonical, case=case
+    )
     return case
 
 
 def link_to_case(
     actor: Actor, case_number: str, item: EvidenceItem, *, uow: UnitOfWork, clock: Clock
 ) -> bool:
-    """Put an item into an open case; False when it was already there."""
-    case = uow.cases.get(case_number)
-    if case is None:
-        raise NotFound(f"case {case_number} does not exist")
+    """Put an item into an open case the actor may see; False when it was already there."""
+    case = _case(actor, case_number, Permission.CASE_VIEW, "case:add_evidence", uow=uow, clock=clock)
     case.require_open()
     added = uow.cases.link(case_number, item.id, when=clock.now(), by=actor.principal.id)
     if added:
@@ -106,11 +106,13 @@ def create_case(actor: Actor, number: str, fields: dict[str, Any], *, uow: UnitO
             status=CaseStatus.OPEN,
             created_at=clock.now(),
             created_by=actor.principal.id,
+            unit=actor.principal.unit,
             incident_number=clean.get("incident_number"),
             case_type=clean.get("case_type"),
             description=clean.get("description") or "",
         )
         uow.cases.add(case)
+        uow.access.add_member("case", canonical, actor.principal.id, by=actor.principal.id, when=clock.now())
         record(uow, actor, "case:create", "case", canonical, clock=clock, details={"fields": clean})
         uow.commit()
         return case
@@ -118,7 +120,7 @@ def create_case(actor: Actor, number: str, fields: dict[str, Any], *, uow: UnitO
 
 def get_case(actor: Actor, number: str, *, uow: UnitOfWork, clock: Clock) -> Case:
     with uow:
-        return _counted(
+        return counted(
             actor, _case(actor, number, Permission.CASE_VIEW, "case:view", uow=uow, clock=clock), uow
         )
 
@@ -131,8 +133,10 @@ def list_cases(
     if not decide(actor.principal, Permission.CASE_VIEW):
         return [], 0
     with uow.for_reading() as reader:
-        cases, total = reader.cases.page(status=status, limit=limit, offset=offset)
-        return [_counted(actor, case, reader) for case in cases], total
+        cases, total = reader.cases.page(
+            status=status, scope=visibility(actor.principal), limit=limit, offset=offset
+        )
+        return [counted(actor, case, reader) for case in cases], total
 
 
 def edit_case(
@@ -145,7 +149,7 @@ def edit_case(
         case = _case(actor, number, Permission.CASE_MANAGE, "case:edit", uow=uow, clock=clock)
         diff = {k: {"old": getattr(case, k), "new": v} for k, v in clean.items() if getattr(case, k) != v}
         if not diff:
-            return _counted(actor, case, uow)
+            return counted(actor, case, uow)
         for k in diff:
             setattr(case, k, clean[k])
         uow.cases.save(case)
@@ -160,7 +164,7 @@ def edit_case(
             details={"changes": diff},
         )
         uow.commit()
-        return _counted(actor, case, uow)
+        return counted(actor, case, uow)
 
 
 def set_case_status(
@@ -178,7 +182,7 @@ def set_case_status(
         uow.cases.save(case)
         record(uow, actor, action, "case", case.number, clock=clock, reason=reason.strip())
         uow.commit()
-        return _counted(actor, case, uow)
+        return counted(actor, case, uow)
 
 
 def _visible_item(actor: Actor, evidence_id: str, *, uow: UnitOfWork, clock: Clock) -> EvidenceItem:
@@ -210,7 +214,7 @@ def add_evidence(
         uow.commit()
         refreshed = uow.cases.get(case.number)
         assert refreshed is not None
-        return _counted(actor, refreshed, uow)
+        return counted(actor, refreshed, uow)
 
 
 def remove_evidence(
@@ -248,7 +252,7 @@ def remove_evidence(
         uow.commit()
         refreshed = uow.cases.get(case.number)
         assert refreshed is not None
-        return _counted(actor, refreshed, uow)
+        return counted(actor, refreshed, uow)
 
 
 def case_evidence(actor: Actor, number: str, *, uow: UnitOfWork, clock: Clock) -> list[EvidenceItem]:
@@ -258,6 +262,6 @@ def case_evidence(actor: Actor, number: str, *, uow: UnitOfWork, clock: Clock) -
         items = []
         for evidence_id in uow.cases.evidence_ids(case.number):
             item = uow.evidence.get(evidence_id)
-            if item and decide(actor.principal, Permission.EVIDENCE_VIEW, attrs_of(item)).allowed:
+            if item and may(uow, actor, Permission.EVIDENCE_VIEW, item=item):
                 items.append(item)
         return items

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from opendems.domain.access import Principal
@@ -23,6 +23,21 @@ class Actor:
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class AuthPolicy:
+    """The sign-in and session numbers (SECURITY-CONTROLS.md), each an operator setting."""
+
+    lockout_attempts: int = 5
+    lockout_window: timedelta = timedelta(minutes=15)
+    rate_per_address: int = 30
+    rate_window: timedelta = timedelta(minutes=5)
+    session_idle: timedelta = timedelta(minutes=30)
+    session_max: timedelta = timedelta(hours=12)
+    inactive_after: timedelta = timedelta(days=90)
+    require_mfa: bool = True
+    mfa_issuer: str = "OpenDEMS"
 
 
 @dataclass(frozen=True)

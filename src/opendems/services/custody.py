@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from opendems.domain.access import EvidenceAttrs, Permission, decide
+from opendems.domain.access import ObjectAttrs, Permission, decide
+from opendems.domain.cases import Case
 from opendems.domain.custody import CustodyEvent, NewEvent
 from opendems.domain.errors import Forbidden, NotFound
 from opendems.domain.evidence import EvidenceItem
@@ -26,6 +27,8 @@ def record(
 ) -> CustodyEvent:
     """Append one event to the custody chain in the caller's transaction."""
     merged = {**actor.extra, **(details or {})}
+    if actor.principal.privileged:
+        merged["privileged"] = True  # CJIS AU: every action of a privileged account
     return uow.custody.append(
         NewEvent(
             action=action,
@@ -42,12 +45,26 @@ def record(
     )
 
 
-def attrs_of(item: EvidenceItem) -> EvidenceAttrs:
-    return EvidenceAttrs(
-        created_by=item.created_by,
-        restriction=item.restriction,
-        case_numbers=tuple(item.case_numbers),
-    )
+def attrs_of(
+    uow: UnitOfWork, item: EvidenceItem | None = None, case: Case | None = None
+) -> ObjectAttrs | None:
+    """What the policy needs to know about the object (owners, unit, level, members)."""
+    if item is not None:
+        return uow.access.evidence_attrs(item)
+    if case is not None:
+        return uow.access.case_attrs(case)
+    return None
+
+
+def may(
+    uow: UnitOfWork,
+    actor: Actor,
+    permission: Permission,
+    item: EvidenceItem | None = None,
+    case: Case | None = None,
+) -> bool:
+    """Ask the policy without recording anything (filters, counts)."""
+    return decide(actor.principal, permission, attrs_of(uow, item, case)).allowed
 
 
 def authorize(
@@ -60,13 +77,14 @@ def authorize(
     object_type: str,
     object_id: str,
     item: EvidenceItem | None = None,
+    case: Case | None = None,
 ) -> None:
     """Ask the policy; on denial record the attempt (committed) and raise.
 
     An item outside the actor's scope is answered as "not found", so a denial does not
     reveal that it exists.
     """
-    decision = decide(actor.principal, permission, attrs_of(item) if item else None)
+    decision = decide(actor.principal, permission, attrs_of(uow, item, case))
     if decision.allowed:
         return
     record(

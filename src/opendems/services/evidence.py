@@ -7,7 +7,7 @@ from typing import Any
 
 from opendems.domain.access import Permission, decide, visibility
 from opendems.domain.custody import CustodyEvent
-from opendems.domain.errors import Conflict, Invalid, NotFound
+from opendems.domain.errors import Invalid, NotFound
 from opendems.domain.evidence import (
     EvidenceFilter,
     EvidenceItem,
@@ -59,7 +59,7 @@ def get_evidence(actor: Actor, evidence_id: str, *, uow: UnitOfWork, clock: Cloc
 
 
 def list_evidence(
-    actor: Actor, f: EvidenceFilter, *, limit: int, offset: int, uow: UnitOfWork
+    actor: Actor, f: EvidenceFilter, *, limit: int, offset: int, uow: UnitOfWork, clock: Clock
 ) -> tuple[list[EvidenceItem], int]:
     """One page of the items the actor may see, newest first, and the total count."""
     if not 1 <= limit <= MAX_PAGE:
@@ -70,8 +70,25 @@ def list_evidence(
         raise Invalid("captured_from is after captured_to")
     if not decide(actor.principal, Permission.EVIDENCE_VIEW):
         return [], 0
+    if actor.principal.privileged:
+        # An administrator browsing evidence is a privileged action, recorded as such.
+        with uow:
+            record(
+                uow,
+                actor,
+                "evidence:search",
+                "evidence",
+                "*",
+                clock=clock,
+                details={"filter": _filter_text(f)},
+            )
+            uow.commit()
     with uow.for_reading() as reader:
         return reader.evidence.page(f, visibility(actor.principal), limit=limit, offset=offset)
+
+
+def _filter_text(f: EvidenceFilter) -> dict[str, Any]:
+    return {k: _jsonable(v) for k, v in vars(f).items() if v not in (None, "")}
 
 
 def _jsonable(value: Any) -> Any:
@@ -119,10 +136,20 @@ def edit_evidence(
                 object_id=item.id,
                 item=item,
             )
-            if clean["restriction"] is Restriction.SEALED and item.created_by != actor.principal.id:
-                # Until items carry named access lists, sealing another's item would hide it
-                # from everyone, its creator and the sealer included.
-                raise Conflict("only the person who acquired an item can seal it for now")
+            if clean["restriction"] is not Restriction.NORMAL and uow.access.add_member(
+                "evidence", item.id, actor.principal.id, by=actor.principal.id, when=clock.now()
+            ):
+                # Whoever restricts or seals an item is named on it, so it never disappears
+                # from the person who hid it.
+                record(
+                    uow,
+                    actor,
+                    "evidence:add_member",
+                    "evidence",
+                    item.id,
+                    clock=clock,
+                    details={"user": actor.principal.name, "automatic": True},
+                )
         uow.evidence.update_fields(item.id, {k: clean[k] for k in diff}, clock.now())
         record(
             uow,

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from opendems.adapters.media.detect import detect_mime
-from opendems.domain.access import Permission, decide
+from opendems.domain.access import Permission
 from opendems.domain.cases import check_case_number
 from opendems.domain.errors import (
     Conflict,
@@ -37,7 +37,7 @@ from opendems.domain.files import contradiction, validate_filename
 from opendems.ports import BlobStore, Clock, StagedBlob, UnitOfWork
 from opendems.services.cases import link_to_case
 from opendems.services.context import Actor, Limits
-from opendems.services.custody import attrs_of, authorize, record
+from opendems.services.custody import authorize, may, record
 
 
 @dataclass
@@ -100,8 +100,8 @@ def prepare(actor: Actor, req: IngestRequest, *, uow: UnitOfWork, clock: Clock, 
         )
         if req.case_number:
             case = uow.cases.get(req.case_number)
-            if case is None:
-                raise NotFound(f"case {req.case_number} does not exist")
+            if case is None or not may(uow, actor, Permission.CASE_VIEW, case=case):
+                raise NotFound(f"case {req.case_number} not found")
             case.require_open()
 
 
@@ -226,6 +226,7 @@ def _store(
                 status=EvidenceStatus.READY,
                 created_at=now,
                 created_by=actor.principal.id,
+                unit=actor.principal.unit,
                 captured_at=req.captured_at,
                 captured_by=req.captured_by,
                 device_serial=req.device_serial,
@@ -315,7 +316,7 @@ def _duplicate(
             "sha256": existing.original.sha256 if existing.original else None,
         },
     )
-    if not decide(actor.principal, Permission.EVIDENCE_VIEW, attrs_of(existing)).allowed:
+    if not may(uow, actor, Permission.EVIDENCE_VIEW, item=existing):
         # The copy is recorded against the held item, but the submitter learns nothing of it.
         uow.commit()
         raise Conflict(

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -12,9 +16,12 @@ from fastapi.staticfiles import StaticFiles
 
 from opendems import __version__
 from opendems.bootstrap import Container
+from opendems.services.accounts import sweep_accounts
 from opendems.web import problems
-from opendems.web.api import cases, evidence, system, uploads
+from opendems.web.api import accounts, audit, cases, evidence, members, system, uploads
 from opendems.web.ui import pages
+
+log = logging.getLogger("opendems.web")
 
 
 def _swagger_assets() -> Path:
@@ -25,8 +32,33 @@ def _swagger_assets() -> Path:
     return Path(spec.origin).parent / "static"
 
 
+SWEEP_EVERY_S = 3600
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Hourly housekeeping while the server runs: disable unused and expired accounts."""
+    c: Container = app.state.container
+
+    async def sweep() -> None:
+        while True:
+            await asyncio.sleep(SWEEP_EVERY_S)
+            try:
+                actor = c.system_actor("scheduled account sweep")
+                await asyncio.to_thread(sweep_accounts, actor, c.auth_policy, uow=c.uow(), clock=c.clock)
+            except Exception:
+                log.exception("the scheduled account sweep failed; it runs again in an hour")
+
+    task = asyncio.create_task(sweep())
+    try:
+        yield
+    finally:
+        task.cancel()
+
+
 def create_app(c: Container) -> FastAPI:
     app = FastAPI(
+        lifespan=_lifespan,
         title="OpenDEMS",
         version=__version__,
         description="Digital evidence management with a provable chain of custody.",
@@ -36,7 +68,7 @@ def create_app(c: Container) -> FastAPI:
     )
     app.state.container = c
     problems.install(app)
-    for module in (system, evidence, uploads, cases):
+    for module in (system, evidence, uploads, cases, members, accounts, audit):
         app.include_router(module.router)
     app.include_router(pages.router)
     app.mount("/static/swagger", StaticFiles(directory=str(_swagger_assets())), name="swagger")

@@ -218,6 +218,8 @@ class CaseOut(BaseModel):
     created_at: datetime
     created_by: int
     closed_at: datetime | None
+    restriction: str
+    unit: str | None
     evidence_count: int
 
     @classmethod
@@ -232,6 +234,8 @@ class CaseOut(BaseModel):
             created_at=c.created_at,
             created_by=c.created_by,
             closed_at=c.closed_at,
+            restriction=c.restriction.value,
+            unit=c.unit,
             evidence_count=c.evidence_count,
         )
 

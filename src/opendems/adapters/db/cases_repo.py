@@ -7,8 +7,11 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
+from opendems.adapters.db.access_repo import case_visible
 from opendems.adapters.db.tables import case_evidence, cases
+from opendems.domain.access import Visibility
 from opendems.domain.cases import Case, CaseStatus
+from opendems.domain.evidence import Restriction
 
 
 def _case(row: Any) -> Case:
@@ -16,6 +19,7 @@ def _case(row: Any) -> Case:
     # made in the services.
     data = dict(row._mapping)
     data["status"] = CaseStatus(data["status"])
+    data["restriction"] = Restriction(data["restriction"])
     return Case(**data)
 
 
@@ -35,6 +39,8 @@ class CaseRepository:
                 created_at=case.created_at,
                 created_by=case.created_by,
                 closed_at=case.closed_at,
+                restriction=case.restriction.value,
+                unit=case.unit,
             )
         )
 
@@ -53,12 +59,16 @@ class CaseRepository:
                 description=case.description,
                 status=case.status.value,
                 closed_at=case.closed_at,
+                restriction=case.restriction.value,
             )
         )
 
-    def page(self, *, status: CaseStatus | None, limit: int, offset: int) -> tuple[list[Case], int]:
-        count_q = select(func.count()).select_from(cases)
-        query = select(cases).order_by(cases.c.created_at.desc()).limit(limit).offset(offset)
+    def page(
+        self, *, status: CaseStatus | None, scope: Visibility, limit: int, offset: int
+    ) -> tuple[list[Case], int]:
+        visible = case_visible(scope)
+        count_q = select(func.count()).select_from(cases).where(visible)
+        query = select(cases).where(visible).order_by(cases.c.created_at.desc()).limit(limit).offset(offset)
         if status:
             count_q = count_q.where(cases.c.status == status.value)
             query = query.where(cases.c.status == status.value)

@@ -7,11 +7,19 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from opendems.adapters.crypto.keys import Signer
 from opendems.adapters.db.tables import custody_events, custody_head
-from opendems.domain.custody import GENESIS_HASH, CustodyEvent, NewEvent, anchor_payload, seal
+from opendems.domain.custody import (
+    GENESIS_HASH,
+    AuditQuery,
+    CustodyEvent,
+    NewEvent,
+    anchor_payload,
+    format_time,
+    seal,
+)
 
 _COLUMNS = [c.name for c in custody_events.columns]
 
@@ -90,6 +98,32 @@ class CustodyRepository:
             for row in rows:
                 yield _event(row)
             last = rows[-1].seq
+
+    def search(self, q: AuditQuery, *, limit: int, offset: int) -> tuple[list[CustodyEvent], int]:
+        """Events matching ``q``, oldest first (the trail's own order), and how many match."""
+        conditions = []
+        c = custody_events.c
+        if q.actor:
+            conditions.append(c.actor_name == q.actor)
+        if q.action:
+            conditions.append(
+                c.action.like(q.action.replace("*", "%")) if "*" in q.action else c.action == q.action
+            )
+        if q.object_type:
+            conditions.append(c.object_type == q.object_type)
+        if q.object_id:
+            conditions.append(c.object_id == q.object_id)
+        if q.outcome:
+            conditions.append(c.outcome == q.outcome)
+        if q.since:
+            conditions.append(c.at >= format_time(q.since))
+        if q.until:
+            conditions.append(c.at <= format_time(q.until))
+        total = self._conn.execute(
+            select(func.count()).select_from(custody_events).where(*conditions)
+        ).scalar_one()
+        query = select(custody_events).where(*conditions).order_by(c.seq).limit(limit).offset(offset)
+        return [_event(r) for r in self._conn.execute(query)], int(total)
 
     def head(self) -> tuple[int, str] | None:
         row = self._conn.execute(select(custody_head.c.seq, custody_head.c.event_hash)).first()

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Select, and_, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from opendems.adapters.db.access_repo import evidence_visible
 from opendems.adapters.db.tables import (
     case_evidence,
     counters,
@@ -49,6 +50,7 @@ def _item(row: Any) -> EvidenceItem:
         custom_fields=data["custom_fields"] or {},
         restriction=Restriction(data["restriction"]),
         updated_at=data["updated_at"],
+        unit=data["unit"],
     )
 
 
@@ -86,6 +88,7 @@ class EvidenceRepository:
                 status=item.status.value,
                 created_at=item.created_at,
                 created_by=item.created_by,
+                unit=item.unit,
             )
         )
         if item.original:
@@ -166,13 +169,7 @@ class EvidenceRepository:
         return self._conn.execute(query).first() is not None
 
     def _filtered(self, query: Select[Any], f: EvidenceFilter, scope: Visibility) -> Select[Any]:
-        if not scope.everything:
-            query = query.where(evidence.c.created_by == scope.created_by)
-        elif scope.hidden_restrictions:
-            hidden = [r.value for r in scope.hidden_restrictions]
-            query = query.where(
-                or_(evidence.c.restriction.not_in(hidden), evidence.c.created_by == scope.created_by)
-            )
+        query = query.where(evidence_visible(scope))
         if f.kind:
             query = query.where(evidence.c.kind == f.kind.value)
         if f.officer:

@@ -66,8 +66,85 @@ users = Table(
     Column("password_hash", Text, nullable=True),
     Column("must_change_password", Boolean, nullable=False, default=False),
     Column("is_builtin", Boolean, nullable=False, default=False),
-    Column("status", String(16), nullable=False, default="active"),
+    Column("status", String(16), nullable=False, default="active"),  # active | disabled
     Column("created_at", UTCDateTime, nullable=False),
+    Column("unit", String(100), nullable=True, index=True),
+    Column("email", String(320), nullable=True),
+    Column("auth_source", String(16), nullable=False, default="local"),  # local | oidc
+    Column("external_subject", String(255), nullable=True, unique=True),  # OIDC issuer|sub
+    Column("password_changed_at", UTCDateTime, nullable=True),
+    Column("mfa_secret", Text, nullable=True),  # encrypted under the agency key
+    Column("mfa_enrolled_at", UTCDateTime, nullable=True),
+    Column("mfa_last_step", BigInteger, nullable=True),  # newest TOTP step used (no replay)
+    Column("failed_logins", Integer, nullable=False, default=0),
+    Column("first_failed_at", UTCDateTime, nullable=True),
+    Column("locked_at", UTCDateTime, nullable=True),
+    Column("last_login_at", UTCDateTime, nullable=True),
+    Column("expires_at", UTCDateTime, nullable=True),  # temporary accounts
+    Column("disabled_reason", String(200), nullable=True),
+)
+
+roles = Table(
+    "roles",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("permissions", JSON, nullable=False),
+    Column("builtin", Boolean, nullable=False, default=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+recovery_codes = Table(
+    "recovery_codes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False, index=True),
+    Column("code_hash", String(64), nullable=False),
+    Column("used_at", UTCDateTime, nullable=True),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),  # SHA-256 of the cookie value
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False, index=True),
+    Column("csrf_token", String(64), nullable=False),
+    Column("stage", String(16), nullable=False),  # password | mfa_enrol | active
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("authenticated_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("client_address", String(64), nullable=True),
+    Column("user_agent", String(400), nullable=True),
+    Column("ended_at", UTCDateTime, nullable=True),
+    Column("end_reason", String(32), nullable=True),
+)
+
+sign_in_attempts = Table(
+    "sign_in_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("client_address", String(64), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Index("ix_sign_in_attempts_client_at", "client_address", "at"),
+)
+
+oidc_states = Table(
+    "oidc_states",
+    metadata,
+    Column("state", String(64), primary_key=True),
+    Column("nonce", String(64), nullable=False),
+    Column("code_verifier", String(128), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+memberships = Table(
+    "memberships",
+    metadata,
+    Column("object_type", String(16), primary_key=True),  # case | evidence
+    Column("object_id", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id"), primary_key=True, index=True),
+    Column("added_by", Integer, ForeignKey("users.id"), nullable=False),
+    Column("added_at", UTCDateTime, nullable=False),
 )
 
 api_tokens = Table(
@@ -82,6 +159,7 @@ api_tokens = Table(
     Column("expires_at", UTCDateTime, nullable=True),
     Column("revoked_at", UTCDateTime, nullable=True),
     Column("last_used_at", UTCDateTime, nullable=True),
+    Column("scopes", JSON, nullable=True),  # permissions the token is cut down to; null: all
 )
 
 counters = Table(
@@ -112,6 +190,7 @@ evidence = Table(
     Column("created_at", UTCDateTime, nullable=False, index=True),
     Column("created_by", Integer, ForeignKey("users.id"), nullable=False, index=True),
     Column("updated_at", UTCDateTime, nullable=True),
+    Column("unit", String(100), nullable=True, index=True),
 )
 
 originals = Table(
@@ -163,6 +242,8 @@ cases = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("created_by", Integer, ForeignKey("users.id"), nullable=False),
     Column("closed_at", UTCDateTime, nullable=True),
+    Column("restriction", String(16), nullable=False, default="normal"),
+    Column("unit", String(100), nullable=True, index=True),
 )
 
 case_evidence = Table(

@@ -7,10 +7,12 @@ from types import TracebackType
 from sqlalchemy.engine import Engine
 
 from opendems.adapters.crypto.keys import Signer
+from opendems.adapters.db.access_repo import AccessRepository
 from opendems.adapters.db.accounts_repo import AccountRepository
 from opendems.adapters.db.cases_repo import CaseRepository
 from opendems.adapters.db.custody_repo import CustodyRepository
 from opendems.adapters.db.evidence_repo import EvidenceRepository
+from opendems.adapters.db.sessions_repo import SessionRepository
 from opendems.adapters.db.uploads_repo import UploadRepository
 from opendems.ports import CustodyAnchor
 
@@ -37,6 +39,8 @@ class SqlUnitOfWork:
         self._conn = self._engine.connect()
         self._conn.info["read_only"] = self.read_only  # read by the engine's BEGIN hook
         self.accounts = AccountRepository(self._conn)
+        self.access = AccessRepository(self._conn)
+        self.sessions = SessionRepository(self._conn)
         self.evidence = EvidenceRepository(self._conn)
         self.cases = CaseRepository(self._conn)
         self.uploads = UploadRepository(self._conn)

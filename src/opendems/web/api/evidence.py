@@ -118,7 +118,7 @@ def list_items(
         captured_from=captured_from,
         captured_to=captured_to,
     )
-    items, total = svc.list_evidence(who, f, limit=limit, offset=offset, uow=c.uow())
+    items, total = svc.list_evidence(who, f, limit=limit, offset=offset, uow=c.uow(), clock=c.clock)
     return EvidencePage(items=[EvidenceOut.of(i) for i in items], total=total, limit=limit, offset=offset)
 
 

@@ -23,6 +23,8 @@ class Me(BaseModel):
     id: int
     name: str
     role: str
+    unit: str | None
+    via: str
     permissions: list[str]
 
 
@@ -31,7 +33,14 @@ def health() -> Health:
     return Health(status="ok", version=__version__)
 
 
-@router.get("/me", response_model=Me, summary="Who the bearer token stands for")
+@router.get("/me", response_model=Me, summary="Who the token or session stands for")
 def me(who: Annotated[Actor, Depends(actor)]) -> Me:
     p = who.principal
-    return Me(id=p.id, name=p.name, role=p.role.value, permissions=sorted(x.value for x in p.permissions))
+    return Me(
+        id=p.id,
+        name=p.name,
+        role=p.role,
+        unit=p.unit,
+        via=p.via,
+        permissions=sorted(x.value for x in p.permissions),
+    )

@@ -1,19 +1,378 @@
-"""Server-rendered pages (Jinja2). No page loads anything from outside this server."""
+"""Server-rendered pages (Jinja2): home, sign-in with MFA, single sign-on, account.
+
+No page loads anything from outside this server; the QR code is drawn here as SVG.
+"""
 
 from __future__ import annotations
 
+import hmac
+import secrets
 from pathlib import Path
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+import segno
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, Field
 
 from opendems import __version__
+from opendems.domain.errors import DomainError, Forbidden, Invalid, NotFound, Unauthenticated
+from opendems.domain.passwords import assess
+from opendems.services import auth, oidc
+from opendems.services.accounts import user_inputs
+from opendems.services.auth import STAGE_ENROL, STAGE_MFA, SessionState
+from opendems.services.context import Actor
+from opendems.web.deps import SESSION_COOKIE, check_csrf, container, where
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 router = APIRouter(include_in_schema=False)
+LOGIN_CSRF_COOKIE = "opendems_login_csrf"
+MESSAGES = {
+    "signed_out": "You are signed out.",
+    "signed_out_everywhere": "You are signed out on every device.",
+    "ended": "Your session has ended. Sign in again.",
+    "password_changed": "Your password is changed. Other sessions were signed out.",
+}
+FormStr = Annotated[str, Form(max_length=1024)]
+
+
+def _cookie(response: Response, request: Request, name: str, value: str) -> None:
+    c = container(request)
+    response.set_cookie(name, value, httponly=True, secure=c.settings.cookie_secure, samesite="lax", path="/")
+
+
+def _page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
+    return templates.TemplateResponse(request, name, context, status_code=status)
+
+
+def _state(request: Request, *stages: str) -> SessionState:
+    c = container(request)
+    return auth.current_session(
+        request.cookies.get(SESSION_COOKIE, ""),
+        where=where(request),
+        uow=c.uow(),
+        clock=c.clock,
+        policy=c.auth_policy,
+        stages=stages or (auth.STAGE_ACTIVE,),
+    )
+
+
+def _to_sign_in(message: str = "ended") -> RedirectResponse:
+    response = RedirectResponse(f"/sign-in?m={message}", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+def _after_sign_in(state_user_must_change: bool) -> str:
+    return "/account" if state_user_must_change else "/"
 
 
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request) -> HTMLResponse:
-    return templates.TemplateResponse(request, "home.html", {"version": __version__})
+    user = None
+    if request.cookies.get(SESSION_COOKIE):
+        try:
+            user = _state(request).user
+        except DomainError:
+            user = None
+    return _page(request, "home.html", {"version": __version__, "user": user})
+
+
+@router.get("/sign-in", response_class=HTMLResponse)
+def sign_in_form(request: Request, m: str = "") -> HTMLResponse:
+    c = container(request)
+    token = secrets.token_urlsafe(32)
+    response = _page(
+        request,
+        "sign_in.html",
+        {
+            "banner": c.settings.system_use_banner,
+            "csrf_token": token,
+            "notice": MESSAGES.get(m),
+            "sso": c.identity_provider is not None,
+        },
+    )
+    _cookie(response, request, LOGIN_CSRF_COOKIE, token)
+    return response
+
+
+@router.post("/sign-in", response_class=HTMLResponse)
+def sign_in(
+    request: Request, username: FormStr = "", password: FormStr = "", csrf_token: FormStr = ""
+) -> Response:
+    c = container(request)
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    error: DomainError | None = None
+    if not expected or not hmac.compare_digest(expected, csrf_token):
+        error = Forbidden("the sign-in form expired; please try again")
+    else:
+        try:
+            started = auth.sign_in(
+                username, password, where=where(request), uow=c.uow(), clock=c.clock, policy=c.auth_policy
+            )
+        except DomainError as exc:
+            error = exc
+    if error is not None:
+        token = secrets.token_urlsafe(32)
+        response: Response = _page(
+            request,
+            "sign_in.html",
+            {
+                "banner": c.settings.system_use_banner,
+                "csrf_token": token,
+                "error": error.message,
+                "sso": c.identity_provider is not None,
+            },
+            status=error.status,
+        )
+        _cookie(response, request, LOGIN_CSRF_COOKIE, token)
+        return response
+    stage = started.session.stage
+    target = {STAGE_MFA: "/sign-in/mfa", STAGE_ENROL: "/sign-in/mfa/enrol"}.get(
+        stage, _after_sign_in(started.user.must_change_password)
+    )
+    response = RedirectResponse(target, status_code=303)
+    _cookie(response, request, SESSION_COOKIE, started.token)
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
+    return response
+
+
+@router.get("/sign-in/mfa", response_class=HTMLResponse)
+def mfa_form(request: Request) -> Response:
+    try:
+        state = _state(request, STAGE_MFA)
+    except DomainError:
+        return _to_sign_in()
+    return _page(request, "mfa.html", {"csrf_token": state.session.csrf_token})
+
+
+@router.post("/sign-in/mfa", response_class=HTMLResponse)
+def mfa(
+    request: Request, code: Annotated[str, Form(max_length=64)] = "", csrf_token: FormStr = ""
+) -> Response:
+    c = container(request)
+    try:
+        state = _state(request, STAGE_MFA)
+    except DomainError:
+        return _to_sign_in()
+    try:
+        check_csrf(request, state, csrf_token)
+        done = auth.verify_second_factor(
+            state,
+            code,
+            where=where(request),
+            uow=c.uow(),
+            clock=c.clock,
+            secrets_box=c.secrets,
+            policy=c.auth_policy,
+        )
+    except DomainError as exc:
+        if isinstance(exc, Unauthenticated):
+            try:
+                _state(request, STAGE_MFA)  # a lock ends the session: start over
+            except DomainError:
+                return _to_sign_in()
+        return _page(
+            request,
+            "mfa.html",
+            {"csrf_token": state.session.csrf_token, "error": exc.message},
+            status=exc.status,
+        )
+    return RedirectResponse(_after_sign_in(done.user.must_change_password), status_code=303)
+
+
+def _qr_svg(uri: str) -> str:
+    return str(segno.make(uri, error="m").svg_inline(scale=5, border=2, title="Authenticator set-up code"))
+
+
+@router.get("/sign-in/mfa/enrol", response_class=HTMLResponse)
+def enrol_form(request: Request) -> Response:
+    c = container(request)
+    try:
+        state = _state(request, STAGE_ENROL)
+    except DomainError:
+        return _to_sign_in()
+    pending = auth.pending_enrolment(
+        state, secrets_box=c.secrets, policy=c.auth_policy
+    ) or auth.begin_enrolment(state, uow=c.uow(), secrets_box=c.secrets, policy=c.auth_policy)
+    return _page(
+        request,
+        "enrol.html",
+        {"csrf_token": state.session.csrf_token, "qr_svg": _qr_svg(pending.uri), "secret": pending.secret},
+    )
+
+
+@router.post("/sign-in/mfa/enrol", response_class=HTMLResponse)
+def enrol(
+    request: Request, code: Annotated[str, Form(max_length=64)] = "", csrf_token: FormStr = ""
+) -> Response:
+    c = container(request)
+    try:
+        state = _state(request, STAGE_ENROL)
+    except DomainError:
+        return _to_sign_in()
+    try:
+        check_csrf(request, state, csrf_token)
+        codes = auth.confirm_enrolment(
+            state,
+            code,
+            where=where(request),
+            uow=c.uow(),
+            clock=c.clock,
+            secrets_box=c.secrets,
+            policy=c.auth_policy,
+        )
+    except DomainError as exc:
+        try:
+            state = _state(request, STAGE_ENROL)
+        except DomainError:
+            return _to_sign_in()
+        pending = auth.pending_enrolment(state, secrets_box=c.secrets, policy=c.auth_policy)
+        if pending is None:
+            return RedirectResponse("/sign-in/mfa/enrol", status_code=303)
+        return _page(
+            request,
+            "enrol.html",
+            {
+                "csrf_token": state.session.csrf_token,
+                "qr_svg": _qr_svg(pending.uri),
+                "secret": pending.secret,
+                "error": exc.message,
+            },
+            status=exc.status,
+        )
+    return _page(
+        request, "recovery.html", {"codes": codes, "next": _after_sign_in(state.user.must_change_password)}
+    )
+
+
+@router.get("/account", response_class=HTMLResponse)
+def account(request: Request, m: str = "") -> Response:
+    try:
+        state = _state(request)
+    except DomainError:
+        return _to_sign_in()
+    return _page(
+        request,
+        "account.html",
+        {"user": state.user, "csrf_token": state.session.csrf_token, "notice": MESSAGES.get(m)},
+    )
+
+
+@router.post("/account/password", response_class=HTMLResponse)
+def change_password(
+    request: Request, current: FormStr = "", new: FormStr = "", csrf_token: FormStr = ""
+) -> Response:
+    c = container(request)
+    try:
+        state = _state(request)
+    except DomainError:
+        return _to_sign_in()
+    try:
+        check_csrf(request, state, csrf_token)
+        auth.change_password(
+            state, current, new, where=where(request), uow=c.uow(), clock=c.clock, policy=c.auth_policy
+        )
+    except DomainError as exc:
+        try:
+            state = _state(request)
+        except DomainError:
+            return _to_sign_in()
+        return _page(
+            request,
+            "account.html",
+            {"user": state.user, "csrf_token": state.session.csrf_token, "error": exc.message},
+            status=exc.status,
+        )
+    return RedirectResponse("/account?m=password_changed", status_code=303)
+
+
+class StrengthIn(BaseModel):
+    password: str = Field(max_length=1024)
+
+
+@router.post("/account/password-strength")
+def strength(body: StrengthIn, request: Request) -> JSONResponse:
+    """The strength meter: why a candidate password would be refused (never stored)."""
+    state = _state(request)
+    check_csrf(request, state)
+    verdict = assess(body.password, user_inputs(state.user))
+    return JSONResponse(
+        {
+            "score": verdict.score,
+            "acceptable": verdict.acceptable,
+            "problems": list(verdict.problems),
+            "suggestions": list(verdict.suggestions),
+        }
+    )
+
+
+@router.post("/sign-out")
+def sign_out(request: Request, csrf_token: FormStr = "") -> Response:
+    c = container(request)
+    try:
+        state = _state(request, auth.STAGE_ACTIVE, STAGE_MFA, STAGE_ENROL)
+    except DomainError:
+        return _to_sign_in("signed_out")
+    check_csrf(request, state, csrf_token)
+    auth.sign_out(state, where=where(request), uow=c.uow(), clock=c.clock)
+    return _to_sign_in("signed_out")
+
+
+@router.post("/sign-out/everywhere")
+def sign_out_everywhere(request: Request, csrf_token: FormStr = "") -> Response:
+    c = container(request)
+    try:
+        state = _state(request)
+    except DomainError:
+        return _to_sign_in()
+    check_csrf(request, state, csrf_token)
+    auth.sign_out_everywhere(Actor(state.principal, where(request)), uow=c.uow(), clock=c.clock)
+    return _to_sign_in("signed_out_everywhere")
+
+
+@router.get("/sign-in/oidc")
+def oidc_start(request: Request) -> Response:
+    c = container(request)
+    if c.identity_provider is None:
+        raise NotFound("single sign-on is not configured on this server")
+    return RedirectResponse(oidc.begin(c.identity_provider, uow=c.uow(), clock=c.clock), status_code=303)
+
+
+@router.get("/sign-in/oidc/callback", response_class=HTMLResponse)
+def oidc_callback(
+    request: Request, code: str = "", state: str = "", error: str = "", error_description: str = ""
+) -> Response:
+    c = container(request)
+    if c.identity_provider is None:
+        raise NotFound("single sign-on is not configured on this server")
+    try:
+        if error:
+            raise Unauthenticated(f"the identity provider did not sign you in ({error_description or error})")
+        if not code or not state:
+            raise Invalid("the identity provider's answer is missing its code or state")
+        started = oidc.complete(
+            c.identity_provider,
+            code=code,
+            state=state,
+            where=where(request),
+            uow=c.uow(),
+            clock=c.clock,
+            group_roles=oidc.parse_group_roles(c.settings.oidc_group_roles),
+            groups_claim=c.settings.oidc_groups_claim,
+            unit_claim=c.settings.oidc_unit_claim,
+        )
+    except DomainError as exc:
+        token = secrets.token_urlsafe(32)
+        response: Response = _page(
+            request,
+            "sign_in.html",
+            {"banner": c.settings.system_use_banner, "csrf_token": token, "error": exc.message, "sso": True},
+            status=exc.status,
+        )
+        _cookie(response, request, LOGIN_CSRF_COOKIE, token)
+        return response
+    response = RedirectResponse("/", status_code=303)
+    _cookie(response, request, SESSION_COOKIE, started.token)
+    return response
