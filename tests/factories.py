@@ -8,6 +8,7 @@ import os
 import struct
 import wave
 import zlib
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from opendems.bootstrap import Container, initialise
@@ -24,8 +25,23 @@ def make_settings(root: Path, **overrides: object) -> Settings:
     return Settings(**values)  # type: ignore[arg-type]
 
 
-def make_container(root: Path, **overrides: object) -> Container:
+class FakeClock:
+    """A clock the test moves by hand (idle timeouts, lockout windows, expiry)."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.moment = start or datetime.now(UTC)
+
+    def now(self) -> datetime:
+        return self.moment
+
+    def advance(self, **delta: float) -> None:
+        self.moment += timedelta(**delta)
+
+
+def make_container(root: Path, clock: FakeClock | None = None, **overrides: object) -> Container:
     c = Container(make_settings(root, **overrides))
+    if clock is not None:
+        c.clock = clock  # type: ignore[assignment]
     initialise(c)
     return c
 
@@ -38,7 +54,7 @@ def admin(c: Container) -> Actor:
     return c.system_actor("test")
 
 
-PASSWORD = "correct horse battery"  # noqa: S105 - a test password that passes the policy
+PASSWORD = "correct horse battery"
 
 
 def user_actor(c: Container, name: str, role: Role | str, unit: str | None = None) -> Actor:
@@ -56,7 +72,9 @@ def user_actor(c: Container, name: str, role: Role | str, unit: str | None = Non
 
 def principal(role: Role, pid: int = 7, unit: str | None = None) -> Principal:
     """A principal with the role's default permissions (no database needed)."""
-    return Principal(id=pid, name=f"{role.value}-{pid}", role=role, permissions=DEFAULT_ROLES[role][1], unit=unit)
+    return Principal(
+        id=pid, name=f"{role.value}-{pid}", role=role, permissions=DEFAULT_ROLES[role][1], unit=unit
+    )
 
 
 # -- real media, generated -------------------------------------------------------------

@@ -405,7 +405,10 @@ def test_case_members_hide_items_outside_the_callers_scope(
     his = ingest(client, otto, png_bytes(seed=10), case="S-1", restriction="restricted")
     # Members work the case's normal evidence; an item restricted on its own stays with the
     # people named on it (its uploader here).
-    assert {i["id"] for i in client.get(f"{CASES}/S-1/evidence", headers=otto).json()} == {hers["id"], his["id"]}
+    assert {i["id"] for i in client.get(f"{CASES}/S-1/evidence", headers=otto).json()} == {
+        hers["id"],
+        his["id"],
+    }
     assert [i["id"] for i in client.get(f"{CASES}/S-1/evidence", headers=olga).json()] == [hers["id"]]
     assert [i["id"] for i in client.get(f"{CASES}/S-1/evidence", headers=auth).json()] == [hers["id"]]
     # Taking otto off the case leaves him his own item only.

@@ -873,7 +873,9 @@ def test_custodian_sees_officers_items_investigator_only_through_a_case(
     assert list_ids(client, auth) == []
     assert_problem(client.get(f"{API}/{item['id']}", headers=auth), 404)
     # Once the item is in a case the investigator works, she sees it.
-    assert client.post("/api/v1/cases", headers=auth, json={"number": "C-52", "title": "t"}).status_code == 201
+    assert (
+        client.post("/api/v1/cases", headers=auth, json={"number": "C-52", "title": "t"}).status_code == 201
+    )
     # The custodian's agency-wide scope covers the case; she files the item into it.
     r = client.post("/api/v1/cases/C-52/evidence", headers=custodian, json={"evidence_id": item["id"]})
     assert r.status_code == 201, r.text

@@ -232,7 +232,7 @@ def current_session(
             raise Unauthenticated(
                 f"your session locked after {minutes} minutes without activity; sign in again"
             )
-        if now - session.authenticated_at > policy.session_max:
+        if now - session.authenticated_at >= policy.session_max:
             hours = int(policy.session_max.total_seconds() // 3600)
             _end(uow, session, user, clock, where, f"older than {hours} hours", "auth:reauthenticate")
             raise Unauthenticated(f"sessions last at most {hours} hours; sign in again")
