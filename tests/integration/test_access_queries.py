@@ -45,7 +45,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Container, dict[str
         member_svc.change_member(system, "case", f"K-{n}", "pat", add=True, uow=c.uow(), clock=c.clock)
         if level != "normal":
             member_svc.set_case_restriction(system, f"K-{n}", level, reason="t", uow=c.uow(), clock=c.clock)
-    seed = 0
     combos = itertools.product(
         ("olga", "otto", "ivy"),  # uploader
         (None, "olga"),  # captured by
@@ -53,8 +52,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Container, dict[str
         (None, "K-0", "K-1", "K-2"),  # case
         (None, "ivy"),  # named on the item
     )
-    for uploader, captured_by, level, case, named in combos:
-        seed += 1
+    for seed, (uploader, captured_by, level, case, named) in enumerate(combos, start=1):
         req = IngestRequest(
             filename=f"{seed}.png", captured_by=captured_by, case_number=case, restriction=Restriction(level)
         )

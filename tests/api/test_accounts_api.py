@@ -1,0 +1,315 @@
+"""Administering accounts, roles and tokens, the inactivity sweep, and the audit trail."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from opendems.bootstrap import Container
+from opendems.domain.custody import CustodyEvent
+from opendems.services.accounts import create_token, sweep_accounts
+from opendems.web.app import create_app
+from tests.factories import PASSWORD, FakeClock, admin, make_container, png_bytes
+
+TokenFor = Any
+
+
+def events(c: Container, action: str | None = None) -> list[CustodyEvent]:
+    with c.uow() as uow:
+        return [e for e in uow.custody.iter_all() if action is None or e.action == action]
+
+
+def bearer(c: Container, user: str, **kw: Any) -> dict[str, str]:
+    issued = create_token(admin(c), user, "test", uow=c.uow(), clock=c.clock, **kw)
+    return {"Authorization": f"Bearer {issued.token}"}
+
+
+def test_administrator_creates_changes_and_disables_users(client: TestClient, container: Container) -> None:
+    ops = bearer(container, "admin")
+    r = client.post(
+        "/api/v1/users",
+        headers=ops,
+        json={"username": "Sue.B", "role": "supervisor", "unit": "Patrol North", "display_name": "Sue B"},
+    )
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["user"]["username"] == "sue.b" and body["user"]["unit"] == "Patrol North"
+    assert len(body["one_time_password"]) >= 15 and body["user"]["must_change_password"] is True
+    # Bad input: unknown role, weak password, bad unit, duplicate.
+    for bad, status, words in (
+        ({"username": "x1", "role": "sheriff"}, 422, "unknown role"),
+        ({"username": "x2", "role": "officer", "password": "password123"}, 422, "common password"),
+        ({"username": "x3", "role": "officer", "unit": "<script>"}, 422, "not a valid unit"),
+        ({"username": "sue.b", "role": "officer"}, 409, "already exists"),
+        ({"username": "x4", "role": "system"}, 422, "unknown role"),
+    ):
+        r = client.post("/api/v1/users", headers=ops, json=bad)
+        assert r.status_code == status and words in r.json()["detail"], r.text
+
+    r = client.patch("/api/v1/users/sue.b", headers=ops, json={"role": "officer"})
+    assert r.status_code == 422  # a reason is required
+    r = client.patch(
+        "/api/v1/users/sue.b", headers=ops, json={"role": "officer", "reason": "moved to patrol"}
+    )
+    assert r.status_code == 200 and r.json()["role"] == "officer", r.text
+    change = events(container, "user:role_change")[-1]
+    assert change.details_dict["changes"] == {"role": {"old": "supervisor", "new": "officer"}}
+    assert change.reason == "moved to patrol" and change.details_dict["privileged"] is True
+
+    r = client.patch("/api/v1/users/sue.b", headers=ops, json={"status": "disabled", "reason": "left"})
+    assert r.json()["status"] == "disabled"
+    # The last administrator cannot be demoted or disabled.
+    r = client.patch("/api/v1/users/admin", headers=ops, json={"status": "disabled", "reason": "oops"})
+    assert r.status_code == 409 and "last active administrator" in r.json()["detail"]
+    # The built-in command-line account is not managed over HTTP.
+    assert (
+        client.patch("/api/v1/users/cli", headers=ops, json={"status": "disabled", "reason": "x"}).status_code
+        == 404
+    )
+
+
+def test_only_user_managers_manage_users(
+    client: TestClient, token_for: TokenFor, container: Container
+) -> None:
+    ivy = token_for("ivy", "investigator")
+    assert client.get("/api/v1/users", headers=ivy).status_code == 403
+    assert (
+        client.post(
+            "/api/v1/users", headers=ivy, json={"username": "z9", "role": "administrator"}
+        ).status_code
+        == 403
+    )
+    assert client.put("/api/v1/roles/officer", headers=ivy, json={"permissions": []}).status_code == 403
+    denied = [(e.action, e.outcome) for e in events(container) if e.actor_name == "ivy"]
+    assert denied == [("user:list", "denied"), ("user:create", "denied"), ("role:change", "denied")]
+
+
+def test_roles_are_editable_and_take_effect(
+    client: TestClient, token_for: TokenFor, container: Container
+) -> None:
+    ops = bearer(container, "admin")
+    roles = {r["name"]: r for r in client.get("/api/v1/roles", headers=ops).json()}
+    assert set(roles) >= {
+        "administrator",
+        "evidence_custodian",
+        "supervisor",
+        "officer",
+        "investigator",
+        "internal_affairs",
+        "prosecutor",
+        "auditor",
+    }
+    olga = token_for("olga", "officer")
+    item = client.post(
+        "/api/v1/evidence", params={"filename": "a.png"}, content=png_bytes(seed=1), headers=olga
+    )
+    assert item.status_code == 201
+    item_id = item.json()["item"]["id"]
+    assert client.get(f"/api/v1/evidence/{item_id}/original", headers=olga).status_code == 200
+    # The agency decides officers may not download: the change applies at once.
+    without = [p for p in roles["officer"]["permissions"] if p != "evidence:download"]
+    r = client.put("/api/v1/roles/officer", headers=ops, json={"permissions": without})
+    assert r.status_code == 200 and "evidence:download" not in r.json()["permissions"]
+    assert client.get(f"/api/v1/evidence/{item_id}/original", headers=olga).status_code == 403
+    change = events(container, "role:change")[-1]
+    assert change.details_dict["removed"] == ["evidence:download"] and change.details_dict["added"] == []
+    # A new role, and guard rails.
+    r = client.put(
+        "/api/v1/roles/records_clerk", headers=ops, json={"permissions": ["evidence:view", "scope:agency"]}
+    )
+    assert r.status_code == 200 and r.json()["builtin"] is False
+    assert client.put("/api/v1/roles/x", headers=ops, json={"permissions": []}).status_code == 422
+    r = client.put("/api/v1/roles/clerk", headers=ops, json={"permissions": ["evidence:fly"]})
+    assert r.status_code == 422 and "evidence:fly" in r.json()["detail"]
+    r = client.put("/api/v1/roles/administrator", headers=ops, json={"permissions": ["audit:read"]})
+    assert r.status_code == 409
+    assert client.put("/api/v1/roles/system", headers=ops, json={"permissions": []}).status_code == 409
+
+
+def test_administrator_reading_evidence_is_a_privileged_action(
+    client: TestClient, token_for: TokenFor, container: Container
+) -> None:
+    ops = bearer(container, "admin")
+    olga = token_for("olga", "officer")
+    item_id = client.post(
+        "/api/v1/evidence", params={"filename": "a.png"}, content=png_bytes(seed=2), headers=olga
+    ).json()["item"]["id"]
+    # Administrators hold no evidence content permission by default.
+    assert client.get(f"/api/v1/evidence/{item_id}/original", headers=ops).status_code == 403
+    # Granted one, every read is recorded and marked privileged.
+    perms = next(r for r in client.get("/api/v1/roles", headers=ops).json() if r["name"] == "administrator")
+    r = client.put(
+        "/api/v1/roles/administrator",
+        headers=ops,
+        json={"permissions": [*perms["permissions"], "evidence:view", "evidence:download"]},
+    )
+    assert r.status_code == 200
+    ops = bearer(container, "admin")
+    assert client.get(f"/api/v1/evidence/{item_id}/original", headers=ops).content == png_bytes(seed=2)
+    assert client.get("/api/v1/evidence", headers=ops).json()["total"] == 1
+    reads = [e for e in events(container) if e.actor_name == "admin" and e.action.startswith("evidence:")]
+    assert {e.action for e in reads} >= {"evidence:download", "evidence:search"}
+    assert all(e.details_dict.get("privileged") is True for e in reads)
+
+
+def test_tokens_are_scoped_expiring_revocable_and_named_in_every_event(
+    client: TestClient, token_for: TokenFor, container: Container
+) -> None:
+    ivy = token_for("ivy", "investigator")
+    r = client.post(
+        "/api/v1/tokens", headers=ivy, json={"name": "uploader script", "scopes": ["evidence:create"]}
+    )
+    assert r.status_code == 201, r.text
+    script = {"Authorization": f"Bearer {r.json()['token']}"}
+    token_id = r.json()["record"]["id"]
+    assert r.json()["record"]["scopes"] == ["evidence:create"]
+    up = client.post(
+        "/api/v1/evidence", params={"filename": "s.png"}, content=png_bytes(seed=3), headers=script
+    )
+    assert up.status_code == 201, up.text
+    # Scoped: it may upload, but not read back what it uploaded.
+    assert client.get(f"/api/v1/evidence/{up.json()['item']['id']}", headers=script).status_code == 403
+    ingest = events(container, "evidence:ingest")[-1]
+    assert ingest.details_dict["token_id"] == token_id and ingest.details_dict["token"] == "uploader script"
+    # Scopes beyond the role are refused; so is a past expiry.
+    r = client.post("/api/v1/tokens", headers=ivy, json={"name": "x", "scopes": ["user:manage"]})
+    assert r.status_code == 422 and "exceed" in r.json()["detail"]
+    past = (datetime.now(UTC) - timedelta(days=1)).isoformat()
+    assert (
+        client.post("/api/v1/tokens", headers=ivy, json={"name": "x", "expires_at": past}).status_code == 422
+    )
+    listed = client.get("/api/v1/tokens", headers=ivy).json()
+    assert "token" not in listed[0] and {t["name"] for t in listed} == {"test", "uploader script"}
+    # Another user's tokens are not ivy's to see or revoke.
+    olga = token_for("olga", "officer")
+    assert client.get("/api/v1/tokens", headers=olga, params={"username": "ivy"}).status_code == 403
+    assert client.delete(f"/api/v1/tokens/{token_id}", headers=olga).status_code == 403
+    r = client.delete(f"/api/v1/tokens/{token_id}", headers=ivy)
+    assert r.status_code == 200 and r.json()["revoked_at"]
+    assert client.get("/api/v1/me", headers=script).status_code == 401
+    assert client.delete(f"/api/v1/tokens/{token_id}", headers=ivy).status_code == 409
+
+
+def test_expired_token_is_refused(tmp_path: Path) -> None:
+    clock = FakeClock()
+    c = make_container(tmp_path, clock=clock)
+    headers = bearer(c, "admin", expires_at=clock.now() + timedelta(hours=1))
+    with TestClient(create_app(c)) as web:
+        assert web.get("/api/v1/me", headers=headers).status_code == 200
+        clock.advance(hours=1, seconds=1)
+        assert web.get("/api/v1/me", headers=headers).status_code == 401
+
+
+def test_unused_and_temporary_accounts_are_disabled(tmp_path: Path) -> None:
+    from opendems.services.accounts import create_user
+
+    clock = FakeClock()
+    c = make_container(tmp_path, clock=clock)
+    system = admin(c)
+    for name in ("idle", "busy"):
+        create_user(system, name, "officer", password=PASSWORD, uow=c.uow(), clock=clock)
+    create_user(
+        system,
+        "visitor",
+        "prosecutor",
+        password=PASSWORD,
+        expires_at=clock.now() + timedelta(days=10),
+        uow=c.uow(),
+        clock=clock,
+    )
+    busy = bearer(c, "busy")
+    with TestClient(create_app(c)) as web:
+        clock.advance(days=60)
+        assert web.get("/api/v1/me", headers=busy).status_code == 200  # token use counts as use
+        assert sweep_accounts(system, c.auth_policy, uow=c.uow(), clock=clock) == {
+            "inactive": [],
+            "expired": ["visitor"],
+        }
+        clock.advance(days=31)
+        done = sweep_accounts(system, c.auth_policy, uow=c.uow(), clock=clock)
+        # The first administrator never signed in either.
+        assert done == {"inactive": ["admin", "idle"], "expired": []}
+        clock.advance(days=60)
+        assert sweep_accounts(system, c.auth_policy, uow=c.uow(), clock=clock)["inactive"] == ["busy"]
+        assert web.get("/api/v1/me", headers=busy).status_code == 401
+    with c.uow() as uow:
+        states = {
+            u.username: (u.status, u.disabled_reason) for u in uow.accounts.list_users() if not u.is_builtin
+        }
+    assert states["idle"] == ("disabled", "unused for 90 days")
+    assert states["visitor"] == ("disabled", "temporary account expired")
+    assert [e.object_id for e in events(c, "user:disable_inactive")] == ["admin", "idle", "busy"]
+    assert [e.object_id for e in events(c, "user:expire")] == ["visitor"]
+
+
+def test_auditor_searches_and_exports_the_trail(
+    client: TestClient, token_for: TokenFor, container: Container
+) -> None:
+    audrey = token_for("audrey", "auditor")
+    olga = token_for("olga", "officer")
+    client.post("/api/v1/evidence", params={"filename": "a.png"}, content=png_bytes(seed=4), headers=olga)
+    assert client.get("/api/v1/users", headers=olga).status_code == 403  # a denial to find
+
+    r = client.get("/api/v1/audit", headers=audrey, params={"actor": "olga", "outcome": "denied"})
+    assert r.status_code == 200, r.text
+    assert [(e["action"], e["outcome"]) for e in r.json()["items"]] == [("user:list", "denied")]
+    assert client.get("/api/v1/audit", headers=olga).status_code == 403
+    hit = r.json()["items"][0]
+    assert hit["client_address"] == "testclient" and hit["endpoint"] == "GET /api/v1/users"
+    r = client.get(
+        "/api/v1/audit", headers=audrey, params={"action": "evidence:*", "object_type": "evidence"}
+    )
+    assert {e["action"] for e in r.json()["items"]} == {"evidence:ingest"}
+    future = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    assert client.get("/api/v1/audit", headers=audrey, params={"since": future}).json()["total"] == 0
+    bad = client.get(
+        "/api/v1/audit", headers=audrey, params={"since": future, "until": "2020-01-01T00:00:00Z"}
+    )
+    assert bad.status_code == 422
+
+    r = client.get("/api/v1/audit/export.csv", headers=audrey, params={"actor": "olga"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert {row["action"] for row in rows} == {"evidence:ingest", "user:list", "audit:read"}
+    assert all(len(row["event_hash"]) == 64 for row in rows)
+    # Reading and exporting the trail are themselves in it.
+    reads = [e for e in events(container) if e.actor_name == "audrey" and e.action.startswith("audit:")]
+    assert [e.action for e in reads] == ["audit:read", "audit:read", "audit:read", "audit:export"]
+    assert reads[0].details_dict["query"] == {"actor": "olga", "outcome": "denied"}
+    assert [e.outcome for e in events(container) if e.actor_name == "olga" and e.action == "audit:read"] == [
+        "denied"
+    ]
+
+
+def test_csv_export_neutralises_formulas(container: Container) -> None:
+    from tests.factories import user_actor
+
+    user_actor(container, "audrey", "auditor")
+    audrey_headers = bearer(container, "audrey")
+    client = TestClient(create_app(container), base_url="https://testserver")
+    page = client.get("/sign-in")
+    r = client.post(
+        "/sign-in",
+        data={
+            "username": "=HYPERLINK(1)",
+            "password": "x" * 9,
+            "csrf_token": page.text.split('name="csrf_token" value="')[1].split('"')[0],
+        },
+    )
+    assert r.status_code == 401
+    r = client.get("/api/v1/audit/export.csv", headers=audrey_headers, params={"action": "auth:sign_in"})
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert rows and all(not row["object_id"].startswith("=") for row in rows)
+    assert any(row["object_id"] == "'=hyperlink(1)" for row in rows)
+
+
+@pytest.mark.parametrize("path", ["/api/v1/users", "/api/v1/roles", "/api/v1/audit", "/api/v1/tokens"])
+def test_admin_routes_need_authentication(client: TestClient, path: str) -> None:
+    r = client.get(path)
+    assert r.status_code == 401 and r.headers["content-type"].startswith("application/problem+json")
