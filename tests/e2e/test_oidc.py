@@ -66,8 +66,20 @@ def test_sign_in_page_offers_single_sign_on(web: TestClient) -> None:
     assert 'id="sso"' in web.get("/sign-in").text
 
 
-def test_groups_map_to_roles_and_follow_the_provider(web: TestClient, idp: OidcProvider, container: Container) -> None:
-    r = sso(web, idp, "u-1001", {"groups": ["staff", "dems-supervisors"], "email": "sam.reyes@pd.example", "name": "Sam Reyes", "unit": "North"})
+def test_groups_map_to_roles_and_follow_the_provider(
+    web: TestClient, idp: OidcProvider, container: Container
+) -> None:
+    r = sso(
+        web,
+        idp,
+        "u-1001",
+        {
+            "groups": ["staff", "dems-supervisors"],
+            "email": "sam.reyes@pd.example",
+            "name": "Sam Reyes",
+            "unit": "North",
+        },
+    )
     assert r.status_code == 303 and r.headers["location"] == "/", r.text  # type: ignore[attr-defined]
     me = web.get("/api/v1/me").json()
     assert (me["name"], me["role"], me["unit"], me["via"]) == ("sam.reyes", "supervisor", "North", "session")
