@@ -14,12 +14,39 @@ def test_accounts_roles_tokens_and_audit_from_the_command_line(tmp_path: Path) -
     data = tmp_path / "data"
     out = cli(data, "user", "add", "sue", "--role", "supervisor", "--unit", "North", "--expires-days", "30")
     assert "Created user sue (supervisor)." in out.stdout and "One-time password" in out.stdout
-    cli(data, "user", "add", "olga", "--role", "officer", "--password-stdin", input_text="river stone lantern\n")
-    weak = cli(data, "user", "add", "otto", "--role", "officer", "--password-stdin", input_text="password1\n", check=False)
-    assert weak.returncode == 1 and "common password" in weak.stderr and len(weak.stderr.strip().splitlines()) == 1
+    cli(
+        data,
+        "user",
+        "add",
+        "olga",
+        "--role",
+        "officer",
+        "--password-stdin",
+        input_text="river stone lantern\n",
+    )
+    weak = cli(
+        data,
+        "user",
+        "add",
+        "otto",
+        "--role",
+        "officer",
+        "--password-stdin",
+        input_text="password1\n",
+        check=False,
+    )
+    assert (
+        weak.returncode == 1
+        and "common password" in weak.stderr
+        and len(weak.stderr.strip().splitlines()) == 1
+    )
 
     listed = json.loads(cli(data, "user", "list", "--json").stdout)
-    assert {u["username"]: u["role"] for u in listed} == {"admin": "administrator", "sue": "supervisor", "olga": "officer"}
+    assert {u["username"]: u["role"] for u in listed} == {
+        "admin": "administrator",
+        "sue": "supervisor",
+        "olga": "officer",
+    }
     changed = cli(data, "user", "set", "olga", "--unit", "North", "--reason", "joined north")
     assert "olga: role officer, unit North, active." in changed.stdout
     no_reason = cli(data, "user", "set", "olga", "--unit", "South", check=False)
@@ -33,7 +60,9 @@ def test_accounts_roles_tokens_and_audit_from_the_command_line(tmp_path: Path) -
     bad = cli(data, "role", "set", "clerk", "--permissions", "evidence:fly", check=False)
     assert bad.returncode == 1 and "unknown permission 'evidence:fly'" in bad.stderr
 
-    token = cli(data, "token", "create", "--user", "olga", "--name", "bodycam dock", "--scopes", "evidence:create")
+    token = cli(
+        data, "token", "create", "--user", "olga", "--name", "bodycam dock", "--scopes", "evidence:create"
+    )
     assert token.stdout.strip().startswith("odt_")
     table = cli(data, "token", "list", "--user", "olga").stdout
     assert "bodycam dock" in table and "evidence:create" in table and token.stdout.strip() not in table
@@ -43,7 +72,10 @@ def test_accounts_roles_tokens_and_audit_from_the_command_line(tmp_path: Path) -
     cli(data, "--as", "olga", "ingest", str(tmp_path / "a.png"))
     cli(data, "case", "create", "C-9", "--title", "Burglary")
     assert "Members of C-9: cli, olga" in cli(data, "case", "member", "C-9", "olga").stdout
-    assert "Case C-9 is now sealed." in cli(data, "case", "restrict", "C-9", "sealed", "--reason", "IA 26-3").stdout
+    assert (
+        "Case C-9 is now sealed."
+        in cli(data, "case", "restrict", "C-9", "sealed", "--reason", "IA 26-3").stdout
+    )
     hidden = cli(data, "--as", "sue", "case", "show", "C-9", check=False)
     assert hidden.returncode == 1 and "case C-9 not found" in hidden.stderr
 
@@ -55,7 +87,9 @@ def test_accounts_roles_tokens_and_audit_from_the_command_line(tmp_path: Path) -
     assert {r["action"] for r in rows} == {"user:create", "user:change"}
     again = cli(data, "audit", "search", "--action", "audit:*").stdout
     assert "audit:read" in again and "audit:export" in again
-    assert cli(data, "audit", "search", "--since", "yesterday", check=False).stderr.strip().endswith(
-        "--since must be an ISO 8601 date or time, e.g. 2026-11-01 or 2026-11-01T08:00Z"
+    assert (
+        cli(data, "audit", "search", "--since", "yesterday", check=False)
+        .stderr.strip()
+        .endswith("--since must be an ISO 8601 date or time, e.g. 2026-11-01 or 2026-11-01T08:00Z")
     )
     assert "Disabled 0 inactive and 0 expired account(s)." in cli(data, "user", "sweep").stdout
