@@ -446,6 +446,17 @@ SPECS: dict[tuple[str, str], list[Spec]] = {
             lambda k: {"method": "POST", "url": "/api/v1/users/bystander/mfa-reset", "json": {"reason": "m"}},
         )
     ],
+    ("POST", "/api/v1/users/{username}/password-reset"): [
+        Spec(
+            (P.USER_MANAGE,),
+            "none",
+            lambda k: {
+                "method": "POST",
+                "url": "/api/v1/users/bystander/password-reset",
+                "json": {"reason": "m"},
+            },
+        )
+    ],
     ("GET", "/api/v1/roles"): [
         Spec((P.USER_MANAGE,), "none", lambda k: {"method": "GET", "url": "/api/v1/roles"})
     ],

@@ -360,3 +360,21 @@ def test_administrator_resets_mfa_and_the_user_enrols_again(
     assert (
         reset.actor_name == "admin" and reset.object_id == "olga" and reset.details_dict["privileged"] is True
     )
+
+
+def test_forgotten_password_gets_a_one_time_password(
+    web: TestClient, app_container: Container, clock: FakeClock, olga: str
+) -> None:
+    issued = create_token(admin(app_container), "admin", "ops", uow=app_container.uow(), clock=clock)
+    headers = {"Authorization": f"Bearer {issued.token}"}
+    r = web.post(
+        "/api/v1/users/olga/password-reset", headers=headers, json={"reason": "forgot it, ticket 77"}
+    )
+    assert r.status_code == 200, r.text
+    temporary = r.json()["one_time_password"]
+    assert post_password(web, olga, PASSWORD).status_code == 401  # type: ignore[attr-defined]
+    assert post_password(web, olga, temporary).status_code == 303  # type: ignore[attr-defined]
+    enrol(web, clock)
+    assert web.get("/api/v1/me").status_code == 403  # must choose a new password first
+    reset = events(app_container, "user:password_reset")[-1]
+    assert reset.object_id == "olga" and reset.reason == "forgot it, ticket 77"

@@ -144,6 +144,17 @@ def user_mfa_reset(name: Annotated[str, typer.Argument()], reason: ReasonOpt) ->
     console.print(f"Multi-factor authentication reset for {name}; they enrol again at next sign-in.")
 
 
+@user_app.command("reset-password")
+@clear_errors
+def user_reset_password(name: Annotated[str, typer.Argument()], reason: ReasonOpt) -> None:
+    """Issue a one-time password for a user who forgot theirs (printed once)."""
+    c = state.container()
+    password = svc.reset_password(
+        state.actor("user reset-password"), name, reason=reason, uow=c.uow(), clock=c.clock
+    )
+    console.print(f"One-time password for {name} (shown once): [bold yellow]{password}[/bold yellow]")
+
+
 @user_app.command("sweep")
 @clear_errors
 def user_sweep() -> None:

@@ -435,6 +435,47 @@ def reset_mfa(actor: Actor, username: str, *, reason: str, uow: UnitOfWork, cloc
         return updated
 
 
+def reset_password(actor: Actor, username: str, *, reason: str, uow: UnitOfWork, clock: Clock) -> str:
+    """A forgotten password: a new one-time password (returned once) that must be changed
+    at the next sign-in; every session of the user ends."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise Invalid("resetting someone's password needs a reason")
+    password = secrets.token_urlsafe(15)
+    with uow:
+        user = _target(uow, username)
+        authorize(
+            uow,
+            actor,
+            Permission.USER_MANAGE,
+            clock=clock,
+            action="user:password_reset",
+            object_type="user",
+            object_id=user.username,
+        )
+        if user.auth_source != "local":
+            raise Conflict(f"{user.username} signs in through the identity provider; reset it there")
+        uow.accounts.update_user(
+            user.id,
+            password_hash=hash_password(password),
+            must_change_password=True,
+            password_changed_at=clock.now(),
+        )
+        ended = uow.sessions.end_all(user.id, clock.now(), "password reset")
+        record(
+            uow,
+            actor,
+            "user:password_reset",
+            "user",
+            user.username,
+            clock=clock,
+            reason=reason,
+            details={"sessions_ended": ended},
+        )
+        uow.commit()
+        return password
+
+
 def list_users(actor: Actor, *, uow: UnitOfWork, clock: Clock) -> list[UserRecord]:
     with uow:
         authorize(

@@ -191,6 +191,19 @@ def mfa_reset(username: str, body: ReasonBody, request: Request, who: ActorDep) 
     return UserOut.of(svc.reset_mfa(who, username, reason=body.reason, uow=c.uow(), clock=c.clock))
 
 
+class OneTimePassword(BaseModel):
+    one_time_password: str = Field(description="Shown once; the user must change it at sign-in.")
+
+
+@router.post(
+    "/users/{username}/password-reset", response_model=OneTimePassword, summary="Issue a one-time password"
+)
+def password_reset(username: str, body: ReasonBody, request: Request, who: ActorDep) -> OneTimePassword:
+    c = container(request)
+    password = svc.reset_password(who, username, reason=body.reason, uow=c.uow(), clock=c.clock)
+    return OneTimePassword(one_time_password=password)
+
+
 @router.get("/roles", response_model=list[RoleOut], summary="Roles and their permissions")
 def list_roles(request: Request, who: ActorDep) -> list[RoleOut]:
     c = container(request)
