@@ -1,0 +1,84 @@
+"""A first sign-in in a real browser (Debian's Chromium, driven by Playwright) against a real
+server process on http://127.0.0.1, the way `make run` serves it: banner, a failed attempt,
+the one-time password, authenticator enrolment from the QR page, recovery codes, the
+strength meter, the password change, and signing out."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyotp
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.e2e.server import Server
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    s = Server(tmp_path / "data").start()
+    yield s
+    s.stop()
+
+
+def first_admin_password(server: Server) -> str:
+    found = re.search(r"one-time password (\S+)", server.log.read_text())
+    assert found, server.log.read_text()
+    return found.group(1)
+
+
+def test_first_sign_in_in_a_real_browser(browser: Browser, server: Server, tmp_path: Path) -> None:
+    page: Page = browser.new_page()
+    page.goto(f"{server.url}/sign-in")
+    assert "criminal justice information system" in page.inner_text("#banner")
+
+    page.fill("#username", "admin")
+    page.fill("#password", "not the password")
+    page.click("button[type=submit]")
+    assert "Sign-in failed" in page.inner_text("#error")
+
+    page.fill("#username", "admin")
+    page.fill("#password", first_admin_password(server))
+    page.click("button[type=submit]")
+    assert page.url.endswith("/sign-in/mfa/enrol")
+    assert page.locator("#qr svg").count() == 1
+    page.screenshot(path=str(tmp_path / "enrol.png"))
+    secret = page.inner_text("#secret")
+    page.fill("#code", pyotp.TOTP(secret).now())
+    page.click("button[type=submit]")
+    codes = page.locator("#codes li").all_inner_texts()
+    assert len(codes) == 10
+
+    page.click("text=Continue")
+    assert page.url.endswith("/account")
+    page.fill("#current", first_admin_password(server))
+    page.fill("#new", "sunshine")
+    page.wait_for_function("document.getElementById('strength').textContent.includes('common password')")
+    page.fill("#new", "violet harbour compass 9")
+    page.wait_for_function("document.getElementById('strength').textContent.startsWith('Strong enough')")
+    page.click("#password-form button[type=submit]")
+    assert "password is changed" in page.inner_text("#notice")
+
+    # The Secure, HttpOnly session cookie works on http://127.0.0.1 and the API answers to it.
+    me = page.evaluate("fetch('/api/v1/me').then(r => r.json())")
+    assert me["name"] == "admin" and me["via"] == "session"
+    cookie = next(c for c in page.context.cookies() if c["name"] == "opendems_session")
+    assert cookie["secure"] and cookie["httpOnly"] and cookie["sameSite"] == "Lax"
+    assert page.evaluate("document.cookie") == ""  # scripts cannot read it
+
+    page.click("text=Sign out everywhere")
+    assert "signed out on every device" in page.inner_text("body")
+    assert page.evaluate("fetch('/api/v1/me').then(r => r.status)") == 401
