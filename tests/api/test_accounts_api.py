@@ -86,7 +86,9 @@ def test_only_user_managers_manage_users(
         == 403
     )
     assert client.put("/api/v1/roles/officer", headers=ivy, json={"permissions": []}).status_code == 403
-    denied = [(e.action, e.outcome) for e in events(container) if e.actor_name == "ivy"]
+    denied = [
+        (e.action, e.outcome) for e in events(container) if e.actor_name == "ivy" and e.action != "token:use"
+    ]
     assert denied == [("user:list", "denied"), ("user:create", "denied"), ("role:change", "denied")]
 
 
@@ -177,6 +179,10 @@ def test_tokens_are_scoped_expiring_revocable_and_named_in_every_event(
     assert client.get(f"/api/v1/evidence/{up.json()['item']['id']}", headers=script).status_code == 403
     ingest = events(container, "evidence:ingest")[-1]
     assert ingest.details_dict["token_id"] == token_id and ingest.details_dict["token"] == "uploader script"
+    # Every request made with a token is in the trail, the refused read included.
+    uses = [e for e in events(container, "token:use") if e.object_id == str(token_id)]
+    assert [e.endpoint for e in uses] == ["POST /api/v1/evidence", "GET /api/v1/evidence/{evidence_id}"]
+    assert all(e.actor_name == "ivy" and e.client_address == "testclient" for e in uses)
     # Scopes beyond the role are refused; so is a past expiry.
     r = client.post("/api/v1/tokens", headers=ivy, json={"name": "x", "scopes": ["user:manage"]})
     assert r.status_code == 422 and "exceed" in r.json()["detail"]
@@ -276,7 +282,7 @@ def test_auditor_searches_and_exports_the_trail(
     r = client.get("/api/v1/audit/export.csv", headers=audrey, params={"actor": "olga"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(r.text)))
-    assert {row["action"] for row in rows} == {"evidence:ingest", "user:list", "audit:read"}
+    assert {row["action"] for row in rows} == {"evidence:ingest", "user:list", "audit:read", "token:use"}
     assert all(len(row["event_hash"]) == 64 for row in rows)
     # Reading and exporting the trail are themselves in it.
     reads = [e for e in events(container) if e.actor_name == "audrey" and e.action.startswith("audit:")]

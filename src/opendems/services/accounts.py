@@ -28,6 +28,7 @@ from opendems.domain.accounts import (
     check_unit,
     check_username,
 )
+from opendems.domain.custody import Where
 from opendems.domain.errors import Conflict, Invalid, NotFound, Unauthenticated
 from opendems.domain.passwords import check_new_password
 from opendems.ports import Clock, UnitOfWork
@@ -663,23 +664,32 @@ class TokenUse:
     token: TokenRecord
 
 
-def authenticate_token(token: str, *, uow: UnitOfWork, clock: Clock) -> TokenUse:
-    """The principal a bearer token stands for; ``Unauthenticated`` for anything else."""
+def authenticate_token(token: str, *, where: Where, uow: UnitOfWork, clock: Clock) -> TokenUse:
+    """The principal a bearer token stands for; ``Unauthenticated`` for anything else.
+
+    Every use is recorded in the trail (``token:use``: which token, where from, which
+    endpoint), so a leaked token's activity can be traced request by request.
+    """
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         raise Unauthenticated("the bearer token is not valid")
-    # Checking a token only reads (no write lock on every request); its last use is
-    # written at most once a minute.
-    with uow.for_reading() as reader:
-        rec = reader.accounts.token_by_hash(token_digest(token))
+    with uow:
+        rec = uow.accounts.token_by_hash(token_digest(token))
         now = clock.now()
         if rec is None or rec.revoked_at is not None or (rec.expires_at and rec.expires_at <= now):
             raise Unauthenticated("the bearer token is not valid, expired or revoked")
-        user = reader.accounts.user_by_id(rec.user_id)
+        user = uow.accounts.user_by_id(rec.user_id)
         if user is None or not user.active or user.locked_at is not None:
             raise Unauthenticated("the account behind this token is not active")
-        principal = principal_of(reader, user, "token", scopes=rec.scopes)
-    if rec.last_used_at is None or (now - rec.last_used_at).total_seconds() > 60:
-        with uow:
-            uow.accounts.touch_token(rec.id, now)
-            uow.commit()
+        principal = principal_of(uow, user, "token", scopes=rec.scopes)
+        uow.accounts.touch_token(rec.id, now)
+        record(
+            uow,
+            Actor(principal, where),
+            "token:use",
+            "token",
+            str(rec.id),
+            clock=clock,
+            details={"token": rec.name},
+        )
+        uow.commit()
     return TokenUse(principal, rec)

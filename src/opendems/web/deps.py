@@ -68,7 +68,7 @@ def actor(request: Request) -> Actor:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("this API needs an 'Authorization: Bearer <token>' header")
-        use = authenticate_token(token.strip(), uow=c.uow(), clock=c.clock)
+        use = authenticate_token(token.strip(), where=where(request), uow=c.uow(), clock=c.clock)
         # Every event this request records names the token it came with.
         return Actor(use.principal, where(request), extra={"token_id": use.token.id, "token": use.token.name})
     if SESSION_COOKIE in request.cookies:
