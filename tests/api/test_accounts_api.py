@@ -200,6 +200,10 @@ def test_tokens_are_scoped_expiring_revocable_and_named_in_every_event(
     assert r.status_code == 200 and r.json()["revoked_at"]
     assert client.get("/api/v1/me", headers=script).status_code == 401
     assert client.delete(f"/api/v1/tokens/{token_id}", headers=ivy).status_code == 409
+    # Failed uses are recorded too, without the secret.
+    assert client.get("/api/v1/me", headers={"Authorization": "Bearer odt_guessing123"}).status_code == 401
+    failed = [(e.object_id, e.reason, e.actor_name) for e in events(container, "auth:token")]
+    assert failed == [(str(token_id), "revoked token", "ivy"), ("odt_guessi", "unknown token", "(unknown)")]
 
 
 def test_expired_token_is_refused(tmp_path: Path) -> None:

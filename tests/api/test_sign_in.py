@@ -271,6 +271,12 @@ def test_state_changing_requests_with_the_cookie_need_the_csrf_token(
     # The sign-in form has its own token too.
     r = web.post("/sign-in", data={"username": "ivy", "password": PASSWORD, "csrf_token": "x"})
     assert r.status_code == 403
+    refused = events(app_container, "auth:csrf")
+    assert [(e.actor_name, e.outcome, e.endpoint) for e in refused] == [
+        ("ivy", "denied", "POST /api/v1/cases"),
+        ("ivy", "denied", "POST /api/v1/cases"),
+        ("ivy", "denied", "POST /sign-out/everywhere"),
+    ]
 
 
 def test_sign_out_everywhere_ends_every_session(

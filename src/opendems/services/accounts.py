@@ -28,7 +28,7 @@ from opendems.domain.accounts import (
     check_unit,
     check_username,
 )
-from opendems.domain.custody import Where
+from opendems.domain.custody import NewEvent, Where
 from opendems.domain.errors import Conflict, Invalid, NotFound, Unauthenticated
 from opendems.domain.passwords import check_new_password
 from opendems.ports import Clock, UnitOfWork
@@ -540,6 +540,24 @@ class IssuedToken:
     record: TokenRecord
 
 
+def _self_or_managed(uow: UnitOfWork, actor: Actor, username: str, action: str, clock: Clock) -> UserRecord:
+    """The named user, who must be the actor or someone the actor may manage."""
+    target = uow.accounts.user_by_name(username.strip().lower())
+    if target is None:
+        raise NotFound(f"no user named {username!r}")
+    if target.id != actor.principal.id:
+        authorize(
+            uow,
+            actor,
+            Permission.USER_MANAGE,
+            clock=clock,
+            action=action,
+            object_type="user",
+            object_id=target.username,
+        )
+    return target
+
+
 def create_token(
     actor: Actor,
     username: str,
@@ -558,19 +576,7 @@ def create_token(
         raise Invalid("the expiry must lie in the future")
     chosen = sorted(check_permissions(scopes)) if scopes is not None else None
     with uow:
-        target = uow.accounts.user_by_name(username.strip().lower())
-        if target is None:
-            raise NotFound(f"no user named {username!r}")
-        if target.id != actor.principal.id:
-            authorize(
-                uow,
-                actor,
-                Permission.USER_MANAGE,
-                clock=clock,
-                action="token:create",
-                object_type="user",
-                object_id=target.username,
-            )
+        target = _self_or_managed(uow, actor, username, "token:create", clock)
         if chosen is not None:
             beyond = set(chosen) - role_permissions(uow, target.role)
             if beyond:
@@ -608,19 +614,7 @@ def create_token(
 
 def list_tokens(actor: Actor, username: str, *, uow: UnitOfWork, clock: Clock) -> list[TokenRecord]:
     with uow:
-        target = uow.accounts.user_by_name(username.strip().lower())
-        if target is None:
-            raise NotFound(f"no user named {username!r}")
-        if target.id != actor.principal.id:
-            authorize(
-                uow,
-                actor,
-                Permission.USER_MANAGE,
-                clock=clock,
-                action="token:list",
-                object_type="user",
-                object_id=target.username,
-            )
+        target = _self_or_managed(uow, actor, username, "token:list", clock)
         return uow.accounts.tokens_of(target.id)
 
 
@@ -670,16 +664,40 @@ def authenticate_token(token: str, *, where: Where, uow: UnitOfWork, clock: Cloc
     Every use is recorded in the trail (``token:use``: which token, where from, which
     endpoint), so a leaked token's activity can be traced request by request.
     """
-    if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
-        raise Unauthenticated("the bearer token is not valid")
     with uow:
-        rec = uow.accounts.token_by_hash(token_digest(token))
+        rec = None
+        if token.startswith(TOKEN_PREFIX) and len(token) <= 200:
+            rec = uow.accounts.token_by_hash(token_digest(token))
         now = clock.now()
-        if rec is None or rec.revoked_at is not None or (rec.expires_at and rec.expires_at <= now):
-            raise Unauthenticated("the bearer token is not valid, expired or revoked")
-        user = uow.accounts.user_by_id(rec.user_id)
-        if user is None or not user.active or user.locked_at is not None:
-            raise Unauthenticated("the account behind this token is not active")
+        why = None
+        user = uow.accounts.user_by_id(rec.user_id) if rec else None
+        if rec is None:
+            why = "unknown token"
+        elif rec.revoked_at is not None:
+            why = "revoked token"
+        elif rec.expires_at and rec.expires_at <= now:
+            why = "expired token"
+        elif user is None or not user.active or user.locked_at is not None:
+            why = "account not active"
+        if why is not None or rec is None or user is None:
+            # A failed log-on attempt (CJIS AU-2): recorded, with no secret in it.
+            uow.custody.append(
+                NewEvent(
+                    action="auth:token",
+                    actor_id=user.id if user else None,
+                    actor_name=user.username if user else "(unknown)",
+                    object_type="token",
+                    object_id=str(rec.id) if rec else token[: len(TOKEN_PREFIX) + 6][:20],
+                    where=where,
+                    outcome="failed",
+                    reason=why,
+                ),
+                now,
+            )
+            uow.commit()
+            raise Unauthenticated(
+                "the bearer token is not valid, expired or revoked, or its account is not active"
+            )
         principal = principal_of(uow, user, "token", scopes=rec.scopes)
         uow.accounts.touch_token(rec.id, now)
         record(

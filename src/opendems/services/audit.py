@@ -43,44 +43,37 @@ def _check(q: AuditQuery) -> None:
         raise Invalid("since is after until")
 
 
-def search(
-    actor: Actor, q: AuditQuery, *, limit: int, offset: int, uow: UnitOfWork, clock: Clock
-) -> tuple[list[CustodyEvent], int]:
-    """One page of matching events, oldest first. The search is recorded (AU-9)."""
+def _record_access(actor: Actor, q: AuditQuery, action: str, *, uow: UnitOfWork, clock: Clock) -> None:
+    """Reading the trail is itself recorded (AU-9), and refused without ``audit:read``."""
     _check(q)
-    if not 1 <= limit <= MAX_PAGE or offset < 0:
-        raise Invalid(f"limit must be 1-{MAX_PAGE} and offset not negative")
     with uow:
         authorize(
             uow,
             actor,
             Permission.AUDIT_READ,
             clock=clock,
-            action="audit:read",
+            action=action,
             object_type="audit",
             object_id="trail",
         )
-        record(uow, actor, "audit:read", "audit", "trail", clock=clock, details={"query": q.as_details()})
+        record(uow, actor, action, "audit", "trail", clock=clock, details={"query": q.as_details()})
         uow.commit()
+
+
+def search(
+    actor: Actor, q: AuditQuery, *, limit: int, offset: int, uow: UnitOfWork, clock: Clock
+) -> tuple[list[CustodyEvent], int]:
+    """One page of matching events, oldest first. The search is recorded."""
+    if not 1 <= limit <= MAX_PAGE or offset < 0:
+        raise Invalid(f"limit must be 1-{MAX_PAGE} and offset not negative")
+    _record_access(actor, q, "audit:read", uow=uow, clock=clock)
     with uow.for_reading() as reader:
         return reader.custody.search(q, limit=limit, offset=offset)
 
 
 def export_csv(actor: Actor, q: AuditQuery, *, uow: UnitOfWork, clock: Clock) -> Iterator[str]:
     """The matching events as CSV text, streamed. The export is recorded before it starts."""
-    _check(q)
-    with uow:
-        authorize(
-            uow,
-            actor,
-            Permission.AUDIT_READ,
-            clock=clock,
-            action="audit:export",
-            object_type="audit",
-            object_id="trail",
-        )
-        record(uow, actor, "audit:export", "audit", "trail", clock=clock, details={"query": q.as_details()})
-        uow.commit()
+    _record_access(actor, q, "audit:export", uow=uow, clock=clock)
 
     def rows() -> Iterator[str]:
         buffer = io.StringIO()

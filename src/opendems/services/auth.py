@@ -16,7 +16,7 @@ from typing import Any
 from opendems.domain.access import Principal
 from opendems.domain.accounts import SessionRecord, UserRecord
 from opendems.domain.custody import NewEvent, Where
-from opendems.domain.errors import Conflict, Invalid, TooManyRequests, Unauthenticated
+from opendems.domain.errors import Conflict, Forbidden, Invalid, TooManyRequests, Unauthenticated
 from opendems.domain.passwords import check_new_password
 from opendems.domain.totp import (
     looks_like_recovery_code,
@@ -246,6 +246,23 @@ def current_session(
             uow.sessions.update(session.id, last_seen_at=now)
             uow.commit()
         return SessionState(session, user, principal_of(uow, user, "session"))
+
+
+def refuse_forged_request(state: SessionState, where: Where, *, uow: UnitOfWork, clock: Clock) -> None:
+    """A state-changing request with the session cookie but without its CSRF token: a
+    cross-site request forgery, or a stale page. Recorded as a denied access, then refused."""
+    with uow:
+        auth_event(
+            uow,
+            clock,
+            where,
+            "auth:csrf",
+            user=state.user,
+            outcome="denied",
+            reason="missing or wrong CSRF token",
+        )
+        uow.commit()
+    raise Forbidden("this request needs the page's CSRF token (reload the page and try again)")
 
 
 # -- multi-factor authentication ---------------------------------------------------------

@@ -16,7 +16,7 @@ from opendems.bootstrap import Container
 from opendems.domain.custody import Where
 from opendems.domain.errors import Forbidden, Unauthenticated
 from opendems.services.accounts import authenticate_token
-from opendems.services.auth import SessionState, current_session
+from opendems.services.auth import SessionState, current_session, refuse_forged_request
 from opendems.services.context import Actor
 
 SESSION_COOKIE = "opendems_session"
@@ -41,11 +41,13 @@ def where(request: Request) -> Where:
 
 
 def check_csrf(request: Request, state: SessionState, form_token: str | None = None) -> None:
+    """Refuse (and record) a cookie-authenticated change without the session's CSRF token."""
     if request.method in SAFE_METHODS:
         return
     sent = request.headers.get(CSRF_HEADER) or form_token or ""
     if not sent or not hmac.compare_digest(sent, state.session.csrf_token):
-        raise Forbidden("this request needs the page's CSRF token (reload the page and try again)")
+        c = container(request)
+        refuse_forged_request(state, where(request), uow=c.uow(), clock=c.clock)
 
 
 def session_state(request: Request) -> SessionState:
