@@ -136,9 +136,11 @@ def test_named_examples(world: tuple[Container, dict[str, Actor]]) -> None:
     olga_id = actors["olga"].principal.id
     otto_id = actors["otto"].principal.id
     north = {i for i in normal if by_id[i].created_by == olga_id}
-    south = {i for i in normal if by_id[i].created_by == otto_id and by_id[i].captured_by != "olga"}
+    south = {i for i in normal if by_id[i].created_by == otto_id and by_id[i].captured_by is None}
     assert north and north <= visible("sue")
     assert south and not south & visible("sue")
     # Captured by olga counts as hers, whoever uploaded it (unless restricted or sealed away).
     captured = {i for i in normal if by_id[i].captured_by == "olga"}
     assert captured <= visible("olga")
+    # ...and to her unit: whoever uploaded it (a detective, a dock), it is north's evidence.
+    assert {i for i in captured if by_id[i].created_by != olga_id} and captured <= visible("sue")

@@ -105,6 +105,15 @@ def prepare(actor: Actor, req: IngestRequest, *, uow: UnitOfWork, clock: Clock, 
             case.require_open()
 
 
+def _unit_of(uow: UnitOfWork, captured_by: str | None) -> str | None:
+    """The unit of the officer who captured it, when they have an account: a dock offload
+    by a custodian still belongs to the officer's unit (their supervisor's scope)."""
+    if not captured_by:
+        return None
+    officer = uow.accounts.user_by_name(captured_by.strip().lower())
+    return officer.unit if officer else None
+
+
 def check_size(size: int, limits: Limits) -> None:
     if size <= 0:
         raise Invalid("the file is empty: zero-length files cannot be evidence")
@@ -226,7 +235,7 @@ def _store(
                 status=EvidenceStatus.READY,
                 created_at=now,
                 created_by=actor.principal.id,
-                unit=actor.principal.unit,
+                unit=_unit_of(uow, req.captured_by) or actor.principal.unit,
                 captured_at=req.captured_at,
                 captured_by=req.captured_by,
                 device_serial=req.device_serial,
