@@ -26,6 +26,7 @@ from opendems.bootstrap import Container
 from opendems.domain.access import DEFAULT_ROLES, Permission, Role
 from opendems.domain.evidence import Restriction
 from opendems.services import cases as case_svc
+from opendems.services import evidence as ev_svc
 from opendems.services import members as member_svc
 from opendems.services.accounts import create_token
 from opendems.services.ingest import IngestRequest, ingest_stream
@@ -103,7 +104,17 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         ("sealed", south_off, Restriction.SEALED),
     ):
         seed += 1
-        shared[relation] = _ingest(c, who, seed, restriction=level)
+        shared[relation] = _ingest(c, who, seed)
+        if level is not Restriction.NORMAL:
+            ev_svc.edit_evidence(
+                system,
+                shared[relation],
+                {"restriction": level},
+                reason="matrix",
+                uow=c.uow(),
+                clock=c.clock,
+                limits=c.limits,
+            )
     shared_cases: dict[str, str] = {}
     for relation, who, level in (
         ("unit", north_sup, "normal"),

@@ -402,9 +402,32 @@ def test_case_members_hide_items_outside_the_callers_scope(
     for name in ("olga", "otto"):
         assert client.post(f"{CASES}/S-1/members", headers=auth, json={"username": name}).status_code == 201
     hers = ingest(client, olga, png_bytes(seed=9), case="S-1")
-    his = ingest(client, otto, png_bytes(seed=10), case="S-1", restriction="restricted")
+    # An officer may not hide what he uploads...
+    r = client.post(
+        EVIDENCE,
+        params={"filename": "h.png", "restriction": "restricted"},
+        content=png_bytes(seed=10),
+        headers=otto,
+    )
+    assert_problem(r, 403)
+    his = ingest(client, otto, png_bytes(seed=10), case="S-1")
+    # ...a supervisor restricts it (and is named on it).
+    sue = token_for("sue", "supervisor")
+    r = client.patch(
+        f"/api/v1/evidence/{his['id']}",
+        headers=sue,
+        json={"reason": "informant", "restriction": "restricted"},
+    )
+    assert_problem(r, 404)  # not in her unit, not named: she cannot even see it
+    cora = token_for("cora", "evidence_custodian")
+    r = client.patch(
+        f"/api/v1/evidence/{his['id']}",
+        headers=cora,
+        json={"reason": "informant", "restriction": "restricted"},
+    )
+    assert r.status_code == 200, r.text
     # Members work the case's normal evidence; an item restricted on its own stays with the
-    # people named on it (its uploader here).
+    # people named on it (the custodian) and its uploader.
     assert {i["id"] for i in client.get(f"{CASES}/S-1/evidence", headers=otto).json()} == {
         hers["id"],
         his["id"],
@@ -430,13 +453,20 @@ def test_evidence_count_only_counts_what_the_caller_may_see(client: TestClient, 
     r = client.post(f"{CASES}/2026-CNT-1/members", headers=ivy, json={"username": "olga2"})
     assert r.status_code == 201, r.text
 
-    for seed, who, level in ((71, ivy, "normal"), (72, olga, "restricted")):
+    items = {}
+    for seed, who in ((71, ivy), (72, olga)):
         r = client.post(
-            f"/api/v1/evidence?filename=p{seed}.png&case=2026-CNT-1&restriction={level}",
+            f"/api/v1/evidence?filename=p{seed}.png&case=2026-CNT-1",
             headers=who,
             content=png_bytes(seed=seed),
         )
         assert r.status_code == 201, r.text
+        items[seed] = r.json()["item"]["id"]
+    custodian = token_for("cora2", "evidence_custodian")
+    r = client.patch(
+        f"/api/v1/evidence/{items[72]}", headers=custodian, json={"reason": "r", "restriction": "restricted"}
+    )
+    assert r.status_code == 200, r.text
     assert client.get(f"{CASES}/2026-CNT-1", headers=olga).json()["evidence_count"] == 2
     assert client.get(f"{CASES}/2026-CNT-1", headers=ivy).json()["evidence_count"] == 1
     listed = {c["number"]: c for c in client.get(CASES, headers=ivy).json()["items"]}

@@ -917,8 +917,15 @@ def test_auditor_reads_custody_but_cannot_download(
 def test_restricted_item_is_hidden_from_other_investigators(
     client: TestClient, token_for: TokenFor, auth: dict[str, str], container: Container
 ) -> None:
-    item = ingest(client, auth, png_bytes(seed=55), restriction="restricted")
+    # Investigators may not restrict at upload; a supervisor may, and is named on the item.
+    assert (
+        upload(client, auth, png_bytes(seed=55), filename="r.png", restriction="restricted").status_code
+        == 403
+    )
+    sue = token_for("sue", "supervisor")
+    item = ingest(client, sue, png_bytes(seed=55), restriction="restricted")
     assert item["restriction"] == "restricted"
+    assert client.get(f"{API}/{item['id']}/members", headers=sue).json()["members"] == ["sue"]
     other = token_for("ian", "investigator")
     boss = token_for("ada", "administrator")
     custodian = token_for("cora", "evidence_custodian")
@@ -930,6 +937,7 @@ def test_restricted_item_is_hidden_from_other_investigators(
     assert list_ids(client, custodian) == [item["id"]]
     assert client.get(f"{API}/{item['id']}/original", headers=custodian).content == png_bytes(seed=55)
     assert [(e.action, e.actor_name) for e in denials(container)] == [
+        ("evidence:ingest", "ivy"),
         ("evidence:view", "ian"),
         ("evidence:view", "ada"),
     ]

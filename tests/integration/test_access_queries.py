@@ -32,6 +32,7 @@ PEOPLE = {
     "pat": (Role.PROSECUTOR, None),
     "aud": (Role.AUDITOR, None),
     "ada": (Role.ADMINISTRATOR, None),
+    "bob": (Role.OFFICER, "east"),  # named on the normal case K-0 only
 }
 
 
@@ -43,21 +44,21 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Container, dict[str
     for n, level in enumerate(("normal", "restricted", "sealed")):
         case_svc.create_case(system, f"K-{n}", {"title": level}, uow=c.uow(), clock=c.clock)
         member_svc.change_member(system, "case", f"K-{n}", "pat", add=True, uow=c.uow(), clock=c.clock)
+        if n == 0:
+            member_svc.change_member(system, "case", "K-0", "bob", add=True, uow=c.uow(), clock=c.clock)
         if level != "normal":
             member_svc.set_case_restriction(system, f"K-{n}", level, reason="t", uow=c.uow(), clock=c.clock)
     combos = itertools.product(
         ("olga", "otto", "ivy"),  # uploader
         (None, "olga"),  # captured by
         ("normal", "restricted", "sealed"),  # item level
-        (None, "K-0", "K-1", "K-2"),  # case
+        ((), ("K-0",), ("K-1",), ("K-2",), ("K-0", "K-2"), ("K-0", "K-1")),  # cases holding it
         (None, "ivy"),  # named on the item
     )
-    for seed, (uploader, captured_by, level, case, named) in enumerate(combos, start=1):
-        req = IngestRequest(
-            filename=f"{seed}.png", captured_by=captured_by, case_number=case, restriction=Restriction(level)
-        )
+    for seed, (uploader, captured_by, level, held_in, named) in enumerate(combos, start=1):
+        req = IngestRequest(filename=f"{seed}.png", captured_by=captured_by)
         item = ingest_stream(
-            actors[uploader] if case is None else system,
+            actors[uploader],
             req,
             [png_bytes(seed=seed)],
             uow=c.uow(),
@@ -65,6 +66,18 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Container, dict[str
             clock=c.clock,
             limits=c.limits,
         ).item
+        for number in held_in:
+            case_svc.add_evidence(system, number, item.id, reason=None, uow=c.uow(), clock=c.clock)
+        if level != "normal":
+            ev_svc.edit_evidence(
+                system,
+                item.id,
+                {"restriction": level},
+                reason="t",
+                uow=c.uow(),
+                clock=c.clock,
+                limits=c.limits,
+            )
         if named:
             member_svc.change_member(system, "evidence", item.id, named, add=True, uow=c.uow(), clock=c.clock)
     return c, actors
@@ -89,7 +102,7 @@ def test_evidence_list_matches_the_policy(world: tuple[Container, dict[str, Acto
             for i in everything
             if decide(who.principal, Permission.EVIDENCE_VIEW, uow.access.evidence_attrs(i)).allowed
         }
-    assert len(everything) == 3 * 2 * 3 * 4 * 2
+    assert len(everything) == 3 * 2 * 3 * 6 * 2
     assert {i.id for i in listed} == expected
     assert total == len(expected)
     # Everybody with evidence:view sees something in this world; administrators hold none.
@@ -142,5 +155,14 @@ def test_named_examples(world: tuple[Container, dict[str, Actor]]) -> None:
     # Captured by olga counts as hers, whoever uploaded it (unless restricted or sealed away).
     captured = {i for i in normal if by_id[i].captured_by == "olga"}
     assert captured <= visible("olga")
+    # A normal case does not open what a sealed or restricted case holds: bob, on K-0 only,
+    # sees K-0's normal items but none of those also held by K-1 or K-2.
+    with c.uow() as uow:
+        in_k0 = {
+            i for i in by_id if "K-0" in by_id[i].case_numbers and by_id[i].restriction is Restriction.NORMAL
+        }
+    also_hidden = {i for i in in_k0 if {"K-1", "K-2"} & set(by_id[i].case_numbers)}
+    assert also_hidden and not also_hidden & visible("bob")
+    assert in_k0 - also_hidden and in_k0 - also_hidden <= visible("bob")
     # ...and to her unit: whoever uploaded it (a detective, a dock), it is north's evidence.
     assert {i for i in captured if by_id[i].created_by != olga_id} and captured <= visible("sue")

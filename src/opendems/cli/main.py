@@ -86,7 +86,9 @@ def serve(
     c = state.container()
     bind_host = host or c.settings.host
     bind_port = port or c.settings.port
-    err.print(f"OpenDEMS {__version__} on http://{bind_host}:{bind_port}  (sign in: /sign-in, API docs: /docs)")
+    err.print(
+        f"OpenDEMS {__version__} on http://{bind_host}:{bind_port}  (sign in: /sign-in, API docs: /docs)"
+    )
     uvicorn.run(create_app(c), host=bind_host, port=bind_port, log_level="info", access_log=False)
 
 

@@ -170,9 +170,11 @@ class ObjectAttrs:
     """What the policy needs to know about an evidence item or a case.
 
     For an item, ``restriction`` is the strictest of its own level and its cases' levels.
-    ``members`` holds the users named on the item, plus, when the item itself is normal,
-    the members of every case holding it (a case's members work its evidence; an item
-    restricted or sealed on its own is for the people named on it).
+    ``members`` holds the users named on the item, plus the members of the cases at that
+    strictest level -- unless the item itself is restricted or sealed at that level, when
+    only the people named on the item count. So a case's members work its evidence, a
+    sealed case's items are reached only through the sealed case, and an item restricted
+    on its own stays with the people named on it.
     """
 
     owners: frozenset[int] = frozenset()  # uploaded or captured it / opened the case

@@ -13,7 +13,7 @@ from opendems.domain.cases import (
     check_case_text,
 )
 from opendems.domain.errors import Conflict, Invalid, NotFound
-from opendems.domain.evidence import EvidenceFilter, EvidenceItem, parse_evidence_id
+from opendems.domain.evidence import EvidenceFilter, EvidenceItem, Restriction, parse_evidence_id
 from opendems.ports import Clock, UnitOfWork
 from opendems.services.context import Actor
 from opendems.services.custody import authorize, may, record
@@ -62,6 +62,7 @@ def link_to_case(
     """Put an item into an open case the actor may see; False when it was already there."""
     case = _case(actor, case_number, Permission.CASE_VIEW, "case:add_evidence", uow=uow, clock=clock)
     case.require_open()
+    require_restrict_for(actor, case, "case:add_evidence", uow=uow, clock=clock)
     added = uow.cases.link(case_number, item.id, when=clock.now(), by=actor.principal.id)
     if added:
         record(
@@ -83,6 +84,23 @@ def link_to_case(
             details={"case_number": case_number},
         )
     return added
+
+
+def require_restrict_for(actor: Actor, case: Case, action: str, *, uow: UnitOfWork, clock: Clock) -> None:
+    """Putting an item into, or taking it out of, a restricted or sealed case changes who
+    may see it: that needs ``evidence:restrict`` as well."""
+    if case.restriction is Restriction.NORMAL:
+        return
+    authorize(
+        uow,
+        actor,
+        Permission.EVIDENCE_RESTRICT,
+        clock=clock,
+        action=action,
+        object_type="case",
+        object_id=case.number,
+        case=case,
+    )
 
 
 def create_case(actor: Actor, number: str, fields: dict[str, Any], *, uow: UnitOfWork, clock: Clock) -> Case:
@@ -225,6 +243,7 @@ def remove_evidence(
     with uow:
         case = _case(actor, number, Permission.CASE_MANAGE, "case:remove_evidence", uow=uow, clock=clock)
         case.require_open()
+        require_restrict_for(actor, case, "case:remove_evidence", uow=uow, clock=clock)
         item = _visible_item(actor, evidence_id, uow=uow, clock=clock)
         if not uow.cases.unlink(case.number, item.id):
             raise NotFound(f"{item.id} is not in case {case.number}")

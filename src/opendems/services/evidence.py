@@ -125,7 +125,8 @@ def edit_evidence(
                 diff[name] = {"old": _jsonable(old), "new": _jsonable(value)}
         if not diff:
             return item
-        if "restriction" in diff:
+        if "restriction" in diff or "captured_by" in diff:
+            # Both change who may see the item: the level, and who counts as its owner.
             authorize(
                 uow,
                 actor,
@@ -136,7 +137,9 @@ def edit_evidence(
                 object_id=item.id,
                 item=item,
             )
-            if clean["restriction"] is not Restriction.NORMAL and uow.access.add_member(
+            if clean.get(
+                "restriction", Restriction.NORMAL
+            ) is not Restriction.NORMAL and uow.access.add_member(
                 "evidence", item.id, actor.principal.id, by=actor.principal.id, when=clock.now()
             ):
                 # Whoever restricts or seals an item is named on it, so it never disappears

@@ -35,7 +35,7 @@ from opendems.domain.evidence import (
 )
 from opendems.domain.files import contradiction, validate_filename
 from opendems.ports import BlobStore, Clock, StagedBlob, UnitOfWork
-from opendems.services.cases import link_to_case
+from opendems.services.cases import link_to_case, require_restrict_for
 from opendems.services.context import Actor, Limits
 from opendems.services.custody import authorize, may, record
 
@@ -98,11 +98,23 @@ def prepare(actor: Actor, req: IngestRequest, *, uow: UnitOfWork, clock: Clock, 
             object_type="evidence",
             object_id=req.filename,
         )
+        if req.restriction is not Restriction.NORMAL:
+            # Hiding evidence at upload is as much a restriction change as hiding it later.
+            authorize(
+                uow,
+                actor,
+                Permission.EVIDENCE_RESTRICT,
+                clock=clock,
+                action="evidence:ingest",
+                object_type="evidence",
+                object_id=req.filename,
+            )
         if req.case_number:
             case = uow.cases.get(req.case_number)
             if case is None or not may(uow, actor, Permission.CASE_VIEW, case=case):
                 raise NotFound(f"case {req.case_number} not found")
             case.require_open()
+            require_restrict_for(actor, case, "evidence:ingest", uow=uow, clock=clock)
 
 
 def _unit_of(uow: UnitOfWork, captured_by: str | None) -> str | None:
@@ -254,6 +266,11 @@ def _store(
                 ),
             )
             uow.evidence.add(item)
+            if item.restriction is not Restriction.NORMAL:
+                # Whoever restricts or seals an item at upload stays named on it.
+                uow.access.add_member(
+                    "evidence", item.id, actor.principal.id, by=actor.principal.id, when=now
+                )
             details: dict[str, Any] = {
                 "sha256": staged.sha256,
                 "size": staged.size,

@@ -88,7 +88,19 @@ def change_member(
     """Name a user on a case or item, or take them off. Returns the members afterwards."""
     action = f"{object_type}:{'add' if add else 'remove'}_member"
     with uow:
-        key, _, _ = _object(actor, object_type, object_id, action, uow=uow, clock=clock)
+        key, case, _ = _object(actor, object_type, object_id, action, uow=uow, clock=clock)
+        if case is not None and case.restriction is not Restriction.NORMAL:
+            # Naming someone on a restricted or sealed case opens it to them.
+            authorize(
+                uow,
+                actor,
+                Permission.EVIDENCE_RESTRICT,
+                clock=clock,
+                action=action,
+                object_type="case",
+                object_id=key,
+                case=case,
+            )
         user = uow.accounts.user_by_name(username.strip().lower())
         if user is None or user.is_builtin:
             raise NotFound(f"no user named {username!r}")

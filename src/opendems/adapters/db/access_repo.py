@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Connection, and_, delete, exists, false, insert, or_, select, true
+from sqlalchemy import ColumnElement, Connection, and_, delete, exists, false, func, insert, or_, select, true
 
 from opendems.adapters.db.tables import case_evidence, cases, evidence, memberships, users
 from opendems.domain.access import ObjectAttrs, Visibility
@@ -58,26 +58,51 @@ def _in_case_with(evidence_id: ColumnElement[str], condition: ColumnElement[bool
     )
 
 
-def evidence_visible(scope: Visibility) -> ColumnElement[bool]:
-    """A WHERE clause on ``evidence`` true exactly for the items ``sees`` lets through."""
-    eid = evidence.c.id
-    case_member = exists().where(
-        case_evidence.c.evidence_id == eid,
+def _member_of_case_at(evidence_id: ColumnElement[str], level: str, user_id: int) -> ColumnElement[bool]:
+    """The user is named on a case at ``level`` that holds the item."""
+    return exists().where(
+        case_evidence.c.evidence_id == evidence_id,
+        cases.c.number == case_evidence.c.case_number,
+        cases.c.restriction == level,
         memberships.c.object_type == "case",
         memberships.c.object_id == case_evidence.c.case_number,
-        memberships.c.user_id == scope.user_id,
+        memberships.c.user_id == user_id,
     )
-    # A restricted or sealed item is for the people named on the item itself; a case's
-    # members reach the case's normal items (and those hidden only by the case's level).
-    named = or_(
-        _member_of("evidence", eid, scope.user_id),
-        and_(evidence.c.restriction == "normal", case_member),
+
+
+def evidence_sealed() -> ColumnElement[bool]:
+    """The item is sealed, on its own or through a sealed case holding it."""
+    return or_(
+        evidence.c.restriction == "sealed", _in_case_with(evidence.c.id, cases.c.restriction == "sealed")
     )
-    owner = or_(evidence.c.created_by == scope.user_id, evidence.c.captured_by == scope.username)
-    sealed = or_(evidence.c.restriction == "sealed", _in_case_with(eid, cases.c.restriction == "sealed"))
+
+
+def evidence_visible(scope: Visibility) -> ColumnElement[bool]:
+    """A WHERE clause on ``evidence`` true exactly for the items ``sees`` lets through.
+
+    Named on an item: its own members, plus the members of the cases whose level is the
+    item's effective (strictest) level -- unless the item itself is restricted or sealed at
+    that level, when only its own members count. So a sealed case's members see its items,
+    and nobody reaches them through some other, normal case.
+    """
+    eid = evidence.c.id
+    me = scope.user_id
+    sealed = evidence_sealed()
     restricted = or_(
         evidence.c.restriction == "restricted", _in_case_with(eid, cases.c.restriction == "restricted")
     )
+    through_case = or_(
+        and_(sealed, evidence.c.restriction != "sealed", _member_of_case_at(eid, "sealed", me)),
+        and_(
+            ~sealed,
+            restricted,
+            evidence.c.restriction != "restricted",
+            _member_of_case_at(eid, "restricted", me),
+        ),
+        and_(~sealed, ~restricted, _member_of_case_at(eid, "normal", me)),
+    )
+    named = or_(_member_of("evidence", eid, me), through_case)
+    owner = or_(evidence.c.created_by == me, func.lower(evidence.c.captured_by) == scope.username)
     return _scoped(
         scope, named=named, owner=owner, unit=evidence.c.unit, sealed=sealed, restricted=restricted
     )
@@ -146,21 +171,19 @@ class AccessRepository:
         )
 
     def evidence_attrs(self, item: EvidenceItem) -> ObjectAttrs:
+        """See ``evidence_visible`` for which case members count as named on the item."""
         owners = {item.created_by}
         if item.captured_by:
-            row = self._conn.execute(select(users.c.id).where(users.c.username == item.captured_by)).first()
+            query = select(users.c.id).where(users.c.username == item.captured_by.strip().lower())
+            row = self._conn.execute(query).first()
             if row is not None:
                 owners.add(int(row.id))
-        strictest = item.restriction
+        levels: dict[str, Restriction] = {}
         if item.case_numbers:
-            for row in self._conn.execute(
-                select(cases.c.restriction).where(cases.c.number.in_(item.case_numbers))
-            ):
-                level = Restriction(row.restriction)
-                if _RANK[level] > _RANK[strictest]:
-                    strictest = level
+            query = select(cases.c.number, cases.c.restriction).where(cases.c.number.in_(item.case_numbers))
+            levels = {r.number: Restriction(r.restriction) for r in self._conn.execute(query)}
+        strictest = max([item.restriction, *levels.values()], key=_RANK.__getitem__)
         members = self._ids("evidence", [item.id])
-        if item.restriction is Restriction.NORMAL:
-            # Named on the item itself is what counts for a restricted or sealed item.
-            members |= self._ids("case", list(item.case_numbers))
+        if item.restriction is not strictest or strictest is Restriction.NORMAL:
+            members |= self._ids("case", [n for n, level in levels.items() if level is strictest])
         return ObjectAttrs(owners=frozenset(owners), unit=item.unit, restriction=strictest, members=members)
