@@ -13,7 +13,8 @@ from fastapi.testclient import TestClient
 
 from opendems.bootstrap import Container
 from opendems.domain.custody import CustodyEvent
-from opendems.services.accounts import create_token, sweep_accounts
+from opendems.domain.errors import Conflict
+from opendems.services.accounts import create_token, sweep_accounts, update_user
 from opendems.web.app import create_app
 from tests.factories import PASSWORD, FakeClock, admin, make_container, png_bytes
 
@@ -64,9 +65,19 @@ def test_administrator_creates_changes_and_disables_users(client: TestClient, co
 
     r = client.patch("/api/v1/users/sue.b", headers=ops, json={"status": "disabled", "reason": "left"})
     assert r.json()["status"] == "disabled"
-    # The last administrator cannot be demoted or disabled.
+    # Nobody changes their own role or status...
     r = client.patch("/api/v1/users/admin", headers=ops, json={"status": "disabled", "reason": "oops"})
-    assert r.status_code == 409 and "last active administrator" in r.json()["detail"]
+    assert r.status_code == 403 and "their own role" in r.json()["detail"]
+    # ...and the last administrator cannot be demoted or disabled, even from the console.
+    with pytest.raises(Conflict, match="last active administrator"):
+        update_user(
+            admin(container),
+            "admin",
+            {"role": "auditor"},
+            reason="x",
+            uow=container.uow(),
+            clock=container.clock,
+        )
     # The built-in command-line account is not managed over HTTP.
     assert (
         client.patch("/api/v1/users/cli", headers=ops, json={"status": "disabled", "reason": "x"}).status_code
@@ -323,3 +334,128 @@ def test_csv_export_neutralises_formulas(container: Container) -> None:
 def test_admin_routes_need_authentication(client: TestClient, path: str) -> None:
     r = client.get(path)
     assert r.status_code == 401 and r.headers["content-type"].startswith("application/problem+json")
+
+
+def test_account_managers_cannot_reach_sealed_material(client: TestClient, container: Container) -> None:
+    """Administrators manage accounts, but cannot make themselves (or a puppet) able to see
+    sealed material: that stays with internal affairs and the server's command line."""
+    from tests.factories import user_actor
+
+    ops = bearer(container, "admin")
+    r = client.post("/api/v1/users", headers=ops, json={"username": "puppet", "role": "internal_affairs"})
+    assert r.status_code == 403 and "sealed access" in r.json()["detail"]
+    r = client.put(
+        "/api/v1/roles/super", headers=ops, json={"permissions": ["access:sealed", "evidence:view"]}
+    )
+    assert r.status_code == 403
+    r = client.put("/api/v1/roles/internal_affairs", headers=ops, json={"permissions": ["evidence:view"]})
+    assert r.status_code == 403  # nor take it away from internal affairs
+    assert (
+        client.patch("/api/v1/users/admin", headers=ops, json={"role": "auditor", "reason": "x"}).status_code
+        == 403
+    )
+    user_actor(container, "irene", "internal_affairs")  # created on the server's console
+    for path in ("/api/v1/users/irene/password-reset", "/api/v1/users/irene/mfa-reset"):
+        assert client.post(path, headers=ops, json={"reason": "take over"}).status_code == 403
+    assert (
+        client.post("/api/v1/tokens", headers=ops, json={"name": "x", "username": "irene"}).status_code == 403
+    )
+    r = client.patch("/api/v1/users/olga-none", headers=ops, json={"role": "internal_affairs", "reason": "x"})
+    assert r.status_code == 404
+    user_actor(container, "olga", "officer")
+    r = client.patch("/api/v1/users/olga", headers=ops, json={"role": "internal_affairs", "reason": "x"})
+    assert r.status_code == 403
+    # The built-in console account is nobody's to borrow.
+    assert (
+        client.post("/api/v1/tokens", headers=ops, json={"name": "x", "username": "cli"}).status_code == 404
+    )
+
+
+def test_user_names_are_not_revealed_to_those_who_may_not_manage_them(
+    client: TestClient, token_for: TokenFor
+) -> None:
+    olga = token_for("olga", "officer")
+    exists = client.get("/api/v1/tokens", headers=olga, params={"username": "admin"})
+    missing = client.get("/api/v1/tokens", headers=olga, params={"username": "no-such-user"})
+    assert exists.status_code == missing.status_code == 403
+    for name in ("admin", "no-such-user"):
+        assert (
+            client.post(f"/api/v1/users/{name}/unlock", headers=olga, json={"reason": ""}).status_code == 403
+        )
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/v1/users", {"username": "tz1", "role": "officer", "expires_at": "2099-01-01T00:00:00"}),
+        ("/api/v1/tokens", {"name": "tz", "expires_at": "2099-01-01T00:00:00"}),
+    ],
+)
+def test_times_without_a_zone_are_refused_not_crashed(
+    client: TestClient, container: Container, path: str, body: dict[str, Any]
+) -> None:
+    r = client.post(path, headers=bearer(container, "admin"), json=body)
+    assert r.status_code == 422 and "timezone" in r.json()["detail"].lower()
+
+
+def test_audit_times_without_a_zone_are_refused(client: TestClient, token_for: TokenFor) -> None:
+    r = client.get(
+        "/api/v1/audit", headers=token_for("audrey", "auditor"), params={"since": "2026-01-01T00:00:00"}
+    )
+    assert r.status_code == 422
+
+
+def test_a_temporary_accounts_tokens_stop_at_its_expiry(tmp_path: Path) -> None:
+    from opendems.services.accounts import create_user
+
+    clock = FakeClock()
+    c = make_container(tmp_path, clock=clock)
+    create_user(
+        admin(c),
+        "visitor",
+        "prosecutor",
+        password=PASSWORD,
+        expires_at=clock.now() + timedelta(days=1),
+        uow=c.uow(),
+        clock=clock,
+    )
+    headers = bearer(c, "visitor")
+    with TestClient(create_app(c)) as web:
+        assert web.get("/api/v1/me", headers=headers).status_code == 200
+        clock.advance(days=1, seconds=1)  # before any sweep has run
+        assert web.get("/api/v1/me", headers=headers).status_code == 401
+    assert events(c, "auth:token")[-1].reason == "temporary account expired"
+
+
+def test_the_trail_does_not_show_sealed_material_to_readers_who_may_not_see_it(
+    client: TestClient, token_for: TokenFor, container: Container
+) -> None:
+    from opendems.services import members as member_svc
+
+    ia = token_for("irene", "internal_affairs")
+    r = client.post("/api/v1/cases", headers=ia, json={"number": "IA-7", "title": "Complaint against Sgt. X"})
+    assert r.status_code == 201
+    r = client.put(
+        "/api/v1/cases/IA-7/restriction", headers=ia, json={"restriction": "sealed", "reason": "IA"}
+    )
+    assert r.status_code == 200
+    client.post("/api/v1/cases", headers=ia, json={"number": "N-7", "title": "Ordinary"})
+    audrey = token_for("audrey", "auditor")
+    seen = {
+        e["object_id"]
+        for e in client.get("/api/v1/audit", headers=audrey, params={"object_type": "case"}).json()["items"]
+    }
+    assert "N-7" in seen and "IA-7" not in seen
+    csv_text = client.get("/api/v1/audit/export.csv", headers=audrey).text
+    assert "IA-7" not in csv_text and "Complaint against" not in csv_text
+    # An auditor named on the sealed case reads its trail.
+    ia_view = client.get("/api/v1/audit", headers=bearer(container, "irene"), params={"object_type": "case"})
+    assert ia_view.status_code == 403  # internal affairs holds no audit:read by default...
+    member_svc.change_member(
+        admin(container), "case", "IA-7", "audrey", add=True, uow=container.uow(), clock=container.clock
+    )
+    seen = {
+        e["object_id"]
+        for e in client.get("/api/v1/audit", headers=audrey, params={"object_type": "case"}).json()["items"]
+    }
+    assert "IA-7" in seen  # ...but a named auditor reads the sealed case's trail

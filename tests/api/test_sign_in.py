@@ -384,3 +384,49 @@ def test_forgotten_password_gets_a_one_time_password(
     assert web.get("/api/v1/me").status_code == 403  # must choose a new password first
     reset = events(app_container, "user:password_reset")[-1]
     assert reset.object_id == "olga" and reset.reason == "forgot it, ticket 77"
+
+
+def test_wrong_codes_count_toward_the_lockout_even_after_a_right_password(
+    web: TestClient, app_container: Container, clock: FakeClock, olga: str
+) -> None:
+    secret = signed_in(web, olga, clock)
+    web.post("/sign-out", data={"csrf_token": csrf_of(web)})
+    for _ in range(5):
+        assert post_password(web, olga, PASSWORD).status_code == 303  # type: ignore[attr-defined]
+        assert totp(web, "000000").status_code in (303, 401)  # type: ignore[attr-defined]
+    assert [e.action for e in events(app_container, "auth:lock")] == ["auth:lock"]
+    clock.advance(seconds=30)
+    assert post_password(web, olga, PASSWORD).status_code == 401  # type: ignore[attr-defined]
+    assert code_at(secret, step_of(clock.now()))  # the right code would not help now either
+
+
+def test_the_session_cookie_changes_when_the_second_factor_is_given(
+    web: TestClient, app_container: Container, clock: FakeClock, olga: str
+) -> None:
+    r = post_password(web, olga, PASSWORD)
+    before = r.cookies.get("opendems_session")  # type: ignore[attr-defined]
+    enrol(web, clock)
+    after = web.cookies.get("opendems_session")
+    assert before and after and before != after
+    assert web.get("/api/v1/me").status_code == 200
+    with browser(app_container) as fixated:
+        fixated.cookies.set("opendems_session", before, domain="testserver.local")
+        assert fixated.get("/api/v1/me").status_code == 401  # the pre-MFA value is worthless
+
+
+def test_odd_characters_are_refused_not_crashed(
+    web: TestClient, app_container: Container, clock: FakeClock, olga: str
+) -> None:
+    r = web.post("/sign-in", data={"username": "olga", "password": PASSWORD, "csrf_token": "é"})
+    assert r.status_code == 403
+    secret = signed_in(web, olga, clock)
+    r = web.post(
+        "/api/v1/cases",
+        json={"number": "Z-1", "title": "t"},
+        headers={"X-CSRF-Token": "\u00e9t\u00e9".encode("latin-1")},  # type: ignore[dict-item]
+    )
+    assert r.status_code == 403
+    web.post("/sign-out", data={"csrf_token": csrf_of(web)})
+    post_password(web, olga, PASSWORD)
+    assert totp(web, "\u0661\u0662\u0663\u0664\u0665\u0666").status_code == 401  # type: ignore[attr-defined]
+    assert secret

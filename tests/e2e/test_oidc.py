@@ -110,10 +110,12 @@ def test_user_in_no_mapped_group_is_refused(web: TestClient, idp: OidcProvider, 
 
 def test_a_state_is_used_once_and_a_denial_is_shown(web: TestClient, idp: OidcProvider) -> None:
     start = web.get("/sign-in/oidc").headers["location"]
+    state = parse_qs(urlsplit(start).query)["state"][0]
     back = authorize(idp, start, "u-3003", {"groups": ["dems-officers"]}).removeprefix("https://testserver")
     assert web.get(back).status_code == 303
     web.cookies.clear()
-    again = web.get(back)  # the same code and state, replayed
+    web.cookies.set("opendems_oidc_state", state, domain="testserver.local")
+    again = web.get(back)  # the same code and state, replayed, even from the same browser
     assert again.status_code == 401 and "expired or was already used" in again.text
     denied = authorize(idp, web.get("/sign-in/oidc").headers["location"], "u-3003", deny=True)
     r = web.get(denied.removeprefix("https://testserver"))
@@ -122,7 +124,22 @@ def test_a_state_is_used_once_and_a_denial_is_shown(web: TestClient, idp: OidcPr
 
 def test_forged_state_is_refused(web: TestClient) -> None:
     r = web.get("/sign-in/oidc/callback", params={"code": "abc", "state": "made-up"})
-    assert r.status_code == 401 and "expired or was already used" in r.text
+    assert r.status_code == 401 and "not started in this browser" in r.text
+
+
+def test_a_callback_link_from_someone_else_does_not_sign_the_browser_in(
+    web: TestClient, idp: OidcProvider, container: Container
+) -> None:
+    """Login CSRF: an attacker starts a sign-in, signs in as themselves at the provider and
+    sends the victim the callback link. The victim's browser never started that sign-in."""
+    with TestClient(create_app(container), base_url="https://testserver", follow_redirects=False) as attacker:
+        start = attacker.get("/sign-in/oidc").headers["location"]
+        link = authorize(idp, start, "u-6666", {"groups": ["dems-officers"]}).removeprefix(
+            "https://testserver"
+        )
+    r = web.get(link)
+    assert r.status_code == 401 and "not started in this browser" in r.text
+    assert web.get("/api/v1/me").status_code == 401
 
 
 def test_without_configuration_there_is_no_single_sign_on(tmp_path: Path) -> None:

@@ -157,10 +157,9 @@ def test_named_examples(world: tuple[Container, dict[str, Actor]]) -> None:
     assert captured <= visible("olga")
     # A normal case does not open what a sealed or restricted case holds: bob, on K-0 only,
     # sees K-0's normal items but none of those also held by K-1 or K-2.
-    with c.uow() as uow:
-        in_k0 = {
-            i for i in by_id if "K-0" in by_id[i].case_numbers and by_id[i].restriction is Restriction.NORMAL
-        }
+    in_k0 = {
+        i for i in by_id if "K-0" in by_id[i].case_numbers and by_id[i].restriction is Restriction.NORMAL
+    }
     also_hidden = {i for i in in_k0 if {"K-1", "K-2"} & set(by_id[i].case_numbers)}
     assert also_hidden and not also_hidden & visible("bob")
     assert in_k0 - also_hidden and in_k0 - also_hidden <= visible("bob")

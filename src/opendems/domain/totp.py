@@ -39,7 +39,7 @@ def code_at(secret: str, step: int) -> str:
 def matching_step(secret: str, code: str, moment: datetime, *, last_used: int | None) -> int | None:
     """The step ``code`` belongs to, if it is valid now and newer than ``last_used``."""
     code = code.strip().replace(" ", "")
-    if len(code) != DIGITS or not code.isdigit():
+    if len(code) != DIGITS or not code.isascii() or not code.isdigit():
         return None
     now = step_of(moment)
     for step in range(now - DRIFT_STEPS, now + DRIFT_STEPS + 1):

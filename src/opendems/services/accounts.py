@@ -29,7 +29,7 @@ from opendems.domain.accounts import (
     check_username,
 )
 from opendems.domain.custody import NewEvent, Where
-from opendems.domain.errors import Conflict, Invalid, NotFound, Unauthenticated
+from opendems.domain.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 from opendems.domain.passwords import check_new_password
 from opendems.ports import Clock, UnitOfWork
 from opendems.services.context import Actor, AuthPolicy
@@ -144,6 +144,13 @@ def save_role(
             object_id=role_name,
         )
         existing = uow.accounts.role(role_name)
+        touches_sealed = Permission.ACCESS_SEALED in chosen or (
+            existing is not None and Permission.ACCESS_SEALED in existing.permissions
+        )
+        if touches_sealed and Permission.ACCESS_SEALED not in actor.principal.permissions:
+            raise Forbidden(
+                "only internal affairs or the server's command line may grant or change sealed access"
+            )
         if existing is None:
             uow.accounts.add_role(
                 role_name, (description or "").strip()[:500], chosen, builtin=False, when=clock.now()
@@ -265,6 +272,7 @@ def create_user(
             object_id=name,
         )
         chosen_role = _existing_role(uow, role)
+        _guard_sealed_access(uow, actor, None, chosen_role)
         if uow.accounts.user_by_name(name) is not None:
             raise Conflict(f"user {name} already exists")
         user = uow.accounts.add_user(
@@ -295,11 +303,38 @@ def create_user(
         return NewUser(user, generated)
 
 
-def _target(uow: UnitOfWork, username: str) -> UserRecord:
-    user = uow.accounts.user_by_name(username.strip().lower())
+def _target(uow: UnitOfWork, actor: Actor, username: str, action: str, clock: Clock) -> UserRecord:
+    """Another account, for an administrative action: permission first, then the lookup."""
+    name = username.strip().lower()
+    authorize(
+        uow,
+        actor,
+        Permission.USER_MANAGE,
+        clock=clock,
+        action=action,
+        object_type="user",
+        object_id=name[:100],
+    )
+    user = uow.accounts.user_by_name(name)
     if user is None or user.is_builtin:
         raise NotFound(f"no user named {username!r}")
+    _guard_sealed_access(uow, actor, user)
     return user
+
+
+def _guard_sealed_access(
+    uow: UnitOfWork, actor: Actor, target: UserRecord | None, role: str | None = None
+) -> None:
+    """Sealed material stays sealed from account managers: only someone who holds
+    ``access:sealed`` (or the server's command line) may create, change, reset or issue
+    tokens for an account whose role carries it, or hand that role out."""
+    if Permission.ACCESS_SEALED in actor.principal.permissions:
+        return
+    roles = {r for r in (role, target.role if target else None) if r}
+    if any(Permission.ACCESS_SEALED in role_permissions(uow, r) for r in roles):
+        raise Forbidden(
+            "only internal affairs or the server's command line may manage accounts with sealed access"
+        )
 
 
 def _keep_an_administrator(uow: UnitOfWork, user: UserRecord, changes: dict[str, Any]) -> None:
@@ -322,20 +357,14 @@ def update_user(
     if unknown:
         raise Invalid(f"cannot change {', '.join(sorted(unknown))}; changeable: {', '.join(sorted(allowed))}")
     with uow:
-        user = _target(uow, username)
-        authorize(
-            uow,
-            actor,
-            Permission.USER_MANAGE,
-            clock=clock,
-            action="user:change",
-            object_type="user",
-            object_id=user.username,
-        )
+        user = _target(uow, actor, username, "user:change", clock)
+        if user.id == actor.principal.id and ("role" in changes or "status" in changes):
+            raise Forbidden("nobody may change their own role or status; ask another administrator")
         clean: dict[str, Any] = {}
         for field, value in changes.items():
             if field == "role":
                 clean["role"] = _existing_role(uow, str(value))
+                _guard_sealed_access(uow, actor, None, clean["role"])
             elif field == "unit":
                 clean["unit"] = check_unit(value)
             elif field == "display_name":
@@ -381,16 +410,7 @@ def _plain(value: Any) -> Any:
 def unlock_user(actor: Actor, username: str, *, reason: str, uow: UnitOfWork, clock: Clock) -> UserRecord:
     """Release an account locked after repeated failed sign-ins."""
     with uow:
-        user = _target(uow, username)
-        authorize(
-            uow,
-            actor,
-            Permission.USER_MANAGE,
-            clock=clock,
-            action="user:unlock",
-            object_type="user",
-            object_id=user.username,
-        )
+        user = _target(uow, actor, username, "user:unlock", clock)
         if user.locked_at is None:
             raise Conflict(f"user {user.username} is not locked")
         uow.accounts.update_user(user.id, locked_at=None, failed_logins=0, first_failed_at=None)
@@ -407,16 +427,7 @@ def reset_mfa(actor: Actor, username: str, *, reason: str, uow: UnitOfWork, cloc
     if not reason:
         raise Invalid("resetting someone's multi-factor authentication needs a reason")
     with uow:
-        user = _target(uow, username)
-        authorize(
-            uow,
-            actor,
-            Permission.USER_MANAGE,
-            clock=clock,
-            action="mfa:reset",
-            object_type="user",
-            object_id=user.username,
-        )
+        user = _target(uow, actor, username, "mfa:reset", clock)
         uow.accounts.update_user(user.id, mfa_secret=None, mfa_enrolled_at=None, mfa_last_step=None)
         uow.sessions.replace_recovery_codes(user.id, [])
         ended = uow.sessions.end_all(user.id, clock.now(), "mfa reset")
@@ -444,16 +455,7 @@ def reset_password(actor: Actor, username: str, *, reason: str, uow: UnitOfWork,
         raise Invalid("resetting someone's password needs a reason")
     password = secrets.token_urlsafe(15)
     with uow:
-        user = _target(uow, username)
-        authorize(
-            uow,
-            actor,
-            Permission.USER_MANAGE,
-            clock=clock,
-            action="user:password_reset",
-            object_type="user",
-            object_id=user.username,
-        )
+        user = _target(uow, actor, username, "user:password_reset", clock)
         if user.auth_source != "local":
             raise Conflict(f"{user.username} signs in through the identity provider; reset it there")
         uow.accounts.update_user(
@@ -541,11 +543,10 @@ class IssuedToken:
 
 
 def _self_or_managed(uow: UnitOfWork, actor: Actor, username: str, action: str, clock: Clock) -> UserRecord:
-    """The named user, who must be the actor or someone the actor may manage."""
-    target = uow.accounts.user_by_name(username.strip().lower())
-    if target is None:
-        raise NotFound(f"no user named {username!r}")
-    if target.id != actor.principal.id:
+    """The named user, who must be the actor or someone the actor may manage. Permission is
+    asked before the name is looked up, so nobody learns which user names exist."""
+    name = username.strip().lower()
+    if name != actor.principal.name:
         authorize(
             uow,
             actor,
@@ -553,8 +554,12 @@ def _self_or_managed(uow: UnitOfWork, actor: Actor, username: str, action: str, 
             clock=clock,
             action=action,
             object_type="user",
-            object_id=target.username,
+            object_id=name[:100],
         )
+    target = uow.accounts.user_by_name(name)
+    if target is None or (target.is_builtin and target.id != actor.principal.id):
+        raise NotFound(f"no user named {username!r}")
+    _guard_sealed_access(uow, actor, target)
     return target
 
 
@@ -677,8 +682,10 @@ def authenticate_token(token: str, *, where: Where, uow: UnitOfWork, clock: Cloc
             why = "revoked token"
         elif rec.expires_at and rec.expires_at <= now:
             why = "expired token"
-        elif user is None or not user.active or user.locked_at is not None:
+        elif user is None or user.is_builtin or not user.active or user.locked_at is not None:
             why = "account not active"
+        elif user.expires_at is not None and user.expires_at <= now:
+            why = "temporary account expired"
         if why is not None or rec is None or user is None:
             # A failed log-on attempt (CJIS AU-2): recorded, with no secret in it.
             uow.custody.append(

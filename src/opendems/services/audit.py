@@ -6,7 +6,7 @@ import csv
 import io
 from collections.abc import Iterator
 
-from opendems.domain.access import Permission
+from opendems.domain.access import Permission, visibility
 from opendems.domain.custody import AuditQuery, CustodyEvent
 from opendems.domain.errors import Invalid
 from opendems.ports import Clock, UnitOfWork
@@ -68,7 +68,7 @@ def search(
         raise Invalid(f"limit must be 1-{MAX_PAGE} and offset not negative")
     _record_access(actor, q, "audit:read", uow=uow, clock=clock)
     with uow.for_reading() as reader:
-        return reader.custody.search(q, limit=limit, offset=offset)
+        return reader.custody.search(q, limit=limit, offset=offset, scope=visibility(actor.principal))
 
 
 def export_csv(actor: Actor, q: AuditQuery, *, uow: UnitOfWork, clock: Clock) -> Iterator[str]:
@@ -82,7 +82,9 @@ def export_csv(actor: Actor, q: AuditQuery, *, uow: UnitOfWork, clock: Clock) ->
         offset = 0
         while True:
             with uow.for_reading() as reader:
-                events, _ = reader.custody.search(q, limit=EXPORT_BATCH, offset=offset)
+                events, _ = reader.custody.search(
+                    q, limit=EXPORT_BATCH, offset=offset, scope=visibility(actor.principal)
+                )
             for e in events:
                 writer.writerow([_cell(getattr(e, name)) for name in CSV_COLUMNS])
             yield buffer.getvalue()

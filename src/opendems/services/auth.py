@@ -32,7 +32,13 @@ from opendems.services.accounts import hash_password, password_matches, principa
 from opendems.services.context import Actor, AuthPolicy
 
 SIGN_IN_FAILED = "Sign-in failed: the user name, password or code is wrong, or the account cannot sign in."
-MFA_CONTEXT = "mfa-secret"
+
+
+def _mfa_context(user: UserRecord) -> str:
+    # Binds each sealed seed to its account: a seed copied onto another row does not open.
+    return f"mfa-secret:{user.id}"
+
+
 TOUCH_EVERY_S = 60  # a session's last activity is written at most once a minute
 
 # Session stages: what the holder of the cookie has proven so far.
@@ -181,11 +187,12 @@ def sign_in(
         if not ok:
             _fail(uow, user, clock, where, policy, "auth:sign_in", "wrong password")
             raise Unauthenticated(SIGN_IN_FAILED)
-        uow.accounts.update_user(user.id, failed_logins=0, first_failed_at=None)
         stage = _first_stage(user, policy)
         started = new_session(uow, user, stage, where, now)
         if stage == STAGE_ACTIVE:
-            uow.accounts.update_user(user.id, last_login_at=now)
+            # Failures are forgiven only by a complete sign-in, never by the password alone:
+            # otherwise a known password would allow unlimited guesses at the code.
+            uow.accounts.update_user(user.id, last_login_at=now, failed_logins=0, first_failed_at=None)
             auth_event(uow, clock, where, "auth:sign_in", user=user, details={"mfa": None})
         else:
             auth_event(uow, clock, where, "auth:password", user=user, details={"next": stage})
@@ -265,6 +272,23 @@ def refuse_forged_request(state: SessionState, where: Where, *, uow: UnitOfWork,
     raise Forbidden("this request needs the page's CSRF token (reload the page and try again)")
 
 
+def _rotate(uow: UnitOfWork, session: SessionRecord, now: datetime) -> str:
+    """A new cookie value once the session is fully signed in: whatever value was known
+    before the second factor (a fixation attempt) is worthless after it."""
+    token = secrets.token_urlsafe(32)
+    uow.sessions.update(session.id, id=session_digest(token), stage=STAGE_ACTIVE, last_seen_at=now)
+    return token
+
+
+@dataclass(frozen=True)
+class Completed:
+    """A sign-in finished by its second factor: the new cookie value, and what to show."""
+
+    token: str
+    user: UserRecord
+    recovery_codes: list[str]
+
+
 # -- multi-factor authentication ---------------------------------------------------------
 
 
@@ -283,7 +307,7 @@ def begin_enrolment(
     secret = new_secret()
     with uow:
         uow.accounts.update_user(
-            state.user.id, mfa_secret=secrets_box.seal(secret.encode(), context=MFA_CONTEXT)
+            state.user.id, mfa_secret=secrets_box.seal(secret.encode(), context=_mfa_context(state.user))
         )
         uow.commit()
     return Enrolment(secret, provisioning_uri(secret, state.user.username, policy.mfa_issuer))
@@ -292,7 +316,7 @@ def begin_enrolment(
 def pending_enrolment(state: SessionState, *, secrets_box: Secrets, policy: AuthPolicy) -> Enrolment | None:
     if state.user.mfa_enrolled_at is not None or not state.user.mfa_secret:
         return None
-    secret = secrets_box.open(state.user.mfa_secret, context=MFA_CONTEXT).decode()
+    secret = secrets_box.open(state.user.mfa_secret, context=_mfa_context(state.user)).decode()
     return Enrolment(secret, provisioning_uri(secret, state.user.username, policy.mfa_issuer))
 
 
@@ -305,8 +329,8 @@ def confirm_enrolment(
     clock: Clock,
     secrets_box: Secrets,
     policy: AuthPolicy,
-) -> list[str]:
-    """Prove the new authenticator works; returns the one-time recovery codes (shown once)."""
+) -> Completed:
+    """Prove the new authenticator works; the one-time recovery codes are shown once."""
     pending = pending_enrolment(state, secrets_box=secrets_box, policy=policy)
     if pending is None:
         raise Conflict("start the enrolment first")
@@ -324,11 +348,11 @@ def confirm_enrolment(
             user.id, mfa_enrolled_at=now, mfa_last_step=step, failed_logins=0, first_failed_at=None,
             last_login_at=now,
         )  # fmt: skip
-        uow.sessions.update(state.session.id, stage=STAGE_ACTIVE, last_seen_at=now)
+        token = _rotate(uow, state.session, now)
         auth_event(uow, clock, where, "mfa:enrol", user=user, details={"recovery_codes": len(codes)})
         auth_event(uow, clock, where, "auth:sign_in", user=user, details={"mfa": "totp"})
         uow.commit()
-        return codes
+        return Completed(token, user, codes)
 
 
 def verify_second_factor(
@@ -340,7 +364,7 @@ def verify_second_factor(
     clock: Clock,
     secrets_box: Secrets,
     policy: AuthPolicy,
-) -> SessionState:
+) -> Completed:
     """A TOTP code (never one already used) or a recovery code completes the sign-in."""
     now = clock.now()
     with uow:
@@ -354,7 +378,7 @@ def verify_second_factor(
             method = "recovery_code"
             ok = uow.sessions.use_recovery_code(user.id, recovery_digest(code), now)
         else:
-            secret = secrets_box.open(user.mfa_secret, context=MFA_CONTEXT).decode()
+            secret = secrets_box.open(user.mfa_secret, context=_mfa_context(user)).decode()
             step = matching_step(secret, code, now, last_used=user.mfa_last_step)
             if step is not None:
                 ok = True
@@ -368,16 +392,13 @@ def verify_second_factor(
             )
             raise Unauthenticated(SIGN_IN_FAILED)
         uow.accounts.update_user(user.id, failed_logins=0, first_failed_at=None, last_login_at=now)
-        uow.sessions.update(state.session.id, stage=STAGE_ACTIVE, last_seen_at=now)
+        token = _rotate(uow, state.session, now)
         details: dict[str, Any] = {"mfa": method}
         if method == "recovery_code":
             details["recovery_codes_left"] = uow.sessions.recovery_codes_left(user.id)
         auth_event(uow, clock, where, "auth:sign_in", user=user, details=details)
         uow.commit()
-        refreshed = uow.accounts.user_by_id(user.id)
-        session = uow.sessions.get(state.session.id)
-        assert refreshed is not None and session is not None
-        return SessionState(session, refreshed, principal_of(uow, refreshed, "session"))
+        return Completed(token, user, [])
 
 
 # -- signing out and passwords ----------------------------------------------------------

@@ -34,15 +34,17 @@ def parse_group_roles(text: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def begin(idp: IdentityProvider, *, uow: UnitOfWork, clock: Clock) -> str:
-    """The provider URL to send the browser to; state, nonce and PKCE verifier kept server-side."""
+def begin(idp: IdentityProvider, *, uow: UnitOfWork, clock: Clock) -> tuple[str, str]:
+    """(the provider URL to send the browser to, the state). State, nonce and PKCE verifier
+    are kept server-side; the caller also binds the state to the browser (a cookie), so a
+    callback link made by someone else cannot sign this browser in as them."""
     state, nonce, verifier = secrets.token_urlsafe(24), secrets.token_urlsafe(24), secrets.token_urlsafe(48)
     with uow:
         now = clock.now()
         uow.sessions.forget_oidc_states_before(now - STATE_LIFETIME)
         uow.sessions.add_oidc_state(state, nonce, verifier, now)
         uow.commit()
-    return idp.authorization_url(state=state, nonce=nonce, code_verifier=verifier)
+    return idp.authorization_url(state=state, nonce=nonce, code_verifier=verifier), state
 
 
 def _role_for(groups: list[str], mapping: list[tuple[str, str]]) -> str | None:
@@ -84,7 +86,7 @@ def complete(
     with uow:
         now = clock.now()
         user = uow.accounts.user_by_subject(subject)
-        if role is None or uow.accounts.role(role) is None:
+        if role is None or role == "system" or uow.accounts.role(role) is None:
             auth_event(uow, clock, where, "auth:sign_in", user=user, attempted=_username(claims), outcome="denied",
                    reason="no group of this user maps to a role", details={"method": "oidc", "groups": groups})  # fmt: skip
             uow.commit()

@@ -45,7 +45,7 @@ def check_csrf(request: Request, state: SessionState, form_token: str | None = N
     if request.method in SAFE_METHODS:
         return
     sent = request.headers.get(CSRF_HEADER) or form_token or ""
-    if not sent or not hmac.compare_digest(sent, state.session.csrf_token):
+    if not sent or not hmac.compare_digest(sent.encode(), state.session.csrf_token.encode()):
         c = container(request)
         refuse_forged_request(state, where(request), uow=c.uow(), clock=c.clock)
 

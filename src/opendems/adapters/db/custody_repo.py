@@ -7,10 +7,12 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, and_, func, insert, select, update
 
 from opendems.adapters.crypto.keys import Signer
-from opendems.adapters.db.tables import custody_events, custody_head
+from opendems.adapters.db.access_repo import case_visible, evidence_sealed, evidence_visible
+from opendems.adapters.db.tables import cases, custody_events, custody_head, evidence
+from opendems.domain.access import Visibility
 from opendems.domain.custody import (
     GENESIS_HASH,
     AuditQuery,
@@ -99,10 +101,21 @@ class CustodyRepository:
                 yield _event(row)
             last = rows[-1].seq
 
-    def search(self, q: AuditQuery, *, limit: int, offset: int) -> tuple[list[CustodyEvent], int]:
-        """Events matching ``q``, oldest first (the trail's own order), and how many match."""
+    def search(
+        self, q: AuditQuery, *, limit: int, offset: int, scope: Visibility | None = None
+    ) -> tuple[list[CustodyEvent], int]:
+        """Events matching ``q``, oldest first (the trail's own order), and how many match.
+
+        With ``scope``, events about sealed items and cases the reader may not see are left
+        out: sealed material is invisible in every search, the trail's included.
+        """
         conditions = []
         c = custody_events.c
+        if scope is not None:
+            hidden_items = select(evidence.c.id).where(evidence_sealed(), ~evidence_visible(scope))
+            hidden_cases = select(cases.c.number).where(cases.c.restriction == "sealed", ~case_visible(scope))
+            conditions.append(~and_(c.object_type == "evidence", c.object_id.in_(hidden_items)))
+            conditions.append(~and_(c.object_type == "case", c.object_id.in_(hidden_cases)))
         if q.actor:
             conditions.append(c.actor_name == q.actor)
         if q.action:

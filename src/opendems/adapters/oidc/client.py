@@ -19,21 +19,21 @@ TIMEOUT_S = 10
 
 class OidcClient:
     def __init__(self, issuer: str, client_id: str, client_secret: str, redirect_uri: str) -> None:
-        self.issuer = issuer.rstrip("/")
+        self.issuer = issuer  # exactly as the provider names itself (a trailing "/" matters)
         self.client_id = client_id
         self._secret = client_secret
         self.redirect_uri = redirect_uri
 
     @cached_property
     def metadata(self) -> dict[str, Any]:
-        url = f"{self.issuer}/.well-known/openid-configuration"
+        url = f"{self.issuer.rstrip('/')}/.well-known/openid-configuration"
         try:
             reply = requests.get(url, timeout=TIMEOUT_S)
             reply.raise_for_status()
             meta: dict[str, Any] = reply.json()
         except (requests.RequestException, ValueError) as exc:
             raise Unauthenticated(f"the identity provider at {self.issuer} does not answer: {exc}") from exc
-        if meta.get("issuer", "").rstrip("/") != self.issuer:
+        if meta.get("issuer") != self.issuer:
             raise Unauthenticated("the identity provider names a different issuer than the one configured")
         return meta
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from opendems.domain.accounts import RoleRecord, TokenRecord, UserRecord
 from opendems.services import accounts as svc
@@ -62,7 +62,7 @@ class UserIn(BaseModel):
     display_name: str = Field(default="", max_length=200)
     unit: str | None = Field(default=None, max_length=100)
     email: str | None = Field(default=None, max_length=320)
-    expires_at: datetime | None = None  # a temporary account
+    expires_at: AwareDatetime | None = None  # a temporary account (with a time zone)
     password: str | None = Field(default=None, max_length=1024)  # none: a one-time password
 
 
@@ -79,7 +79,7 @@ class UserPatch(BaseModel):
     unit: str | None = Field(default=None, max_length=100)
     display_name: str | None = Field(default=None, max_length=200)
     email: str | None = Field(default=None, max_length=320)
-    expires_at: datetime | None = None
+    expires_at: AwareDatetime | None = None
     status: Literal["active", "disabled"] | None = None
 
 
@@ -134,7 +134,7 @@ class TokenIn(BaseModel):
 
     name: str = Field(min_length=1, max_length=100)
     username: str | None = Field(default=None, max_length=64)  # another user's: user:manage
-    expires_at: datetime | None = None
+    expires_at: AwareDatetime | None = None
     scopes: list[str] | None = Field(default=None, max_length=100)
 
 

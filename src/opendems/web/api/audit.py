@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel
 
 from opendems.domain.custody import AuditQuery, CustodyEvent
 from opendems.services import audit as svc
@@ -54,8 +53,8 @@ def _query(
     object_type: Annotated[str | None, Query(max_length=32)] = None,
     object_id: Annotated[str | None, Query(max_length=100)] = None,
     outcome: Literal["success", "denied", "failed"] | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
 ) -> AuditQuery:
     return AuditQuery(
         actor=actor_name,

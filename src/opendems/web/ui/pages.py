@@ -28,6 +28,7 @@ from opendems.web.deps import SESSION_COOKIE, check_csrf, container, where
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 router = APIRouter(include_in_schema=False)
 LOGIN_CSRF_COOKIE = "opendems_login_csrf"
+OIDC_STATE_COOKIE = "opendems_oidc_state"
 MESSAGES = {
     "signed_out": "You are signed out.",
     "signed_out_everywhere": "You are signed out on every device.",
@@ -104,7 +105,7 @@ def sign_in(
     c = container(request)
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     error: DomainError | None = None
-    if not expected or not hmac.compare_digest(expected, csrf_token):
+    if not expected or not hmac.compare_digest(expected.encode(), csrf_token.encode()):
         error = Forbidden("the sign-in form expired; please try again")
     else:
         try:
@@ -179,7 +180,9 @@ def mfa(
             {"csrf_token": state.session.csrf_token, "error": exc.message},
             status=exc.status,
         )
-    return RedirectResponse(_after_sign_in(done.user.must_change_password), status_code=303)
+    response = RedirectResponse(_after_sign_in(done.user.must_change_password), status_code=303)
+    _cookie(response, request, SESSION_COOKIE, done.token)
+    return response
 
 
 def _qr_svg(uri: str) -> str:
@@ -214,7 +217,7 @@ def enrol(
         return _to_sign_in()
     try:
         check_csrf(request, state, csrf_token)
-        codes = auth.confirm_enrolment(
+        done = auth.confirm_enrolment(
             state,
             code,
             where=where(request),
@@ -242,9 +245,13 @@ def enrol(
             },
             status=exc.status,
         )
-    return _page(
-        request, "recovery.html", {"codes": codes, "next": _after_sign_in(state.user.must_change_password)}
+    response = _page(
+        request,
+        "recovery.html",
+        {"codes": done.recovery_codes, "next": _after_sign_in(done.user.must_change_password)},
     )
+    _cookie(response, request, SESSION_COOKIE, done.token)
+    return response
 
 
 @router.get("/account", response_class=HTMLResponse)
@@ -337,7 +344,10 @@ def oidc_start(request: Request) -> Response:
     c = container(request)
     if c.identity_provider is None:
         raise NotFound("single sign-on is not configured on this server")
-    return RedirectResponse(oidc.begin(c.identity_provider, uow=c.uow(), clock=c.clock), status_code=303)
+    url, state = oidc.begin(c.identity_provider, uow=c.uow(), clock=c.clock)
+    response = RedirectResponse(url, status_code=303)
+    _cookie(response, request, OIDC_STATE_COOKIE, state)
+    return response
 
 
 @router.get("/sign-in/oidc/callback", response_class=HTMLResponse)
@@ -352,6 +362,9 @@ def oidc_callback(
             raise Unauthenticated(f"the identity provider did not sign you in ({error_description or error})")
         if not code or not state:
             raise Invalid("the identity provider's answer is missing its code or state")
+        bound = request.cookies.get(OIDC_STATE_COOKIE, "")
+        if not bound or not hmac.compare_digest(bound.encode(), state.encode()):
+            raise Unauthenticated("this sign-in was not started in this browser; start again")
         started = oidc.complete(
             c.identity_provider,
             code=code,
@@ -375,4 +388,5 @@ def oidc_callback(
         return response
     response = RedirectResponse("/", status_code=303)
     _cookie(response, request, SESSION_COOKIE, started.token)
+    response.delete_cookie(OIDC_STATE_COOKIE, path="/")
     return response
