@@ -20,7 +20,8 @@ from opendems.services.context import Actor
 
 
 def make_settings(root: Path, **overrides: object) -> Settings:
-    values: dict[str, object] = {"data_dir": root / "data", "segment_size": 64 * 1024}
+    # No background workers in tests: a test runs the jobs it means to, when it means to.
+    values: dict[str, object] = {"data_dir": root / "data", "segment_size": 64 * 1024, "workers": 0}
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
 

@@ -17,6 +17,7 @@ from opendems.adapters.crypto.secrets import SecretBox
 from opendems.adapters.db.engine import make_engine
 from opendems.adapters.db.migrate import upgrade
 from opendems.adapters.db.uow import SqlUnitOfWork
+from opendems.adapters.media.probe import MediaProbe
 from opendems.adapters.oidc.client import OidcClient
 from opendems.config import Settings
 from opendems.domain.custody import Where
@@ -30,6 +31,8 @@ from opendems.services.accounts import (
 )
 from opendems.services.context import Actor, AuthPolicy, Limits, SystemClock
 from opendems.services.ingest import recover_storage
+from opendems.services.jobs import Processor, StepContext
+from opendems.services.media import STEPS
 from opendems.services.uploads import expire_uploads
 
 
@@ -107,6 +110,19 @@ class Container:
             s.oidc_client_secret,
             s.oidc_public_url.rstrip("/") + "/sign-in/oidc/callback",
         )
+
+    @cached_property
+    def processor(self) -> Processor:
+        def context() -> StepContext:
+            return StepContext(
+                uow=self.uow(),
+                blobs=self.blobs,
+                clock=self.clock,
+                actor=self.system_actor("processing"),
+                prober=MediaProbe(),
+            )
+
+        return Processor(steps=dict(STEPS), make_context=context, clock=self.clock)
 
     def uow(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(

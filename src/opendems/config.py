@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     max_tag_chars: int = 64
     max_custom_fields_bytes: int = 16_384
 
+    # Processing: job worker threads inside the server (0: only `opendems worker` runs jobs).
+    workers: int = 1
+
     # Sign-in and sessions (CJIS AC-7, AC-11, AC-12, IA-2, IA-5).
     lockout_attempts: int = 5  # consecutive failures that lock an account...
     lockout_window_minutes: int = 15  # ...when they fall within this window

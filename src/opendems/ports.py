@@ -6,7 +6,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,10 @@ class BlobStore(Protocol):
     def size(self, key: str) -> int: ...
     def read_range(self, key: str, start: int, end: int) -> Generator[bytes, None, None]: ...
     def read_all(self, key: str) -> Generator[bytes, None, None]: ...
+    def open_plaintext(self, key: str) -> BinaryIO:
+        """A seekable, read-only file of the blob's plaintext (decrypts segments on demand)."""
+        ...
+
     def delete(self, key: str) -> None: ...
 
     def create_resumable(self, upload_id: str) -> None: ...
@@ -67,6 +71,13 @@ class BlobStore(Protocol):
 
 class Clock(Protocol):
     def now(self) -> datetime: ...
+
+
+class MediaProber(Protocol):
+    """Reads what an original holds (streams, duration, capture time, place, device).
+    Raises ``PermanentFailure`` for a file that cannot be read."""
+
+    def probe(self, kind: str, f: BinaryIO) -> dict[str, Any]: ...
 
 
 class Secrets(Protocol):
@@ -89,6 +100,7 @@ if TYPE_CHECKING:  # repository types, for annotations only: services never impo
     from opendems.adapters.db.cases_repo import CaseRepository
     from opendems.adapters.db.custody_repo import CustodyRepository
     from opendems.adapters.db.evidence_repo import EvidenceRepository
+    from opendems.adapters.db.jobs_repo import JobRepository
     from opendems.adapters.db.sessions_repo import SessionRepository
     from opendems.adapters.db.uploads_repo import UploadRepository
 
@@ -97,6 +109,7 @@ class UnitOfWork(Protocol):
     accounts: AccountRepository
     access: AccessRepository
     sessions: SessionRepository
+    jobs: JobRepository
     evidence: EvidenceRepository
     cases: CaseRepository
     uploads: UploadRepository

@@ -270,6 +270,9 @@ SPECS: dict[tuple[str, str], list[Spec]] = {
             also_ok="not tagged|no tag|does not have",
         )
     ],
+    ("GET", E + "/{evidence_id}/jobs"): [
+        Spec((P.EVIDENCE_VIEW,), "evidence", lambda k: {"method": "GET", "url": f"{E}/{k.item}/jobs"})
+    ],
     ("GET", E + "/{evidence_id}/custody"): [
         Spec((P.CUSTODY_READ,), "evidence", lambda k: {"method": "GET", "url": f"{E}/{k.item}/custody"})
     ],

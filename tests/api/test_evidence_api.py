@@ -968,3 +968,19 @@ def test_changing_restriction_needs_the_restrict_permission(
     # cora was named when she restricted it, so she still sees it; another custodian does not.
     assert client.get(f"{API}/{item['id']}", headers=custodian).status_code == 200
     assert_problem(client.get(f"{API}/{item['id']}", headers=token_for("carl", "evidence_custodian")), 404)
+
+
+def test_processing_state_and_probe_results_through_the_api(
+    client: TestClient, auth: dict[str, str], container: Container
+) -> None:
+    from tests.media import video_bytes
+
+    item = ingest(client, auth, video_bytes(), filename="clip.mp4")
+    r = client.get(f"{API}/{item['id']}/jobs", headers=auth)
+    assert r.status_code == 200 and [(j["kind"], j["state"]) for j in r.json()] == [("probe", "queued")]
+    assert client.get(f"{API}/{item['id']}", headers=auth).json()["media"] is None
+    container.processor.run_until_idle("test")
+    jobs = client.get(f"{API}/{item['id']}/jobs", headers=auth).json()
+    assert jobs[0]["state"] == "done" and jobs[0]["progress"] == 1.0 and jobs[0]["attempts"] == 1
+    media = client.get(f"{API}/{item['id']}", headers=auth).json()["media"]
+    assert media["kind"] == "video" and media["width"] == 320 and media["video_codec"] == "h264"

@@ -152,7 +152,8 @@ class EvidenceItem:
     case_numbers: list[str] = field(default_factory=list)
     derivatives: list[Derivative] = field(default_factory=list)
     updated_at: datetime | None = None
-    unit: str | None = None  # the uploader's unit when it was acquired (supervisor scope)
+    unit: str | None = None  # the capturing officer's (or uploader's) unit (supervisor scope)
+    media: dict[str, Any] | None = None  # what probing the original found
 
 
 # Fields a user may edit, and how each is checked.

@@ -16,6 +16,7 @@ from opendems.domain.evidence import (
     check_tags,
     parse_evidence_id,
 )
+from opendems.domain.jobs import Job
 from opendems.ports import Clock, UnitOfWork
 from opendems.services.context import Actor, Limits
 from opendems.services.custody import authorize, record
@@ -320,3 +321,10 @@ def record_transfer(
             },
         )
         uow.commit()
+
+
+def item_jobs(actor: Actor, evidence_id: str, *, uow: UnitOfWork, clock: Clock) -> list[Job]:
+    """The processing jobs of an item: state, progress, errors."""
+    with uow:
+        item = _load(actor, evidence_id, Permission.EVIDENCE_VIEW, "evidence:view", uow=uow, clock=clock)
+        return uow.jobs.for_item(item.id)

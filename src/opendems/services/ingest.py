@@ -38,6 +38,7 @@ from opendems.ports import BlobStore, Clock, StagedBlob, UnitOfWork
 from opendems.services.cases import link_to_case, require_restrict_for
 from opendems.services.context import Actor, Limits
 from opendems.services.custody import authorize, may, record
+from opendems.services.media import jobs_for
 
 
 @dataclass
@@ -266,6 +267,8 @@ def _store(
                 ),
             )
             uow.evidence.add(item)
+            for kind_of_job in jobs_for(item.kind):
+                uow.jobs.enqueue(kind_of_job, item.id, now)
             if item.restriction is not Restriction.NORMAL:
                 # Whoever restricts or seals an item at upload stays named on it.
                 uow.access.add_member(

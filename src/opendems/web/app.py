@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from opendems import __version__
 from opendems.bootstrap import Container
 from opendems.services.accounts import sweep_accounts
+from opendems.services.jobs import WorkerThread
 from opendems.web import problems
 from opendems.web.api import accounts, audit, cases, evidence, members, system, uploads
 from opendems.web.ui import pages
@@ -50,10 +51,17 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
                 log.exception("the scheduled account sweep failed; it runs again in an hour")
 
     task = asyncio.create_task(sweep())
+    workers = [WorkerThread(c.processor, f"worker-{n}") for n in range(c.settings.workers)]
+    for w in workers:
+        w.start()
     try:
         yield
     finally:
         task.cancel()
+        for w in workers:
+            w.stop()
+        for w in workers:
+            w.join(timeout=30)
 
 
 def create_app(c: Container) -> FastAPI:

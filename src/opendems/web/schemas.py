@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from opendems.domain.cases import Case
 from opendems.domain.custody import CustodyEvent
 from opendems.domain.evidence import EvidenceItem
+from opendems.domain.jobs import Job
 
 
 class OriginalOut(BaseModel):
@@ -56,6 +57,9 @@ class EvidenceOut(BaseModel):
     updated_at: datetime | None
     original: OriginalOut | None
     derivatives: list[DerivativeOut]
+    media: dict[str, Any] | None = Field(
+        default=None, description="What probing the original found (streams, duration, size, place, device)."
+    )
 
     @classmethod
     def of(cls, item: EvidenceItem) -> EvidenceOut:
@@ -81,6 +85,7 @@ class EvidenceOut(BaseModel):
             created_at=item.created_at,
             created_by=item.created_by,
             updated_at=item.updated_at,
+            media=item.media,
             original=OriginalOut(
                 sha256=o.sha256,
                 size=o.size,
@@ -256,3 +261,21 @@ class UploadOut(BaseModel):
     duplicate: bool
     error: str | None
     expires_at: datetime
+
+
+class JobOut(BaseModel):
+    id: int
+    kind: str
+    evidence_id: str | None
+    state: str
+    attempts: int
+    max_attempts: int
+    progress: float
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, job: Job) -> JobOut:
+        return cls(**{k: getattr(job, k) for k in cls.model_fields})

@@ -14,6 +14,7 @@ import contextlib
 import errno
 import fcntl
 import hashlib
+import io
 import os
 import secrets
 import struct
@@ -32,6 +33,7 @@ from opendems.adapters.crypto.envelope import (
     EncryptedBlobReader,
     EncryptingWriter,
     Header,
+    PlaintextFile,
     SegmentCipher,
     new_header,
     open_data_key,
@@ -455,6 +457,18 @@ class LocalBlobStore:
     def read_range(self, key: str, start: int, end: int) -> Generator[bytes, None, None]:
         with self._reader(key) as reader:
             yield from reader.iter_range(start, end)
+
+    def open_plaintext(self, key: str) -> BinaryIO:
+        try:
+            f = self._path(key).open("rb")
+        except FileNotFoundError:
+            raise NotFound(f"blob {key} is missing from the store") from None
+        try:
+            reader = EncryptedBlobReader(f, os.fstat(f.fileno()).st_size, self.keyring)
+        except BaseException:
+            f.close()
+            raise
+        return io.BufferedReader(PlaintextFile(f, reader), buffer_size=256 * 1024)
 
     def read_all(self, key: str) -> Generator[bytes, None, None]:
         with self._reader(key) as reader:

@@ -13,13 +13,14 @@ rewraps the header and leaves the segments as they are.
 from __future__ import annotations
 
 import hashlib
+import io
 import math
 import os
 import struct
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -277,3 +278,50 @@ class EncryptedBlobReader:
     def iter_all(self) -> Iterator[bytes]:
         for index in range(self._last_index + 1):
             yield self.segment(index)
+
+
+class PlaintextFile(io.RawIOBase):
+    """A seekable read-only view of a blob's plaintext, decrypting one segment at a time
+    (the last one is kept), so a media library can seek through a large encrypted original."""
+
+    def __init__(self, handle: BinaryIO, reader: EncryptedBlobReader) -> None:
+        self._handle = handle
+        self._reader = reader
+        self._pos = 0
+        self._cached: tuple[int, bytes] | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._reader.size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def _segment(self, index: int) -> bytes:
+        if self._cached is None or self._cached[0] != index:
+            self._cached = (index, self._reader.segment(index))
+        return self._cached[1]
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        if self._pos >= self._reader.size or not len(view):
+            return 0
+        size = self._reader.header.segment_size
+        index, offset = divmod(self._pos, size)
+        data = self._segment(index)
+        n = min(len(view), len(data) - offset)
+        view[:n] = data[offset : offset + n]
+        self._pos += n
+        return n
+
+    def close(self) -> None:
+        if not self.closed:
+            self._handle.close()
+        super().close()

@@ -51,6 +51,7 @@ def _item(row: Any) -> EvidenceItem:
         restriction=Restriction(data["restriction"]),
         updated_at=data["updated_at"],
         unit=data["unit"],
+        media=data["media"],
     )
 
 

@@ -191,6 +191,7 @@ evidence = Table(
     Column("created_by", Integer, ForeignKey("users.id"), nullable=False, index=True),
     Column("updated_at", UTCDateTime, nullable=True),
     Column("unit", String(100), nullable=True, index=True),
+    Column("media", JSON, nullable=True),  # what probing the original found
 )
 
 originals = Table(
@@ -300,4 +301,24 @@ uploads = Table(
     Column("evidence_id", String(32), nullable=True),
     Column("duplicate", Boolean, nullable=False, default=False),
     Column("error", Text, nullable=True),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("evidence_id", String(32), ForeignKey("evidence.id"), nullable=True, index=True),
+    Column("state", String(16), nullable=False),  # queued | running | done | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("max_attempts", Integer, nullable=False),
+    Column("progress", Float, nullable=False, default=0.0),
+    Column("error", Text, nullable=True),
+    Column("run_after", UTCDateTime, nullable=False),
+    Column("locked_by", String(100), nullable=True),
+    Column("locked_until", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Index("ix_jobs_state_run_after", "state", "run_after"),
 )

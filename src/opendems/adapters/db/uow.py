@@ -12,6 +12,7 @@ from opendems.adapters.db.accounts_repo import AccountRepository
 from opendems.adapters.db.cases_repo import CaseRepository
 from opendems.adapters.db.custody_repo import CustodyRepository
 from opendems.adapters.db.evidence_repo import EvidenceRepository
+from opendems.adapters.db.jobs_repo import JobRepository
 from opendems.adapters.db.sessions_repo import SessionRepository
 from opendems.adapters.db.uploads_repo import UploadRepository
 from opendems.ports import CustodyAnchor
@@ -41,6 +42,7 @@ class SqlUnitOfWork:
         self.accounts = AccountRepository(self._conn)
         self.access = AccessRepository(self._conn)
         self.sessions = SessionRepository(self._conn)
+        self.jobs = JobRepository(self._conn)
         self.evidence = EvidenceRepository(self._conn)
         self.cases = CaseRepository(self._conn)
         self.uploads = UploadRepository(self._conn)

@@ -26,6 +26,7 @@ from opendems.web.schemas import (
     EvidencePage,
     EvidencePatch,
     IngestOut,
+    JobOut,
     TagsIn,
 )
 from opendems.web.streaming import feed, repr_digest, sha256_from_digest_header
@@ -157,6 +158,12 @@ def remove_tag(
         who, evidence_id, remove=[tag], reason=reason, uow=c.uow(), clock=c.clock, limits=c.limits
     )
     return EvidenceOut.of(item)
+
+
+@router.get("/{evidence_id}/jobs", response_model=list[JobOut], summary="The item's processing jobs")
+def jobs(evidence_id: str, request: Request, who: ActorDep) -> list[JobOut]:
+    c = container(request)
+    return [JobOut.of(j) for j in svc.item_jobs(who, evidence_id, uow=c.uow(), clock=c.clock)]
 
 
 @router.get(

@@ -1,0 +1,132 @@
+"""The jobs table: the embedded queue. Claims take a lease; an expired lease means the
+worker died, and the job is claimed again."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, insert, or_, select, update
+
+from opendems.adapters.db.tables import jobs
+from opendems.domain.jobs import DEFAULT_ATTEMPTS, Job, JobState
+
+
+def _job(row: Any) -> Job:
+    data = dict(row._mapping)
+    data["state"] = JobState(data["state"])
+    return Job(**data)
+
+
+class JobRepository:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def enqueue(
+        self, kind: str, evidence_id: str | None, now: datetime, *, max_attempts: int = DEFAULT_ATTEMPTS
+    ) -> int | None:
+        """Queue a job unless one of the same kind for the same item is queued, running or
+        done (steps are per item; asking twice is not doing twice). Returns its id."""
+        existing = self._conn.execute(
+            select(jobs.c.id).where(
+                jobs.c.kind == kind, jobs.c.evidence_id == evidence_id, jobs.c.state != JobState.FAILED.value
+            )
+        ).first()
+        if existing is not None:
+            return None
+        result = self._conn.execute(
+            insert(jobs).values(
+                kind=kind,
+                evidence_id=evidence_id,
+                state=JobState.QUEUED.value,
+                attempts=0,
+                max_attempts=max_attempts,
+                progress=0.0,
+                run_after=now,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def claim(self, worker: str, now: datetime, lease: timedelta) -> Job | None:
+        """The next runnable job, leased to ``worker``: queued and due, or running under a
+        lease that ran out (its worker died)."""
+        runnable = or_(
+            and_(jobs.c.state == JobState.QUEUED.value, jobs.c.run_after <= now),
+            and_(jobs.c.state == JobState.RUNNING.value, jobs.c.locked_until < now),
+        )
+        row = self._conn.execute(
+            select(jobs).where(runnable).order_by(jobs.c.run_after, jobs.c.id).limit(1)
+        ).first()
+        if row is None:
+            return None
+        self._conn.execute(
+            update(jobs)
+            .where(jobs.c.id == row.id)
+            .values(
+                state=JobState.RUNNING.value,
+                attempts=jobs.c.attempts + 1,
+                locked_by=worker,
+                locked_until=now + lease,
+                updated_at=now,
+                error=None,
+            )
+        )
+        return self.get(int(row.id))
+
+    def get(self, job_id: int) -> Job | None:
+        row = self._conn.execute(select(jobs).where(jobs.c.id == job_id)).first()
+        return _job(row) if row else None
+
+    def progress(self, job_id: int, worker: str, fraction: float, now: datetime, lease: timedelta) -> None:
+        self._conn.execute(
+            update(jobs)
+            .where(jobs.c.id == job_id, jobs.c.locked_by == worker)
+            .values(progress=max(0.0, min(fraction, 1.0)), locked_until=now + lease, updated_at=now)
+        )
+
+    def finish(self, job_id: int, now: datetime) -> None:
+        self._conn.execute(
+            update(jobs)
+            .where(jobs.c.id == job_id)
+            .values(
+                state=JobState.DONE.value,
+                progress=1.0,
+                locked_by=None,
+                locked_until=None,
+                updated_at=now,
+                finished_at=now,
+            )
+        )
+
+    def fail(self, job_id: int, error: str, now: datetime, *, retry_at: datetime | None) -> None:
+        values: dict[str, Any] = {
+            "error": error[:2000],
+            "locked_by": None,
+            "locked_until": None,
+            "updated_at": now,
+        }
+        if retry_at is None:
+            values.update(state=JobState.FAILED.value, finished_at=now)
+        else:
+            values.update(state=JobState.QUEUED.value, run_after=retry_at)
+        self._conn.execute(update(jobs).where(jobs.c.id == job_id).values(**values))
+
+    def for_item(self, evidence_id: str) -> list[Job]:
+        query = select(jobs).where(jobs.c.evidence_id == evidence_id).order_by(jobs.c.id)
+        return [_job(r) for r in self._conn.execute(query)]
+
+    def listing(self, state: JobState | None = None, limit: int = 100) -> list[Job]:
+        query = select(jobs).order_by(jobs.c.id.desc()).limit(limit)
+        if state is not None:
+            query = query.where(jobs.c.state == state.value)
+        return [_job(r) for r in self._conn.execute(query)]
+
+    def counts(self) -> dict[str, int]:
+        rows = self._conn.execute(select(jobs.c.state, func.count()).group_by(jobs.c.state))
+        return {str(state): int(n) for state, n in rows}
+
+    def failed_since(self, when: datetime) -> list[Job]:
+        query = select(jobs).where(jobs.c.state == JobState.FAILED.value, jobs.c.finished_at >= when)
+        return [_job(r) for r in self._conn.execute(query.order_by(jobs.c.id))]

@@ -1,0 +1,120 @@
+"""``opendems worker`` and ``opendems jobs``: running and watching the processing queue."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from opendems.cli.runtime import clear_errors, console, err, state
+from opendems.domain.jobs import JobState
+from opendems.services.jobs import WorkerThread, wait_until_idle, worker_name
+
+
+@clear_errors
+def worker(
+    threads: Annotated[int, typer.Option("--threads", min=1, max=64, help="Jobs run at once.")] = 1,
+    until_idle: Annotated[
+        bool, typer.Option("--until-idle", help="Run what is due, then exit (non-zero if a job failed).")
+    ] = False,
+) -> None:
+    """Run processing jobs in this process (beside or instead of the server's own workers)."""
+    c = state.container()
+    if until_idle:
+        ended = c.processor.run_until_idle(worker_name("cli"))
+        failed = [j for j in ended if j.state is JobState.FAILED]
+        console.print(f"Ran {len(ended)} job(s); {len(failed)} failed.")
+        for j in failed:
+            err.print(f"  job {j.id} {j.kind} {j.evidence_id or ''}: {j.error}", highlight=False)
+        raise typer.Exit(1 if failed else 0)
+    pool = [WorkerThread(c.processor, f"worker-{n}") for n in range(threads)]
+    for w in pool:
+        w.start()
+    err.print(f"Running jobs with {threads} thread(s); Ctrl-C stops after the current job.")
+    stop = {"now": False}
+
+    def halt(*_: object) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, halt)
+    try:
+        while not stop["now"]:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    for w in pool:
+        w.stop()
+    for w in pool:
+        w.join()
+
+
+@clear_errors
+def jobs(
+    wait: Annotated[
+        bool,
+        typer.Option("--wait", help="Block until nothing is queued or running; exit 1 if any job failed."),
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=0, help="Give up waiting after this many seconds.")
+    ] = 3600,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=10_000)] = 50,
+) -> None:
+    """The processing queue: state, progress and errors of recent jobs."""
+    c = state.container()
+    started = c.clock.now()
+    if wait:
+        wait_until_idle(c.uow(), timeout_s=timeout)
+    with c.uow().for_reading() as reader:
+        recent = reader.jobs.listing(limit=limit)
+        counts = reader.jobs.counts()
+        # Failures that happened while we waited (or were still to come when we started).
+        failed = reader.jobs.failed_since(started) if wait else []
+    if as_json:
+        body = {
+            "counts": counts,
+            "jobs": [
+                {
+                    "id": j.id,
+                    "kind": j.kind,
+                    "evidence_id": j.evidence_id,
+                    "state": j.state.value,
+                    "attempts": j.attempts,
+                    "progress": j.progress,
+                    "error": j.error,
+                }
+                for j in recent
+            ],
+        }
+        sys.stdout.write(json.dumps(body, indent=2) + "\n")
+    else:
+        table = Table("id", "kind", "item", "state", "tries", "progress", "error")
+        for j in recent:
+            table.add_row(
+                str(j.id),
+                j.kind,
+                j.evidence_id or "",
+                j.state.value,
+                str(j.attempts),
+                f"{j.progress:.0%}",
+                j.error or "",
+            )
+        console.print(table)
+        console.print(", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no jobs")
+    if wait:
+        busy = counts.get(JobState.QUEUED.value, 0) + counts.get(JobState.RUNNING.value, 0)
+        if busy:
+            err.print(f"[red]error:[/red] still {busy} job(s) queued or running after {timeout:g} s")
+            raise typer.Exit(1)
+        if failed:
+            for j in failed:
+                err.print(
+                    f"[red]error:[/red] job {j.id} {j.kind} {j.evidence_id or ''} failed: {j.error}",
+                    highlight=False,
+                )
+            raise typer.Exit(1)

@@ -1,0 +1,139 @@
+"""Running processing jobs: claim, run the step, record the outcome, retry with backoff.
+
+The queue is a port (the jobs table here; a Celery adapter can carry the same steps): a
+step is a plain function of (context, job) that may run more than once for the same job.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from opendems.domain.jobs import Job, JobState, PermanentFailure, backoff
+from opendems.ports import BlobStore, Clock, MediaProber, UnitOfWork
+from opendems.services.context import Actor
+
+log = logging.getLogger("opendems.jobs")
+LEASE = timedelta(minutes=5)
+
+
+@dataclass
+class StepContext:
+    """What a step may use: the database, the blobs, the clock, and a progress callback."""
+
+    uow: UnitOfWork
+    blobs: BlobStore
+    clock: Clock
+    actor: Actor  # the processing account every step's custody events are recorded under
+    prober: MediaProber
+    report: Callable[[float], None] = field(default=lambda fraction: None)
+
+
+Step = Callable[[StepContext, Job], None]
+
+
+def worker_name(suffix: str = "") -> str:
+    return f"{socket.gethostname()}:{os.getpid()}{':' + suffix if suffix else ''}"
+
+
+@dataclass
+class Processor:
+    steps: dict[str, Step]
+    make_context: Callable[[], StepContext]
+    clock: Clock
+    lease: timedelta = LEASE
+
+    def run_next(self, worker: str) -> Job | None:
+        """Run one due job, if any; returns it as it ended (None when the queue had none)."""
+        ctx = self.make_context()
+        uow = ctx.uow
+        with uow:
+            job = uow.jobs.claim(worker, self.clock.now(), self.lease)
+            uow.commit()
+        if job is None:
+            return None
+
+        def report(fraction: float) -> None:
+            with uow:
+                uow.jobs.progress(job.id, worker, fraction, self.clock.now(), self.lease)
+                uow.commit()
+
+        ctx.report = report
+        step = self.steps.get(job.kind)
+        try:
+            if step is None:
+                raise PermanentFailure(f"no step is known for jobs of kind {job.kind!r}")
+            step(ctx, job)
+        except PermanentFailure as exc:
+            self._end(uow, job, str(exc), retry=False)
+        except Exception as exc:  # any other failure may pass: try again later
+            log.warning(
+                "job %s (%s) attempt %s failed: %s", job.id, job.kind, job.attempts, exc, exc_info=True
+            )
+            self._end(uow, job, f"{type(exc).__name__}: {exc}", retry=job.attempts < job.max_attempts)
+        else:
+            with uow:
+                uow.jobs.finish(job.id, self.clock.now())
+                uow.commit()
+        with uow:
+            ended = uow.jobs.get(job.id)
+        assert ended is not None
+        return ended
+
+    def _end(self, uow: UnitOfWork, job: Job, error: str, *, retry: bool) -> None:
+        now = self.clock.now()
+        with uow:
+            uow.jobs.fail(job.id, error, now, retry_at=now + backoff(job.attempts) if retry else None)
+            uow.commit()
+
+    def run_until_idle(self, worker: str, *, max_jobs: int = 10_000) -> list[Job]:
+        """Run every due job (a test, `opendems worker --until-idle`)."""
+        done = []
+        for _ in range(max_jobs):
+            job = self.run_next(worker)
+            if job is None:
+                break
+            done.append(job)
+        return done
+
+
+class WorkerThread(threading.Thread):
+    """A worker inside the server process (the embedded default)."""
+
+    def __init__(self, processor: Processor, name: str, poll_s: float = 1.0) -> None:
+        super().__init__(name=name, daemon=True)
+        self.processor = processor
+        self.poll_s = poll_s
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        worker = worker_name(self.name)
+        while not self.stopping.is_set():
+            try:
+                job = self.processor.run_next(worker)
+            except Exception:
+                log.exception("the job worker hit an error; it carries on")
+                job = None
+            if job is None:
+                self.stopping.wait(self.poll_s)
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+
+def wait_until_idle(uow: UnitOfWork, *, timeout_s: float, poll_s: float = 0.5) -> dict[str, int]:
+    """Block until nothing is queued or running; the counts by state at the end."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with uow.for_reading() as reader:
+            counts = reader.jobs.counts()
+        busy = counts.get(JobState.QUEUED.value, 0) + counts.get(JobState.RUNNING.value, 0)
+        if busy == 0 or time.monotonic() >= deadline:
+            return counts
+        time.sleep(poll_s)

@@ -1,0 +1,133 @@
+"""Real media files generated in the tests (PyAV encodes, Pillow writes photos)."""
+
+from __future__ import annotations
+
+import io
+from fractions import Fraction
+
+import av
+from PIL import Image
+from PIL.TiffImagePlugin import IFDRational
+
+
+def video_bytes(
+    *,
+    codec: str = "libx264",
+    container: str = "mp4",
+    width: int = 320,
+    height: int = 240,
+    seconds: float = 1.0,
+    fps: int = 15,
+    rotation: int = 0,
+    audio: bool = True,
+    metadata: dict[str, str] | None = None,
+    pix_fmt: str = "yuv420p",
+    options: dict[str, str] | None = None,
+) -> bytes:
+    """A short clip with moving colour bars (and silence), encoded for real."""
+    buf = io.BytesIO()
+    out = av.open(buf, mode="w", format=container, options=options or {})
+    for key, value in (metadata or {}).items():
+        out.metadata[key] = value
+    v = out.add_stream(codec, rate=fps)
+    v.width, v.height, v.pix_fmt = width, height, pix_fmt
+    if rotation:
+        v.set_display_rotation(rotation)
+    a = out.add_stream("aac", rate=16000) if audio else None
+    frames = int(seconds * fps)
+    for i in range(frames):
+        img = Image.new("RGB", (width, height), ((i * 16) % 256, 80, 160))
+        for x in range(0, width, max(width // 8, 1)):
+            img.paste(((x * 3 + i * 7) % 256, (x * 5) % 256, 40), (x, 0, x + 4, height))
+        frame = av.VideoFrame.from_image(img).reformat(format=pix_fmt)
+        frame.pts = i
+        frame.time_base = Fraction(1, fps)
+        for packet in v.encode(frame):
+            out.mux(packet)
+    for packet in v.encode():
+        out.mux(packet)
+    if a is not None:
+        samples = 1024
+        for n in range(int(seconds * 16000) // samples):
+            af = av.AudioFrame(format="fltp", layout="mono", samples=samples)
+            af.planes[0].update(bytes(samples * 4))
+            af.sample_rate = 16000
+            af.pts = n * samples
+            for packet in a.encode(af):
+                out.mux(packet)
+        for packet in a.encode():
+            out.mux(packet)
+    out.close()
+    return buf.getvalue()
+
+
+def mp3_bytes(seconds: float = 1.0) -> bytes:
+    buf = io.BytesIO()
+    out = av.open(buf, mode="w", format="mp3")
+    a = out.add_stream("libmp3lame", rate=22050)
+    samples = 1152
+    for n in range(int(seconds * 22050) // samples):
+        af = av.AudioFrame(format="s16p", layout="mono", samples=samples)
+        af.planes[0].update(bytes(samples * 2))
+        af.sample_rate = 22050
+        af.pts = n * samples
+        for packet in a.encode(af):
+            out.mux(packet)
+    for packet in a.encode():
+        out.mux(packet)
+    out.close()
+    return buf.getvalue()
+
+
+def _rational(value: float) -> tuple[int, int]:
+    return (round(value * 10_000), 10_000)
+
+
+def jpeg_bytes(
+    *,
+    width: int = 64,
+    height: int = 48,
+    gps: tuple[float, float] | None = None,
+    make: str = "Axon",
+    model: str = "Body 4",
+    serial: str | None = "X60A1234",
+    taken: str = "2026:03:01 10:15:30",
+    orientation: int = 1,
+) -> bytes:
+    """A JPEG photo with EXIF: camera, serial, time taken, orientation and GPS."""
+    img = Image.new("RGB", (width, height), (200, 30, 30))
+    exif = Image.Exif()
+    exif[0x010F] = make
+    exif[0x0110] = model
+    exif[0x0112] = orientation
+    sub = exif.get_ifd(0x8769)
+    sub[0x9003] = taken
+    if serial:
+        sub[0xA431] = serial
+    if gps:
+        lat, lon = gps
+        g = exif.get_ifd(0x8825)
+        g[1] = "N" if lat >= 0 else "S"
+        g[2] = tuple(IFDRational(*_rational(x)) for x in _dms(abs(lat)))
+        g[3] = "E" if lon >= 0 else "W"
+        g[4] = tuple(IFDRational(*_rational(x)) for x in _dms(abs(lon)))
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", exif=exif)
+    return buf.getvalue()
+
+
+def _dms(value: float) -> tuple[float, float, float]:
+    d = int(value)
+    m = int((value - d) * 60)
+    s = (value - d - m / 60) * 3600
+    return float(d), float(m), round(s, 4)
+
+
+def corrupt_exif_jpeg() -> bytes:
+    """A JPEG whose APP1 EXIF block is garbage (the picture itself is fine)."""
+    good = io.BytesIO()
+    Image.new("RGB", (40, 30), (0, 90, 0)).save(good, format="JPEG")
+    data = good.getvalue()
+    garbage = b"Exif\x00\x00" + b"MM\x00\x2a\x00\x00\x00\x08" + b"\xff\xff" + b"\x13" * 40
+    app1 = b"\xff\xe1" + (len(garbage) + 2).to_bytes(2, "big") + garbage
+    return data[:2] + app1 + data[2:]
