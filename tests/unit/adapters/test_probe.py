@@ -76,7 +76,7 @@ def test_audio(data: bytes, codec: str) -> None:
 
 def test_truncated_video_fails_with_a_reason() -> None:
     data = video_bytes(seconds=2)
-    with pytest.raises(PermanentFailure, match="not a readable|does not decode|no decodable"):
+    with pytest.raises(PermanentFailure, match=r"not a readable|does not decode|no decodable"):
         probe_av(io.BytesIO(data[: len(data) // 3]))
 
 
