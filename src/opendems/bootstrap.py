@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
@@ -18,6 +19,7 @@ from opendems.adapters.db.engine import make_engine
 from opendems.adapters.db.migrate import upgrade
 from opendems.adapters.db.uow import SqlUnitOfWork
 from opendems.adapters.media.probe import MediaProbe
+from opendems.adapters.media.transcode import MediaTools
 from opendems.adapters.oidc.client import OidcClient
 from opendems.config import Settings
 from opendems.domain.custody import Where
@@ -120,6 +122,8 @@ class Container:
                 clock=self.clock,
                 actor=self.system_actor("processing"),
                 prober=MediaProbe(),
+                tools=MediaTools(),
+                work_dir=self.settings.work_dir,
             )
 
         return Processor(steps=dict(STEPS), make_context=context, clock=self.clock)
@@ -162,6 +166,12 @@ def initialise(container: Container) -> InitResult:
     s = container.settings
     s.data_dir.mkdir(parents=True, exist_ok=True)
     s.key_dir.mkdir(parents=True, exist_ok=True)
+    s.work_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(s.work_dir, 0o700)
+    stale = time.time() - 6 * 3600
+    for leftover in s.work_dir.iterdir():  # plaintext a crashed job left behind (a live job writes on)
+        if leftover.stat().st_mtime < stale:
+            leftover.unlink(missing_ok=True)
     os.chmod(s.key_dir, 0o700)
     container.keyring  # noqa: B018 - creates the agency key on first start
     container.signer  # noqa: B018

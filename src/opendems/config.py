@@ -82,5 +82,9 @@ class Settings(BaseSettings):
         return self.data_dir / "staging"
 
     @property
+    def work_dir(self) -> Path:
+        return self.data_dir / "work"
+
+    @property
     def key_dir(self) -> Path:
         return self.data_dir / "keys"

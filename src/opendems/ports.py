@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
@@ -78,6 +79,19 @@ class MediaProber(Protocol):
     Raises ``PermanentFailure`` for a file that cannot be read."""
 
     def probe(self, kind: str, f: BinaryIO) -> dict[str, Any]: ...
+
+
+class MediaTools(Protocol):
+    """Makes derivatives; never touches the original it reads."""
+
+    tool_av: str
+    tool_images: str
+
+    def video_proxy(
+        self, src: BinaryIO, dst: Path, report: Callable[[float], None]
+    ) -> tuple[dict[str, Any], bytes | None]: ...
+    def audio_proxy(self, src: BinaryIO, dst: Path, report: Callable[[float], None]) -> dict[str, Any]: ...
+    def image_previews(self, src: BinaryIO) -> dict[str, tuple[bytes, dict[str, Any]]]: ...
 
 
 class Secrets(Protocol):

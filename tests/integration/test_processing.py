@@ -55,11 +55,20 @@ def test_ingest_queues_a_probe_that_fills_in_what_nobody_set(c: Container) -> No
     )
     photo = ingest(c, jpeg_bytes(gps=(48.8566, 2.3522)), "scene.jpg")
     doc = ingest(c, pdf_bytes(), "report.pdf")
-    assert [(j.kind, j.state) for j in jobs_of(c, clip.id)] == [("probe", JobState.QUEUED)]
-    assert jobs_of(c, doc.id) == []  # documents are not probed (yet)
+    assert [(j.kind, j.state) for j in jobs_of(c, clip.id)] == [
+        ("probe", JobState.QUEUED),
+        ("proxy", JobState.QUEUED),
+    ]
+    assert [j.kind for j in jobs_of(c, photo.id)] == ["probe", "previews"]
+    assert jobs_of(c, doc.id) == []  # documents are not processed (yet)
 
     ended = c.processor.run_until_idle("test-worker")
-    assert [j.state for j in ended] == [JobState.DONE, JobState.DONE]
+    assert [(j.kind, j.state) for j in ended] == [
+        ("probe", JobState.DONE),
+        ("proxy", JobState.DONE),
+        ("probe", JobState.DONE),
+        ("previews", JobState.DONE),
+    ]
 
     got = item(c, clip.id)
     assert got.media and got.media["kind"] == "video" and got.media["video_codec"] == "h264"
@@ -79,14 +88,20 @@ def test_a_corrupt_file_fails_with_a_reason_and_blocks_nothing(c: Container) -> 
     good = video_bytes()
     broken = ingest(c, good[: len(good) // 3], "broken.mp4")
     fine = ingest(c, jpeg_bytes(), "fine.jpg")
-    ended = {j.evidence_id: j for j in c.processor.run_until_idle("w")}
-    assert ended[broken.id].state is JobState.FAILED and ended[broken.id].attempts == 1  # not retried
-    assert "not a readable" in (ended[broken.id].error or "") or "decod" in (ended[broken.id].error or "")
-    assert ended[fine.id].state is JobState.DONE
-    assert item(c, broken.id).media == {"error": ended[broken.id].error}
+    ended = {(j.evidence_id, j.kind): j for j in c.processor.run_until_idle("w")}
+    probe = ended[(broken.id, "probe")]
+    assert probe.state is JobState.FAILED and probe.attempts == 1  # not retried: it would not help
+    assert probe.error == "not a readable audio or video file (Invalid data found when processing input)"
+    assert ended[(broken.id, "proxy")].state is JobState.FAILED
+    assert (
+        ended[(fine.id, "probe")].state is JobState.DONE
+        and ended[(fine.id, "previews")].state is JobState.DONE
+    )
+    assert item(c, broken.id).media == {"error": probe.error}
+    assert item(c, broken.id).derivatives == []
     with c.uow() as uow:
         failed = [e for e in uow.custody.for_object("evidence", broken.id) if e.action == "evidence:probe"]
-    assert failed[0].outcome == "failed" and failed[0].reason == ended[broken.id].error
+    assert failed[0].outcome == "failed" and failed[0].reason == probe.error
 
 
 def test_a_passing_failure_is_retried_with_backoff(c: Container, clock: FakeClock) -> None:
@@ -103,6 +118,8 @@ def test_a_passing_failure_is_retried_with_backoff(c: Container, clock: FakeCloc
     c.processor.steps["probe"] = flaky
     first = c.processor.run_next("w")
     assert first and first.state is JobState.QUEUED and "network share" in (first.error or "")
+    other = c.processor.run_next("w")
+    assert other and other.kind == "previews" and other.state is JobState.DONE  # not blocked by it
     assert c.processor.run_next("w") is None  # not due yet: it waits 5 s
     clock.advance(seconds=5)
     second = c.processor.run_next("w")
@@ -122,8 +139,10 @@ def test_a_job_whose_worker_died_is_picked_up_again(c: Container, clock: FakeClo
     with c.uow() as uow:
         taken = uow.jobs.claim("worker-that-dies", clock.now(), timedelta(minutes=5))
         uow.commit()
-    assert taken and taken.state is JobState.RUNNING
-    assert c.processor.run_next("other") is None  # leased: nobody else takes it
+    assert taken and taken.state is JobState.RUNNING and taken.kind == "probe"
+    other = c.processor.run_next("other")
+    assert other and other.kind == "previews"  # the leased probe is not taken...
+    assert c.processor.run_next("other") is None
     clock.advance(minutes=5, seconds=1)  # the lease ran out: its worker is gone
     resumed = c.processor.run_next("other")
     assert resumed and resumed.state is JobState.DONE and resumed.attempts == 2
@@ -135,4 +154,73 @@ def test_asking_twice_is_not_doing_twice(c: Container, clock: FakeClock) -> None
     with c.uow() as uow:
         assert uow.jobs.enqueue("probe", clip.id, clock.now()) is None
         uow.commit()
-    assert len(jobs_of(c, clip.id)) == 1
+    assert [j.kind for j in jobs_of(c, clip.id)] == ["probe", "previews"]
+
+
+def test_derivatives_are_new_files_with_provenance_and_the_original_is_untouched(c: Container) -> None:
+    import io
+
+    import av
+    from PIL import Image
+
+    from tests.factories import wav_bytes
+
+    clip = ingest(c, video_bytes(seconds=5, width=1280, height=960, rotation=90), "phone.mp4")
+    odd = ingest(
+        c,
+        video_bytes(
+            seconds=1, width=641, height=1081, codec="mjpeg", container="avi", pix_fmt="yuvj420p", audio=False
+        ),
+        "cctv.avi",
+    )
+    call = ingest(c, wav_bytes(seconds=1.0), "911.wav")
+    photo = ingest(c, jpeg_bytes(width=80, height=60, orientation=6), "sideways.jpg")
+    ended = c.processor.run_until_idle("w")
+    assert all(j.state is JobState.DONE for j in ended), [(j.kind, j.error) for j in ended]
+
+    def blob(d: object) -> bytes:
+        return b"".join(c.blobs.read_all(d.blob_key))  # type: ignore[attr-defined]
+
+    got = item(c, clip.id)
+    kinds = {d.kind: d for d in got.derivatives}
+    assert set(kinds) == {"proxy", "poster"}
+    proxy = kinds["proxy"]
+    assert proxy.mime_type == "video/mp4" and proxy.source_sha256 == got.original.sha256  # type: ignore[union-attr]
+    assert proxy.tool == "PyAV" and "FFmpeg" in proxy.tool_version
+    assert proxy.parameters["crf"] == 23 and proxy.parameters["display_rotation"] == 90
+    data = blob(proxy)
+    import hashlib
+
+    assert hashlib.sha256(data).hexdigest() == proxy.sha256 and len(data) == proxy.size
+    assert data.find(b"moov") < data.find(b"mdat")  # faststart: playable before fully loaded
+    with av.open(io.BytesIO(data)) as p:
+        v = p.streams.video[0]
+        assert (v.codec_context.name, v.width, v.height) == ("h264", 960, 720)  # 720p: the short side
+        assert p.streams.audio[0].codec_context.name == "aac"
+        keys = [round(float(pkt.pts * pkt.time_base), 1) for pkt in p.demux(v) if pkt.is_keyframe]
+    assert keys == [0.0, 2.0, 4.0]
+    assert Image.open(io.BytesIO(blob(kinds["poster"]))).size == (480, 640)  # upright
+    # The original is the same bytes, under the same hash.
+    assert hashlib.sha256(blob(got.original)).hexdigest() == got.original.sha256  # type: ignore[union-attr]
+
+    odd_proxy = next(d for d in item(c, odd.id).derivatives if d.kind == "proxy")
+    assert (odd_proxy.parameters["width"], odd_proxy.parameters["height"]) == (640, 1080)
+    audio = {d.kind: d for d in item(c, call.id).derivatives}
+    assert set(audio) == {"proxy"} and audio["proxy"].mime_type == "audio/mp4"
+    with av.open(io.BytesIO(blob(audio["proxy"]))) as a:
+        assert a.streams.audio[0].codec_context.name == "aac" and not a.streams.video
+    pics = {d.kind: d for d in item(c, photo.id).derivatives}
+    assert Image.open(io.BytesIO(blob(pics["preview"]))).size == (60, 80)  # EXIF orientation applied
+    assert Image.open(io.BytesIO(blob(pics["thumbnail"]))).size == (60, 80)
+    with c.uow() as uow:
+        derived = [e for e in uow.custody.for_object("evidence", clip.id) if e.action == "evidence:derive"]
+    assert [e.details_dict["kind"] for e in derived] == ["proxy", "poster"]
+    assert derived[0].details_dict["source_sha256"] == got.original.sha256  # type: ignore[union-attr]
+
+    # Running the step again (a worker that died after storing) makes nothing twice.
+    from opendems.services.media import proxy_step
+
+    proxy_step(
+        c.processor.make_context(), next(j for j in ended if j.kind == "proxy" and j.evidence_id == clip.id)
+    )
+    assert len(item(c, clip.id).derivatives) == 2

@@ -14,9 +14,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 from opendems.domain.jobs import Job, JobState, PermanentFailure, backoff
-from opendems.ports import BlobStore, Clock, MediaProber, UnitOfWork
+from opendems.ports import BlobStore, Clock, MediaProber, MediaTools, UnitOfWork
 from opendems.services.context import Actor
 
 log = logging.getLogger("opendems.jobs")
@@ -32,6 +33,8 @@ class StepContext:
     clock: Clock
     actor: Actor  # the processing account every step's custody events are recorded under
     prober: MediaProber
+    tools: MediaTools
+    work_dir: Path  # scratch space for files a library must write by name (then encrypted)
     report: Callable[[float], None] = field(default=lambda fraction: None)
 
 

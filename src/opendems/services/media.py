@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from opendems.domain.evidence import EvidenceKind
+from opendems.domain.evidence import Derivative, EvidenceItem, EvidenceKind
 from opendems.domain.jobs import Job, PermanentFailure
 from opendems.services.custody import record
-from opendems.services.jobs import StepContext
+from opendems.services.jobs import Step, StepContext
 
 PROBED_KINDS = {EvidenceKind.VIDEO, EvidenceKind.AUDIO, EvidenceKind.IMAGE}
 # Fields of the item a probe fills in when nobody has set them (it never overwrites).
@@ -17,7 +19,11 @@ FILLABLE = ("captured_at", "latitude", "longitude", "device_make", "device_model
 
 def jobs_for(kind: EvidenceKind) -> list[str]:
     """The steps a new original of this kind goes through."""
-    return ["probe"] if kind in PROBED_KINDS else []
+    if kind in (EvidenceKind.VIDEO, EvidenceKind.AUDIO):
+        return ["probe", "proxy"]
+    if kind is EvidenceKind.IMAGE:
+        return ["probe", "previews"]
+    return []
 
 
 def probe_step(ctx: StepContext, job: Job) -> None:
@@ -68,4 +74,147 @@ def probe_step(ctx: StepContext, job: Job) -> None:
         uow.commit()
 
 
-STEPS = {"probe": probe_step}
+STEPS: dict[str, Step] = {"probe": probe_step}
+
+
+def _has(item: EvidenceItem, kind: str) -> bool:
+    source = item.original.sha256 if item.original else None
+    return any(d.kind == kind and d.source_sha256 == source for d in item.derivatives)
+
+
+def store_derivative(
+    ctx: StepContext,
+    item: EvidenceItem,
+    kind: str,
+    *,
+    mime_type: str,
+    tool: str,
+    parameters: dict[str, Any],
+    data: bytes | None = None,
+    path: Path | None = None,
+) -> Derivative:
+    """Encrypt a derivative into the blob store and record it, with its provenance, linked
+    to the original (which it never replaces)."""
+    assert item.original is not None
+    writer = ctx.blobs.writer()
+    try:
+        if data is not None:
+            writer.write(data)
+        elif path is not None:
+            with path.open("rb") as f:
+                while chunk := f.read(4 * 1024 * 1024):
+                    writer.write(chunk)
+        staged = writer.finish()
+    except BaseException:
+        writer.abort()
+        raise
+    key = ctx.blobs.commit(staged)
+    name, _, version = tool.partition(" ")
+    derivative = Derivative(
+        id=0,
+        kind=kind,
+        sha256=staged.sha256,
+        size=staged.size,
+        mime_type=mime_type,
+        blob_key=key,
+        source_sha256=item.original.sha256,
+        tool=name,
+        tool_version=version[:50],
+        parameters=parameters,
+        created_at=ctx.clock.now(),
+    )
+    uow = ctx.uow
+    try:
+        with uow:
+            derivative.id = uow.evidence.add_derivative(item.id, derivative)
+            record(
+                uow,
+                ctx.actor,
+                "evidence:derive",
+                "evidence",
+                item.id,
+                clock=ctx.clock,
+                details={
+                    "kind": kind,
+                    "sha256": staged.sha256,
+                    "size": staged.size,
+                    "source_sha256": item.original.sha256,
+                    "tool": tool,
+                    "parameters": parameters,
+                },
+            )
+            uow.commit()
+    except BaseException:
+        ctx.blobs.settle(key)
+
+        def referenced() -> bool:
+            with uow:
+                return uow.evidence.has_blob(key)
+
+        ctx.blobs.delete_unclaimed(key, referenced)
+        raise
+    ctx.blobs.settle(key)
+    return derivative
+
+
+def _item_for(ctx: StepContext, job: Job) -> EvidenceItem:
+    with ctx.uow:
+        item = ctx.uow.evidence.get(job.evidence_id or "")
+    if item is None or item.original is None:
+        raise PermanentFailure("the item or its original no longer exists")
+    return item
+
+
+def proxy_step(ctx: StepContext, job: Job) -> None:
+    """Video: a browser-playable MP4 proxy and a poster. Audio: an AAC proxy."""
+    item = _item_for(ctx, job)
+    assert item.original is not None
+    if _has(item, "proxy"):
+        return  # done by an earlier run of this job
+    work = ctx.work_dir / f"job-{job.id}-{uuid.uuid4().hex}.mp4"
+    try:
+        with ctx.blobs.open_plaintext(item.original.blob_key) as f:
+            if item.kind is EvidenceKind.VIDEO:
+                params, poster = ctx.tools.video_proxy(f, work, ctx.report)
+                mime = "video/mp4"
+            else:
+                params, poster = ctx.tools.audio_proxy(f, work, ctx.report), None
+                mime = "audio/mp4"
+        store_derivative(
+            ctx, item, "proxy", mime_type=mime, tool=ctx.tools.tool_av, parameters=params, path=work
+        )
+        if poster is not None and not _has(item, "poster"):
+            store_derivative(
+                ctx,
+                item,
+                "poster",
+                mime_type="image/jpeg",
+                tool=ctx.tools.tool_av,
+                parameters={"max_side": 640},
+                data=poster,
+            )
+    finally:
+        work.unlink(missing_ok=True)
+
+
+def previews_step(ctx: StepContext, job: Job) -> None:
+    """Photos: a web-size preview and a thumbnail, upright."""
+    item = _item_for(ctx, job)
+    assert item.original is not None
+    with ctx.blobs.open_plaintext(item.original.blob_key) as f:
+        made = ctx.tools.image_previews(f)
+    for kind, (data, params) in made.items():
+        if not _has(item, kind):
+            store_derivative(
+                ctx,
+                item,
+                kind,
+                mime_type="image/jpeg",
+                tool=ctx.tools.tool_images,
+                parameters=params,
+                data=data,
+            )
+
+
+STEPS["proxy"] = proxy_step
+STEPS["previews"] = previews_step

@@ -166,8 +166,30 @@ class EvidenceRepository:
         return self.get(row.evidence_id) if row else None
 
     def has_blob(self, blob_key: str) -> bool:
-        query = select(originals.c.evidence_id).where(originals.c.blob_key == blob_key).limit(1)
-        return self._conn.execute(query).first() is not None
+        """Does any original or derivative use these bytes?"""
+        for table in (originals, derivatives):
+            query = select(table.c.evidence_id).where(table.c.blob_key == blob_key).limit(1)
+            if self._conn.execute(query).first() is not None:
+                return True
+        return False
+
+    def add_derivative(self, evidence_id: str, d: Derivative) -> int:
+        result = self._conn.execute(
+            insert(derivatives).values(
+                evidence_id=evidence_id,
+                kind=d.kind,
+                sha256=d.sha256,
+                size=d.size,
+                mime_type=d.mime_type,
+                blob_key=d.blob_key,
+                source_sha256=d.source_sha256,
+                tool=d.tool,
+                tool_version=d.tool_version,
+                parameters=d.parameters,
+                created_at=d.created_at,
+            )
+        )
+        return int(result.inserted_primary_key[0])  # type: ignore[index]
 
     def _filtered(self, query: Select[Any], f: EvidenceFilter, scope: Visibility) -> Select[Any]:
         query = query.where(evidence_visible(scope))

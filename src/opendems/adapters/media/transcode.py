@@ -1,0 +1,263 @@
+"""Derivatives made with PyAV and Pillow: browser-playable proxies, posters, previews.
+
+Every function reads the original through a seekable file and returns the bytes or writes
+a file it is given; none touches the original. The parameters that shaped a derivative are
+returned with it, to be recorded as its provenance.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import av
+import PIL
+from PIL import Image, ImageOps
+
+from opendems.domain.jobs import PermanentFailure
+
+PROXY_MAX_HEIGHT = 720
+PROXY_CRF = 23
+PROXY_PRESET = "veryfast"
+KEYFRAME_SECONDS = 2
+AUDIO_BITRATE = 96_000
+POSTER_MAX = 640
+PREVIEW_MAX = 1600
+THUMB_MAX = 320
+NO_PICTURE_TYPE = av.video.frame.PictureType.NONE
+TOOL_AV = f"PyAV {av.__version__} / FFmpeg {av.ffmpeg_version_info}"
+TOOL_PIL = f"Pillow {PIL.__version__}"
+
+
+def _even(n: float) -> int:
+    return max(2, round(n / 2) * 2)
+
+
+def _scaled(width: int, height: int, max_short_side: int) -> tuple[int, int]:
+    """At most ``max_short_side`` on the shorter side (720p, landscape or portrait)."""
+    short = min(width, height)
+    if short <= max_short_side:
+        return _even(width), _even(height)
+    factor = max_short_side / short
+    return _even(width * factor), _even(height * factor)
+
+
+def video_proxy(
+    src: BinaryIO, dst: Path, *, report: Callable[[float], None] = lambda f: None
+) -> tuple[dict[str, Any], bytes | None]:
+    """An H.264/AAC MP4 for any browser: at most 720p, a keyframe every 2 s, the index at
+    the front (faststart). A phone's rotation is carried as display rotation, which every
+    browser applies. Returns (parameters, a JPEG poster, upright)."""
+    try:
+        inp = av.open(src, mode="r", metadata_errors="ignore")
+    except av.error.FFmpegError as exc:
+        raise PermanentFailure(f"not a readable video ({exc.strerror or exc})") from None
+    with inp:
+        if not inp.streams.video:
+            raise PermanentFailure("the file holds no video stream")
+        vin = inp.streams.video[0]
+        ain = inp.streams.audio[0] if inp.streams.audio else None
+        vin.thread_type = "AUTO"
+        duration = inp.duration / 1_000_000 if inp.duration else None
+        rate = vin.average_rate or vin.guessed_rate or Fraction(30)
+        gop = str(max(1, round(float(rate) * KEYFRAME_SECONDS)))
+        params: dict[str, Any] = {
+            "container": "mp4",
+            "video_codec": "h264",
+            "crf": PROXY_CRF,
+            "preset": PROXY_PRESET,
+            "max_short_side": PROXY_MAX_HEIGHT,
+            "keyframe_seconds": KEYFRAME_SECONDS,
+            "faststart": True,
+        }
+        poster: bytes | None = None
+        last_time = 0.0
+        rotation = _first_rotation(inp, vin)
+        width, height = _scaled(vin.width, vin.height, PROXY_MAX_HEIGHT)
+        with av.open(str(dst), mode="w", format="mp4", options={"movflags": "+faststart"}) as out:
+            # Every stream exists before the first packet is written.
+            vout: Any = out.add_stream("libx264", rate=rate)
+            vout.width, vout.height, vout.pix_fmt = width, height, "yuv420p"
+            vout.codec_context.gop_size = int(gop)
+            vout.codec_context.options = {
+                "crf": str(PROXY_CRF),
+                "preset": PROXY_PRESET,
+                "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0",  # a keyframe every 2 s, exactly
+            }
+            if rotation:
+                vout.set_display_rotation(rotation)
+            params.update(width=width, height=height, display_rotation=rotation)
+            encoded = False
+            aout: Any = None
+            resampler: Any = None
+            if ain is not None:
+                layout = "stereo" if (ain.codec_context.layout.nb_channels or 1) > 1 else "mono"
+                arate = 48000 if (ain.sample_rate or 0) > 24000 else 24000
+                aout = out.add_stream("aac", rate=arate)
+                aout.bit_rate = AUDIO_BITRATE
+                aout.layout = layout
+                resampler = av.AudioResampler(format="fltp", layout=layout, rate=arate)
+                params.update(audio_codec="aac", audio_bitrate=AUDIO_BITRATE)
+            streams = [s for s in (vin, ain) if s is not None]
+            try:
+                demuxed: Any = inp.demux(*streams)  # PyAV's frame types are a union; these are known
+                for packet in demuxed:
+                    if packet.stream is vin:
+                        for frame in packet.decode():
+                            encoded = True
+                            if poster is None and (frame.time or 0) >= min(1.0, (duration or 0) / 2):
+                                poster = _poster(frame)
+                            scaled = frame.reformat(width=vout.width, height=vout.height, format="yuv420p")
+                            scaled.pts = frame.pts
+                            scaled.time_base = frame.time_base
+                            scaled.pict_type = NO_PICTURE_TYPE  # the source's I-frames do not force ours
+                            for p in vout.encode(scaled):
+                                out.mux(p)
+                            last_time = float(frame.time or last_time)
+                            if duration:
+                                report(min(last_time / duration, 0.99))
+                    elif aout is not None:
+                        for aframe in packet.decode():
+                            aframe.pts = None
+                            for converted in resampler.resample(aframe):
+                                for p in aout.encode(converted):
+                                    out.mux(p)
+            except av.error.FFmpegError as exc:
+                if not encoded:
+                    raise PermanentFailure(f"the video does not decode ({exc.strerror or exc})") from None
+                params["truncated_at_s"] = round(last_time, 3)  # a damaged tail: keep what plays
+            if not encoded:
+                raise PermanentFailure("the video stream holds no decodable frame")
+            for p in vout.encode():
+                out.mux(p)
+            if aout is not None:
+                for converted in resampler.resample(None):
+                    for p in aout.encode(converted):
+                        out.mux(p)
+                for p in aout.encode():
+                    out.mux(p)
+    return params, poster or _first_frame_poster(dst)
+
+
+def _first_rotation(inp: Any, vin: Any) -> int:
+    """The display rotation, read off the first decoded frame; then back to the start."""
+    try:
+        for frame in inp.decode(vin):
+            rotation = int(getattr(frame, "rotation", 0) or 0)
+            break
+        else:
+            raise PermanentFailure("the video stream holds no decodable frame")
+        inp.seek(0)
+    except av.error.FFmpegError as exc:
+        raise PermanentFailure(f"the video does not decode ({exc.strerror or exc})") from None
+    return rotation
+
+
+def _poster(frame: Any) -> bytes:
+    image = frame.to_image()
+    rotation = int(getattr(frame, "rotation", 0) or 0)
+    if rotation:
+        image = image.rotate(rotation, expand=True)
+    return _jpeg(image, POSTER_MAX)
+
+
+def _first_frame_poster(path: Path) -> bytes | None:
+    with av.open(str(path)) as c:
+        frames: Any = c.decode(video=0)
+        for frame in frames:
+            return _poster(frame)
+    return None
+
+
+def audio_proxy(
+    src: BinaryIO, dst: Path, *, report: Callable[[float], None] = lambda f: None
+) -> dict[str, Any]:
+    """An AAC audio file (M4A, faststart) every browser plays."""
+    try:
+        inp = av.open(src, mode="r", metadata_errors="ignore")
+    except av.error.FFmpegError as exc:
+        raise PermanentFailure(f"not a readable audio file ({exc.strerror or exc})") from None
+    with inp:
+        if not inp.streams.audio:
+            raise PermanentFailure("the file holds no audio stream")
+        ain = inp.streams.audio[0]
+        duration = inp.duration / 1_000_000 if inp.duration else None
+        rate = 48000 if (ain.sample_rate or 0) > 24000 else max(8000, ain.sample_rate or 8000)
+        layout = "stereo" if (ain.codec_context.layout.nb_channels or 1) > 1 else "mono"
+        with av.open(str(dst), mode="w", format="mp4", options={"movflags": "+faststart"}) as out:
+            aout = out.add_stream("aac", rate=rate)
+            aout.bit_rate = AUDIO_BITRATE
+            aout.layout = layout
+            resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate)
+            try:
+                decoded: Any = inp.decode(ain)
+                for frame in decoded:
+                    if duration and frame.time:
+                        report(min(frame.time / duration, 0.99))
+                    frame.pts = None
+                    for converted in resampler.resample(frame):
+                        for p in aout.encode(converted):
+                            out.mux(p)
+            except av.error.FFmpegError as exc:
+                raise PermanentFailure(f"the audio does not decode ({exc.strerror or exc})") from None
+            for converted in resampler.resample(None):
+                for p in aout.encode(converted):
+                    out.mux(p)
+            for p in aout.encode():
+                out.mux(p)
+    return {
+        "container": "m4a",
+        "audio_codec": "aac",
+        "audio_bitrate": AUDIO_BITRATE,
+        "sample_rate": rate,
+        "faststart": True,
+    }
+
+
+def _jpeg(image: Image.Image, max_side: int, quality: int = 85) -> bytes:
+    copy = image.convert("RGB")
+    copy.thumbnail((max_side, max_side))
+    buf = io.BytesIO()
+    copy.save(buf, format="JPEG", quality=quality, optimize=True)
+    return buf.getvalue()
+
+
+def image_previews(src: BinaryIO) -> dict[str, tuple[bytes, dict[str, Any]]]:
+    """A web-size preview and a thumbnail, EXIF orientation applied, metadata stripped."""
+    try:
+        with Image.open(src) as img:
+            img.load()
+            upright = ImageOps.exif_transpose(img)
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise PermanentFailure(f"the image does not decode ({exc})") from None
+    return {
+        "preview": (
+            _jpeg(upright, PREVIEW_MAX),
+            {"format": "jpeg", "max_side": PREVIEW_MAX, "exif_orientation_applied": True},
+        ),
+        "thumbnail": (
+            _jpeg(upright, THUMB_MAX),
+            {"format": "jpeg", "max_side": THUMB_MAX, "exif_orientation_applied": True},
+        ),
+    }
+
+
+class MediaTools:
+    """The ``MediaTools`` port."""
+
+    tool_av = TOOL_AV
+    tool_images = TOOL_PIL
+
+    def video_proxy(
+        self, src: BinaryIO, dst: Path, report: Callable[[float], None]
+    ) -> tuple[dict[str, Any], bytes | None]:
+        return video_proxy(src, dst, report=report)
+
+    def audio_proxy(self, src: BinaryIO, dst: Path, report: Callable[[float], None]) -> dict[str, Any]:
+        return audio_proxy(src, dst, report=report)
+
+    def image_previews(self, src: BinaryIO) -> dict[str, tuple[bytes, dict[str, Any]]]:
+        return image_previews(src)
