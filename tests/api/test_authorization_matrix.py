@@ -270,6 +270,15 @@ SPECS: dict[tuple[str, str], list[Spec]] = {
             also_ok="not tagged|no tag|does not have",
         )
     ],
+    ("GET", E + "/{evidence_id}/derivatives/{kind}"): [
+        # Allowed means the proxy is not made yet (404 "has no proxy"): the check comes first.
+        Spec(
+            (P.EVIDENCE_PLAY,),
+            "evidence",
+            lambda k: {"method": "GET", "url": f"{E}/{k.item}/derivatives/proxy"},
+            also_ok="has no proxy",
+        )
+    ],
     ("GET", E + "/{evidence_id}/jobs"): [
         Spec((P.EVIDENCE_VIEW,), "evidence", lambda k: {"method": "GET", "url": f"{E}/{k.item}/jobs"})
     ],

@@ -30,6 +30,7 @@ class Permission(StrEnum):
     EVIDENCE_CREATE = "evidence:create"
     EVIDENCE_VIEW = "evidence:view"
     EVIDENCE_DOWNLOAD = "evidence:download"
+    EVIDENCE_PLAY = "evidence:play"  # watch, hear or see derivatives (proxies, previews) in the browser
     EVIDENCE_EDIT = "evidence:edit"
     EVIDENCE_RESTRICT = "evidence:restrict"  # change restriction levels and named members
     EVIDENCE_VERIFY = "evidence:verify"
@@ -64,6 +65,7 @@ P = Permission
 _WORK = {
     P.EVIDENCE_CREATE,
     P.EVIDENCE_VIEW,
+    P.EVIDENCE_PLAY,
     P.EVIDENCE_DOWNLOAD,
     P.EVIDENCE_EDIT,
     P.CASE_VIEW,
@@ -118,7 +120,7 @@ DEFAULT_ROLES: dict[str, tuple[str, frozenset[Permission]]] = {
     ),
     Role.PROSECUTOR: (
         "External prosecutor: views and downloads the evidence of cases they are named on.",
-        frozenset({P.EVIDENCE_VIEW, P.EVIDENCE_DOWNLOAD, P.CASE_VIEW, P.CUSTODY_READ}),
+        frozenset({P.EVIDENCE_VIEW, P.EVIDENCE_PLAY, P.EVIDENCE_DOWNLOAD, P.CASE_VIEW, P.CUSTODY_READ}),
     ),
     Role.AUDITOR: (
         "Reads the audit trail and evidence records, never evidence content.",

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from opendems.domain.access import Permission, decide, visibility
 from opendems.domain.custody import CustodyEvent
 from opendems.domain.errors import Invalid, NotFound
 from opendems.domain.evidence import (
+    Derivative,
     EvidenceFilter,
     EvidenceItem,
     Restriction,
@@ -328,3 +330,55 @@ def item_jobs(actor: Actor, evidence_id: str, *, uow: UnitOfWork, clock: Clock) 
     with uow:
         item = _load(actor, evidence_id, Permission.EVIDENCE_VIEW, "evidence:view", uow=uow, clock=clock)
         return uow.jobs.for_item(item.id)
+
+
+VIEWING_SESSION = timedelta(minutes=30)
+
+
+@dataclass(frozen=True)
+class PlaybackGrant:
+    item: EvidenceItem
+    derivative: Derivative
+    start: int
+    end: int  # inclusive
+    partial: bool
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start + 1
+
+
+def grant_playback(
+    actor: Actor, evidence_id: str, kind: str, range_header: str | None, *, uow: UnitOfWork, clock: Clock
+) -> PlaybackGrant:
+    """Authorise streaming a derivative (a proxy, poster, preview). A player fetches many
+    ranges; custody records one ``evidence:view`` per viewing session (30 minutes of the
+    same person on the same item and derivative), not one per range request."""
+    with uow:
+        item = _load(actor, evidence_id, Permission.EVIDENCE_PLAY, "evidence:view", uow=uow, clock=clock)
+        source = item.original.sha256 if item.original else None
+        derivative = next((d for d in item.derivatives if d.kind == kind and d.source_sha256 == source), None)
+        if derivative is None:
+            raise NotFound(f"evidence {item.id} has no {kind} (yet); see its processing jobs")
+        bounds = parse_range(range_header, derivative.size)
+        start, end = bounds if bounds else (0, derivative.size - 1)
+        now = clock.now()
+        recent = uow.custody.latest_by(
+            "evidence", item.id, "evidence:view", actor.principal.id, now - VIEWING_SESSION
+        )
+        if not any(e.details_dict.get("playback") == kind for e in recent):
+            record(
+                uow,
+                actor,
+                "evidence:view",
+                "evidence",
+                item.id,
+                clock=clock,
+                details={
+                    "playback": kind,
+                    "sha256": derivative.sha256,
+                    "source_sha256": derivative.source_sha256,
+                },
+            )
+            uow.commit()
+    return PlaybackGrant(item, derivative, start, end, bounds is not None)

@@ -90,7 +90,14 @@ def test_default_roles_as_the_access_model_states() -> None:
         Role.INTERNAL_AFFAIRS
     ]
     # Prosecutors view and download what they are named on; they change nothing.
-    assert perms[Role.PROSECUTOR] == {P.EVIDENCE_VIEW, P.EVIDENCE_DOWNLOAD, P.CASE_VIEW, P.CUSTODY_READ}
+    assert perms[Role.PROSECUTOR] == {
+        P.EVIDENCE_VIEW,
+        P.EVIDENCE_PLAY,
+        P.EVIDENCE_DOWNLOAD,
+        P.CASE_VIEW,
+        P.CUSTODY_READ,
+    }
+    assert P.EVIDENCE_PLAY not in perms[Role.AUDITOR] and P.EVIDENCE_PLAY not in perms[Role.ADMINISTRATOR]
     assert P.SCOPE_UNIT in perms[Role.SUPERVISOR] and P.SCOPE_AGENCY not in perms[Role.SUPERVISOR]
     assert P.SCOPE_AGENCY in perms[Role.CUSTODIAN] and P.ACCESS_SEALED not in perms[Role.CUSTODIAN]
     assert P.SHARE_CREATE in perms[Role.INVESTIGATOR]

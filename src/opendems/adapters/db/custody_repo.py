@@ -87,6 +87,24 @@ class CustodyRepository:
         )
         return [_event(r) for r in rows]
 
+    def latest_by(
+        self, object_type: str, object_id: str, action: str, actor_id: int, since: datetime
+    ) -> list[CustodyEvent]:
+        """The actor's events of one action on one object since a moment (newest first)."""
+        c = custody_events.c
+        rows = self._conn.execute(
+            select(custody_events)
+            .where(
+                c.object_type == object_type,
+                c.object_id == object_id,
+                c.action == action,
+                c.actor_id == actor_id,
+                c.at >= format_time(since),
+            )
+            .order_by(c.seq.desc())
+        )
+        return [_event(r) for r in rows]
+
     def iter_all(self, batch: int = 5000) -> Iterator[CustodyEvent]:
         """Every event in stored order (by sequence), read in batches."""
         last = None

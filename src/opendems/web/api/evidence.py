@@ -160,6 +160,47 @@ def remove_tag(
     return EvidenceOut.of(item)
 
 
+@router.get(
+    "/{evidence_id}/derivatives/{kind}",
+    summary="Stream a derivative: proxy, poster, preview or thumbnail (HTTP Range supported)",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"video/mp4": {}, "image/jpeg": {}}},
+        206: {"description": "Partial content"},
+    },
+)
+def play(evidence_id: str, kind: str, request: Request, who: ActorDep) -> StreamingResponse:
+    c = container(request)
+    grant = svc.grant_playback(
+        who, evidence_id, kind, request.headers.get("range"), uow=c.uow(), clock=c.clock
+    )
+    d = grant.derivative
+    headers = {
+        "Accept-Ranges": "bytes",
+        "Content-Length": str(grant.length),
+        "ETag": f'"{d.sha256}"',
+        "X-Content-SHA256": d.sha256,
+        "Cache-Control": "private, no-store",
+    }
+    if grant.partial:
+        headers["Content-Range"] = f"bytes {grant.start}-{grant.end}/{d.size}"
+
+    async def body() -> AsyncIterator[bytes]:
+        chunks = c.blobs.read_range(d.blob_key, grant.start, grant.end)
+        try:
+            while True:
+                chunk = await to_thread.run_sync(next, chunks, None)
+                if chunk is None:
+                    break
+                yield chunk
+        finally:
+            chunks.close()
+
+    return StreamingResponse(
+        body(), status_code=206 if grant.partial else 200, media_type=d.mime_type, headers=headers
+    )
+
+
 @router.get("/{evidence_id}/jobs", response_model=list[JobOut], summary="The item's processing jobs")
 def jobs(evidence_id: str, request: Request, who: ActorDep) -> list[JobOut]:
     c = container(request)
