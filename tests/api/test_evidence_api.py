@@ -977,10 +977,15 @@ def test_processing_state_and_probe_results_through_the_api(
 
     item = ingest(client, auth, video_bytes(), filename="clip.mp4")
     r = client.get(f"{API}/{item['id']}/jobs", headers=auth)
-    assert r.status_code == 200 and [(j["kind"], j["state"]) for j in r.json()] == [("probe", "queued")]
+    assert r.status_code == 200 and [(j["kind"], j["state"]) for j in r.json()] == [
+        ("probe", "queued"),
+        ("proxy", "queued"),
+    ]
     assert client.get(f"{API}/{item['id']}", headers=auth).json()["media"] is None
     container.processor.run_until_idle("test")
     jobs = client.get(f"{API}/{item['id']}/jobs", headers=auth).json()
-    assert jobs[0]["state"] == "done" and jobs[0]["progress"] == 1.0 and jobs[0]["attempts"] == 1
+    assert all(j["state"] == "done" and j["progress"] == 1.0 and j["attempts"] == 1 for j in jobs)
+    listed = client.get(f"{API}/{item['id']}", headers=auth).json()["derivatives"]
+    assert {d["kind"] for d in listed} == {"proxy", "poster"}
     media = client.get(f"{API}/{item['id']}", headers=auth).json()["media"]
     assert media["kind"] == "video" and media["width"] == 320 and media["video_codec"] == "h264"

@@ -17,16 +17,16 @@ def test_worker_and_jobs_from_the_command_line(tmp_path: Path) -> None:
     cli(data, "ingest", str(tmp_path / "clip.mp4"), str(tmp_path / "broken.mp4"))
 
     queued = json.loads(cli(data, "jobs", "--json").stdout)
-    assert queued["counts"] == {"queued": 2}
+    assert queued["counts"] == {"queued": 4}  # probe and proxy, for each
     # Nobody is running jobs: waiting gives up and says so.
     waited = cli(data, "jobs", "--wait", "--timeout", "1", check=False)
-    assert waited.returncode == 1 and "still 2 job(s) queued or running" in waited.stderr
+    assert waited.returncode == 1 and "still 4 job(s) queued or running" in waited.stderr
 
     ran = cli(data, "worker", "--until-idle", check=False)
-    assert ran.returncode == 1 and "Ran 2 job(s); 1 failed." in ran.stdout
+    assert ran.returncode == 1 and "Ran 4 job(s); 2 failed." in ran.stdout
     after = json.loads(cli(data, "jobs", "--json").stdout)
-    assert after["counts"] == {"done": 1, "failed": 1}
-    failed = next(j for j in after["jobs"] if j["state"] == "failed")
+    assert after["counts"] == {"done": 2, "failed": 2}
+    failed = next(j for j in after["jobs"] if j["state"] == "failed" and j["kind"] == "probe")
     assert failed["error"] and failed["attempts"] == 1
     assert f"{failed['evidence_id']}: {failed['error']}" in ran.stderr  # the reason, named
     shown = json.loads(cli(data, "show", failed["evidence_id"], "--json").stdout)
@@ -40,7 +40,7 @@ def test_the_server_processes_what_is_ingested_beside_it(tmp_path: Path) -> None
         (tmp_path / "p.jpg").write_bytes(jpeg_bytes(gps=(52.52, 13.405)))
         cli(data, "ingest", str(tmp_path / "p.jpg"))
         done = cli(data, "jobs", "--wait", "--timeout", "60")
-        assert "1 done" in done.stdout
+        assert "2 done" in done.stdout  # probe and previews
         shown = json.loads(cli(data, "show", "EV-" + done.stdout.split("EV-")[1].split()[0], "--json").stdout)
         assert shown["media"]["kind"] == "image" and abs(shown["latitude"] - 52.52) < 1e-3
     finally:
