@@ -81,16 +81,24 @@ class MediaProber(Protocol):
     def probe(self, kind: str, f: BinaryIO) -> dict[str, Any]: ...
 
 
+@dataclass
+class ProxyResult:
+    """A proxy's parameters, and what was made on the same pass over the original."""
+
+    params: dict[str, Any]
+    poster: bytes | None = None  # JPEG
+    peaks: dict[str, Any] | None = None  # waveform peaks
+    sprite: tuple[bytes, dict[str, Any]] | None = None  # timeline sprite sheet (JPEG, layout)
+
+
 class MediaTools(Protocol):
     """Makes derivatives; never touches the original it reads."""
 
     tool_av: str
     tool_images: str
 
-    def video_proxy(
-        self, src: BinaryIO, dst: Path, report: Callable[[float], None]
-    ) -> tuple[dict[str, Any], bytes | None]: ...
-    def audio_proxy(self, src: BinaryIO, dst: Path, report: Callable[[float], None]) -> dict[str, Any]: ...
+    def video_proxy(self, src: BinaryIO, dst: Path, report: Callable[[float], None]) -> ProxyResult: ...
+    def audio_proxy(self, src: BinaryIO, dst: Path, report: Callable[[float], None]) -> ProxyResult: ...
     def image_previews(self, src: BinaryIO) -> dict[str, tuple[bytes, dict[str, Any]]]: ...
 
 

@@ -986,6 +986,6 @@ def test_processing_state_and_probe_results_through_the_api(
     jobs = client.get(f"{API}/{item['id']}/jobs", headers=auth).json()
     assert all(j["state"] == "done" and j["progress"] == 1.0 and j["attempts"] == 1 for j in jobs)
     listed = client.get(f"{API}/{item['id']}", headers=auth).json()["derivatives"]
-    assert {d["kind"] for d in listed} == {"proxy", "poster"}
+    assert {d["kind"] for d in listed} == {"proxy", "poster", "sprite", "waveform"}
     media = client.get(f"{API}/{item['id']}", headers=auth).json()["media"]
     assert media["kind"] == "video" and media["width"] == 320 and media["video_codec"] == "h264"

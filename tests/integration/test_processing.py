@@ -183,7 +183,7 @@ def test_derivatives_are_new_files_with_provenance_and_the_original_is_untouched
 
     got = item(c, clip.id)
     kinds = {d.kind: d for d in got.derivatives}
-    assert set(kinds) == {"proxy", "poster"}
+    assert set(kinds) == {"proxy", "poster", "sprite", "waveform"}
     proxy = kinds["proxy"]
     assert proxy.mime_type == "video/mp4" and proxy.source_sha256 == got.original.sha256  # type: ignore[union-attr]
     assert proxy.tool == "PyAV" and "FFmpeg" in proxy.tool_version
@@ -200,13 +200,24 @@ def test_derivatives_are_new_files_with_provenance_and_the_original_is_untouched
         keys = [round(float(pkt.pts * pkt.time_base), 1) for pkt in p.demux(v) if pkt.is_keyframe]
     assert keys == [0.0, 2.0, 4.0]
     assert Image.open(io.BytesIO(blob(kinds["poster"]))).size == (480, 640)  # upright
+    layout = kinds["sprite"].parameters
+    assert layout == {"interval_s": 1, "columns": 10, "tile_width": 160, "tile_height": 213, "tiles": 5}
+    assert Image.open(io.BytesIO(blob(kinds["sprite"]))).size == (5 * 160, 213)
+    import json
+
+    wave = json.loads(blob(kinds["waveform"]))
+    assert (
+        wave["per_second"] == 10 and len(wave["peaks"]) == 50 and all(0 <= p <= 1000 for p in wave["peaks"])
+    )
     # The original is the same bytes, under the same hash.
     assert hashlib.sha256(blob(got.original)).hexdigest() == got.original.sha256  # type: ignore[union-attr]
 
     odd_proxy = next(d for d in item(c, odd.id).derivatives if d.kind == "proxy")
     assert (odd_proxy.parameters["width"], odd_proxy.parameters["height"]) == (640, 1080)
     audio = {d.kind: d for d in item(c, call.id).derivatives}
-    assert set(audio) == {"proxy"} and audio["proxy"].mime_type == "audio/mp4"
+    assert set(audio) == {"proxy", "waveform"} and audio["proxy"].mime_type == "audio/mp4"
+    tone = json.loads(blob(audio["waveform"]))["peaks"]
+    assert len(tone) == 10 and min(tone) > 100  # a one-second 440 Hz tone, loud throughout
     with av.open(io.BytesIO(blob(audio["proxy"]))) as a:
         assert a.streams.audio[0].codec_context.name == "aac" and not a.streams.video
     pics = {d.kind: d for d in item(c, photo.id).derivatives}
@@ -214,7 +225,7 @@ def test_derivatives_are_new_files_with_provenance_and_the_original_is_untouched
     assert Image.open(io.BytesIO(blob(pics["thumbnail"]))).size == (60, 80)
     with c.uow() as uow:
         derived = [e for e in uow.custody.for_object("evidence", clip.id) if e.action == "evidence:derive"]
-    assert [e.details_dict["kind"] for e in derived] == ["proxy", "poster"]
+    assert [e.details_dict["kind"] for e in derived] == ["poster", "sprite", "waveform", "proxy"]
     assert derived[0].details_dict["source_sha256"] == got.original.sha256  # type: ignore[union-attr]
 
     # Running the step again (a worker that died after storing) makes nothing twice.
@@ -223,4 +234,4 @@ def test_derivatives_are_new_files_with_provenance_and_the_original_is_untouched
     proxy_step(
         c.processor.make_context(), next(j for j in ended if j.kind == "proxy" and j.evidence_id == clip.id)
     )
-    assert len(item(c, clip.id).derivatives) == 2
+    assert len(item(c, clip.id).derivatives) == 4

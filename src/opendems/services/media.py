@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -166,7 +167,8 @@ def _item_for(ctx: StepContext, job: Job) -> EvidenceItem:
 
 
 def proxy_step(ctx: StepContext, job: Job) -> None:
-    """Video: a browser-playable MP4 proxy and a poster. Audio: an AAC proxy."""
+    """Video: a browser-playable MP4 proxy, a poster, a timeline sprite sheet and waveform
+    peaks, all from one pass over the original. Audio: an AAC proxy and waveform peaks."""
     item = _item_for(ctx, job)
     assert item.original is not None
     if _has(item, "proxy"):
@@ -175,24 +177,35 @@ def proxy_step(ctx: StepContext, job: Job) -> None:
     try:
         with ctx.blobs.open_plaintext(item.original.blob_key) as f:
             if item.kind is EvidenceKind.VIDEO:
-                params, poster = ctx.tools.video_proxy(f, work, ctx.report)
+                made = ctx.tools.video_proxy(f, work, ctx.report)
                 mime = "video/mp4"
             else:
-                params, poster = ctx.tools.audio_proxy(f, work, ctx.report), None
+                made = ctx.tools.audio_proxy(f, work, ctx.report)
                 mime = "audio/mp4"
-        store_derivative(
-            ctx, item, "proxy", mime_type=mime, tool=ctx.tools.tool_av, parameters=params, path=work
-        )
-        if poster is not None and not _has(item, "poster"):
+        tool = ctx.tools.tool_av
+        # The small ones first: the proxy's presence means the whole step is done.
+        if made.poster is not None and not _has(item, "poster"):
             store_derivative(
                 ctx,
                 item,
                 "poster",
                 mime_type="image/jpeg",
-                tool=ctx.tools.tool_av,
+                tool=tool,
                 parameters={"max_side": 640},
-                data=poster,
+                data=made.poster,
             )
+        if made.sprite is not None and not _has(item, "sprite"):
+            sheet, layout = made.sprite
+            store_derivative(
+                ctx, item, "sprite", mime_type="image/jpeg", tool=tool, parameters=layout, data=sheet
+            )
+        if made.peaks is not None and not _has(item, "waveform"):
+            peaks = json.dumps(made.peaks, separators=(",", ":")).encode()
+            params = {k: v for k, v in made.peaks.items() if k != "peaks"}
+            store_derivative(
+                ctx, item, "waveform", mime_type="application/json", tool=tool, parameters=params, data=peaks
+            )
+        store_derivative(ctx, item, "proxy", mime_type=mime, tool=tool, parameters=made.params, path=work)
     finally:
         work.unlink(missing_ok=True)
 

@@ -8,6 +8,8 @@ returned with it, to be recorded as its provenance.
 from __future__ import annotations
 
 import io
+import math
+from array import array
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
@@ -18,6 +20,7 @@ import PIL
 from PIL import Image, ImageOps
 
 from opendems.domain.jobs import PermanentFailure
+from opendems.ports import ProxyResult
 
 PROXY_MAX_HEIGHT = 720
 PROXY_CRF = 23
@@ -36,6 +39,88 @@ def _even(n: float) -> int:
     return max(2, round(n / 2) * 2)
 
 
+PEAKS_PER_SECOND = 10
+SPRITE_TILES = 100  # at most this many tiles in a timeline sprite sheet
+SPRITE_COLUMNS = 10
+SPRITE_TILE_WIDTH = 160
+
+
+class Peaks:
+    """Audio waveform peaks: the loudest sample of every tenth of a second, 0-1000. Fed the
+    planar-float frames the proxy's resampler already made (one decode, one resample)."""
+
+    def __init__(self) -> None:
+        self.pending = array("f")
+        self.window = 0
+        self.values: list[int] = []
+
+    def add(self, frame: Any) -> None:
+        if not self.window:
+            self.window = max(1, int(frame.sample_rate) // PEAKS_PER_SECOND)
+        self.pending.frombytes(bytes(frame.planes[0])[: frame.samples * 4])  # the first channel
+        self._drain(final=False)
+
+    def _peak(self, chunk: array[float]) -> int:
+        return min(1000, int(max(max(chunk), -min(chunk)) * 1000))
+
+    def _drain(self, *, final: bool) -> None:
+        w = self.window or 1
+        whole = len(self.pending) // w * w
+        for start in range(0, whole, w):
+            self.values.append(self._peak(self.pending[start : start + w]))
+        rest = self.pending[whole:]
+        if final and len(rest):
+            self.values.append(self._peak(rest))
+            rest = array("f")
+        self.pending = rest
+
+    def result(self) -> dict[str, Any]:
+        self._drain(final=True)
+        return {"per_second": PEAKS_PER_SECOND, "scale": 1000, "peaks": self.values}
+
+
+class Sprite:
+    """A timeline sprite sheet: one small frame every ``interval`` seconds, in a grid."""
+
+    def __init__(self, duration: float | None) -> None:
+        self.interval = max(1, math.ceil((duration or 0) / SPRITE_TILES)) if duration else 1
+        self.tiles: list[Image.Image] = []
+        self.next_at = 0.0
+
+    def add(self, frame: Any, rotation: int) -> None:
+        t = float(frame.time or 0)
+        if t + 1e-6 < self.next_at or len(self.tiles) >= SPRITE_TILES:
+            return
+        self.next_at = t + self.interval
+        width = SPRITE_TILE_WIDTH
+        upright = rotation in (90, -90, 270, -270)
+        w, h = (frame.height, frame.width) if upright else (frame.width, frame.height)
+        height = max(2, round(width * h / w))
+        small = frame.reformat(
+            width=height if upright else width, height=width if upright else height
+        ).to_image()
+        self.tiles.append(small.rotate(rotation, expand=True) if rotation else small)
+
+    def result(self) -> tuple[bytes, dict[str, Any]] | None:
+        if not self.tiles:
+            return None
+        tw, th = self.tiles[0].size
+        rows = math.ceil(len(self.tiles) / SPRITE_COLUMNS)
+        sheet = Image.new("RGB", (tw * min(SPRITE_COLUMNS, len(self.tiles)), th * rows))
+        for n, tile in enumerate(self.tiles):
+            sheet.paste(tile.resize((tw, th)), ((n % SPRITE_COLUMNS) * tw, (n // SPRITE_COLUMNS) * th))
+        buf = io.BytesIO()
+        sheet.save(buf, format="JPEG", quality=75)
+        params = {
+            "interval_s": self.interval,
+            "columns": SPRITE_COLUMNS,
+            "tile_width": tw,
+            "tile_height": th,
+            "tiles": len(self.tiles),
+        }
+        return buf.getvalue(), params
+
+
 def _scaled(width: int, height: int, max_short_side: int) -> tuple[int, int]:
     """At most ``max_short_side`` on the shorter side (720p, landscape or portrait)."""
     short = min(width, height)
@@ -45,9 +130,7 @@ def _scaled(width: int, height: int, max_short_side: int) -> tuple[int, int]:
     return _even(width * factor), _even(height * factor)
 
 
-def video_proxy(
-    src: BinaryIO, dst: Path, *, report: Callable[[float], None] = lambda f: None
-) -> tuple[dict[str, Any], bytes | None]:
+def video_proxy(src: BinaryIO, dst: Path, *, report: Callable[[float], None] = lambda f: None) -> ProxyResult:
     """An H.264/AAC MP4 for any browser: at most 720p, a keyframe every 2 s, the index at
     the front (faststart). A phone's rotation is carried as display rotation, which every
     browser applies. Returns (parameters, a JPEG poster, upright)."""
@@ -74,6 +157,8 @@ def video_proxy(
             "faststart": True,
         }
         poster: bytes | None = None
+        peaks = Peaks() if ain is not None else None
+        sprite = Sprite(duration)
         last_time = 0.0
         rotation = _first_rotation(inp, vin)
         width, height = _scaled(vin.width, vin.height, PROXY_MAX_HEIGHT)
@@ -110,6 +195,7 @@ def video_proxy(
                             encoded = True
                             if poster is None and (frame.time or 0) >= min(1.0, (duration or 0) / 2):
                                 poster = _poster(frame)
+                            sprite.add(frame, rotation)
                             scaled = frame.reformat(width=vout.width, height=vout.height, format="yuv420p")
                             scaled.pts = frame.pts
                             scaled.time_base = frame.time_base
@@ -123,6 +209,8 @@ def video_proxy(
                         for aframe in packet.decode():
                             aframe.pts = None
                             for converted in resampler.resample(aframe):
+                                if peaks is not None:
+                                    peaks.add(converted)
                                 for p in aout.encode(converted):
                                     out.mux(p)
             except av.error.FFmpegError as exc:
@@ -139,7 +227,12 @@ def video_proxy(
                         out.mux(p)
                 for p in aout.encode():
                     out.mux(p)
-    return params, poster or _first_frame_poster(dst)
+    return ProxyResult(
+        params,
+        poster or _first_frame_poster(dst),
+        peaks.result() if peaks is not None else None,
+        sprite.result(),
+    )
 
 
 def _first_rotation(inp: Any, vin: Any) -> int:
@@ -172,9 +265,7 @@ def _first_frame_poster(path: Path) -> bytes | None:
     return None
 
 
-def audio_proxy(
-    src: BinaryIO, dst: Path, *, report: Callable[[float], None] = lambda f: None
-) -> dict[str, Any]:
+def audio_proxy(src: BinaryIO, dst: Path, *, report: Callable[[float], None] = lambda f: None) -> ProxyResult:
     """An AAC audio file (M4A, faststart) every browser plays."""
     try:
         inp = av.open(src, mode="r", metadata_errors="ignore")
@@ -192,6 +283,7 @@ def audio_proxy(
             aout.bit_rate = AUDIO_BITRATE
             aout.layout = layout
             resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate)
+            peaks = Peaks()
             try:
                 decoded: Any = inp.decode(ain)
                 for frame in decoded:
@@ -199,6 +291,7 @@ def audio_proxy(
                         report(min(frame.time / duration, 0.99))
                     frame.pts = None
                     for converted in resampler.resample(frame):
+                        peaks.add(converted)
                         for p in aout.encode(converted):
                             out.mux(p)
             except av.error.FFmpegError as exc:
@@ -208,13 +301,14 @@ def audio_proxy(
                     out.mux(p)
             for p in aout.encode():
                 out.mux(p)
-    return {
+    params = {
         "container": "m4a",
         "audio_codec": "aac",
         "audio_bitrate": AUDIO_BITRATE,
         "sample_rate": rate,
         "faststart": True,
     }
+    return ProxyResult(params, peaks=peaks.result())
 
 
 def _jpeg(image: Image.Image, max_side: int, quality: int = 85) -> bytes:
@@ -251,12 +345,10 @@ class MediaTools:
     tool_av = TOOL_AV
     tool_images = TOOL_PIL
 
-    def video_proxy(
-        self, src: BinaryIO, dst: Path, report: Callable[[float], None]
-    ) -> tuple[dict[str, Any], bytes | None]:
+    def video_proxy(self, src: BinaryIO, dst: Path, report: Callable[[float], None]) -> ProxyResult:
         return video_proxy(src, dst, report=report)
 
-    def audio_proxy(self, src: BinaryIO, dst: Path, report: Callable[[float], None]) -> dict[str, Any]:
+    def audio_proxy(self, src: BinaryIO, dst: Path, report: Callable[[float], None]) -> ProxyResult:
         return audio_proxy(src, dst, report=report)
 
     def image_previews(self, src: BinaryIO) -> dict[str, tuple[bytes, dict[str, Any]]]:
