@@ -116,8 +116,8 @@ def wav_bytes(seconds: float = 0.5, rate: int = 8000, freq: float = 440.0) -> by
     return buf.getvalue()
 
 
-def pdf_bytes(text: str = "Incident report") -> bytes:
-    """A minimal valid one-page PDF."""
+def pdf_bytes(text: str = "Incident report", *, encrypted: bool = False) -> bytes:
+    """A minimal valid one-page PDF; ``encrypted``: it asks for a password to open."""
     content = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
@@ -127,6 +127,10 @@ def pdf_bytes(text: str = "Incident report") -> bytes:
         b"<< /Length " + str(len(content)).encode() + b" >>\nstream\n" + content + b"\nendstream",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]
+    if encrypted:  # standard security handler whose user password is not empty
+        objects.append(
+            b"<< /Filter /Standard /V 1 /R 2 /P -4 /O <" + b"11" * 32 + b"> /U <" + b"22" * 32 + b"> >>"
+        )
     out = io.BytesIO()
     out.write(b"%PDF-1.4\n")
     offsets = []
@@ -137,7 +141,10 @@ def pdf_bytes(text: str = "Incident report") -> bytes:
     out.write(f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode())
     for off in offsets:
         out.write(f"{off:010d} 00000 n \n".encode())
-    out.write(f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode())
+    extra = f" /Encrypt {len(objects)} 0 R /ID [<{'ab' * 16}> <{'ab' * 16}>]" if encrypted else ""
+    out.write(
+        f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R{extra} >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    )
     return out.getvalue()
 
 

@@ -60,7 +60,7 @@ def test_ingest_queues_a_probe_that_fills_in_what_nobody_set(c: Container) -> No
         ("proxy", JobState.QUEUED),
     ]
     assert [j.kind for j in jobs_of(c, photo.id)] == ["probe", "previews"]
-    assert jobs_of(c, doc.id) == []  # documents are not processed (yet)
+    assert [j.kind for j in jobs_of(c, doc.id)] == ["pages"]
 
     ended = c.processor.run_until_idle("test-worker")
     assert [(j.kind, j.state) for j in ended] == [
@@ -68,6 +68,7 @@ def test_ingest_queues_a_probe_that_fills_in_what_nobody_set(c: Container) -> No
         ("proxy", JobState.DONE),
         ("probe", JobState.DONE),
         ("previews", JobState.DONE),
+        ("pages", JobState.DONE),
     ]
 
     got = item(c, clip.id)
@@ -235,3 +236,22 @@ def test_derivatives_are_new_files_with_provenance_and_the_original_is_untouched
         c.processor.make_context(), next(j for j in ended if j.kind == "proxy" and j.evidence_id == clip.id)
     )
     assert len(item(c, clip.id).derivatives) == 4
+
+
+def test_pdf_pages_are_previewed_and_a_password_protected_pdf_says_so(c: Container) -> None:
+    import io
+
+    from PIL import Image
+
+    report = ingest(c, pdf_bytes("Use of force report"), "report.pdf")
+    locked = ingest(c, pdf_bytes("Sealed statement", encrypted=True), "locked.pdf")
+    ended = {j.evidence_id: j for j in c.processor.run_until_idle("w")}
+    assert ended[report.id].state is JobState.DONE
+    page = next(d for d in item(c, report.id).derivatives if d.kind == "page-1")
+    assert page.parameters == {"page": 1, "pages": 1, "width": 1000, "height": 1295}
+    assert Image.open(io.BytesIO(b"".join(c.blobs.read_all(page.blob_key)))).size == (1000, 1295)
+    assert ended[locked.id].state is JobState.FAILED
+    assert (
+        ended[locked.id].error
+        == "the PDF is protected by a password: no previews (the original is kept unchanged)"
+    )

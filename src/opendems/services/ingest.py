@@ -267,7 +267,7 @@ def _store(
                 ),
             )
             uow.evidence.add(item)
-            for kind_of_job in jobs_for(item.kind):
+            for kind_of_job in jobs_for(item.kind, mime):
                 uow.jobs.enqueue(kind_of_job, item.id, now)
             if item.restriction is not Restriction.NORMAL:
                 # Whoever restricts or seals an item at upload stays named on it.

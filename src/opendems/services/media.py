@@ -18,12 +18,14 @@ PROBED_KINDS = {EvidenceKind.VIDEO, EvidenceKind.AUDIO, EvidenceKind.IMAGE}
 FILLABLE = ("captured_at", "latitude", "longitude", "device_make", "device_model", "device_serial")
 
 
-def jobs_for(kind: EvidenceKind) -> list[str]:
+def jobs_for(kind: EvidenceKind, mime_type: str = "") -> list[str]:
     """The steps a new original of this kind goes through."""
     if kind in (EvidenceKind.VIDEO, EvidenceKind.AUDIO):
         return ["probe", "proxy"]
     if kind is EvidenceKind.IMAGE:
         return ["probe", "previews"]
+    if mime_type == "application/pdf":
+        return ["pages"]
     return []
 
 
@@ -229,5 +231,20 @@ def previews_step(ctx: StepContext, job: Job) -> None:
             )
 
 
+def pages_step(ctx: StepContext, job: Job) -> None:
+    """PDFs: a preview of each of the first pages."""
+    item = _item_for(ctx, job)
+    assert item.original is not None
+    with ctx.blobs.open_plaintext(item.original.blob_key) as f:
+        pages = ctx.tools.pdf_pages(f)
+    for data, params in pages:
+        kind = f"page-{params['page']}"
+        if not _has(item, kind):
+            store_derivative(
+                ctx, item, kind, mime_type="image/jpeg", tool=ctx.tools.tool_pdf, parameters=params, data=data
+            )
+
+
+STEPS["pages"] = pages_step
 STEPS["proxy"] = proxy_step
 STEPS["previews"] = previews_step

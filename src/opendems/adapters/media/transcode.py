@@ -19,6 +19,7 @@ import av
 import PIL
 from PIL import Image, ImageOps
 
+from opendems.adapters.media.documents import TOOL_PDFIUM, pdf_pages
 from opendems.domain.jobs import PermanentFailure
 from opendems.ports import ProxyResult
 
@@ -344,6 +345,10 @@ class MediaTools:
 
     tool_av = TOOL_AV
     tool_images = TOOL_PIL
+    tool_pdf = TOOL_PDFIUM
+
+    def pdf_pages(self, src: BinaryIO) -> list[tuple[bytes, dict[str, Any]]]:
+        return pdf_pages(src)
 
     def video_proxy(self, src: BinaryIO, dst: Path, report: Callable[[float], None]) -> ProxyResult:
         return video_proxy(src, dst, report=report)
