@@ -356,6 +356,9 @@ SPECS: dict[tuple[str, str], list[Spec]] = {
             lambda k: {"method": "POST", "url": f"{C}/{k.case}/reopen", "json": {"reason": "m"}},
         )
     ],
+    ("GET", C + "/{number}/timeline"): [
+        Spec((P.CASE_VIEW,), "case", lambda k: {"method": "GET", "url": f"{C}/{k.case}/timeline"})
+    ],
     ("GET", C + "/{number}/evidence"): [
         Spec((P.CASE_VIEW,), "case", lambda k: {"method": "GET", "url": f"{C}/{k.case}/evidence"})
     ],

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from opendems.bootstrap import Container
 from opendems.services.accounts import create_token
 from opendems.web.app import create_app
-from tests.factories import FakeClock, admin, make_container, user_actor
+from tests.factories import FakeClock, admin, make_container, pdf_bytes, user_actor
 from tests.media import video_bytes
 
 
@@ -97,3 +97,35 @@ def test_playback_is_behind_the_access_check(web: TestClient, c: Container) -> N
     assert web.get(f"/api/v1/evidence/{item_id}/derivatives/proxy", headers=other).status_code == 404
     assert web.get(f"/api/v1/evidence/{item_id}/derivatives/proxy").status_code == 401
     assert web.get(f"/api/v1/evidence/{item_id}/derivatives/nonsense", headers=olga).status_code == 404
+
+
+def test_several_cameras_of_one_incident_line_up(web: TestClient, c: Container) -> None:
+    ivy = headers_for(c, "ivy", "investigator")
+    assert (
+        web.post("/api/v1/cases", headers=ivy, json={"number": "INC-9", "title": "Pursuit"}).status_code
+        == 201
+    )
+    cameras = {
+        "dashcam.mp4": "2026-03-01T10:00:00Z",
+        "bwc-1.mp4": "2026-03-01T10:00:12Z",  # MP4 keeps whole seconds
+        "bwc-2.mp4": "2026-03-01T09:59:58Z",
+    }
+    ids = {}
+    for n, (name, start) in enumerate(cameras.items()):
+        data = video_bytes(seconds=2, metadata={"creation_time": start}, width=160 + 16 * n, height=120)
+        r = web.post(
+            "/api/v1/evidence", params={"filename": name, "case": "INC-9"}, content=data, headers=ivy
+        )
+        ids[name] = r.json()["item"]["id"]
+    web.post(
+        "/api/v1/evidence",
+        params={"filename": "notes.pdf", "case": "INC-9"},
+        content=pdf_bytes(),
+        headers=ivy,
+    )
+    c.processor.run_until_idle("w")
+    line = web.get("/api/v1/cases/INC-9/timeline", headers=ivy).json()
+    timed = [(e["evidence_id"], e["offset_s"]) for e in line if e["offset_s"] is not None]
+    assert timed == [(ids["bwc-2.mp4"], 0.0), (ids["dashcam.mp4"], 2.0), (ids["bwc-1.mp4"], 14.0)]
+    assert all(e["has_proxy"] and 1.9 <= e["duration_s"] <= 2.2 for e in line if e["kind"] == "video")
+    assert line[-1]["kind"] == "document" and line[-1]["offset_s"] is None  # untimed, last

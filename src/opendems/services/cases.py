@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from opendems.domain.access import Permission, decide, visibility
@@ -284,3 +286,25 @@ def case_evidence(actor: Actor, number: str, *, uow: UnitOfWork, clock: Clock) -
             if item and may(uow, actor, Permission.EVIDENCE_VIEW, item=item):
                 items.append(item)
         return items
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    item: EvidenceItem
+    starts_at: datetime | None
+    duration_s: float | None
+    offset_s: float | None  # from the earliest start among the case's timed items
+
+
+def case_timeline(actor: Actor, number: str, *, uow: UnitOfWork, clock: Clock) -> list[TimelineEntry]:
+    """The case's evidence the actor may see, aligned on capture time: each item's offset
+    from the first start lets a player run several cameras of one incident in step."""
+    items = case_evidence(actor, number, uow=uow, clock=clock)
+    timed = [i for i in items if i.captured_at is not None]
+    origin = min((i.captured_at for i in timed if i.captured_at), default=None)
+    entries = []
+    for i in items:
+        duration = (i.media or {}).get("duration_s")
+        offset = (i.captured_at - origin).total_seconds() if i.captured_at and origin else None
+        entries.append(TimelineEntry(i, i.captured_at, float(duration) if duration else None, offset))
+    return sorted(entries, key=lambda e: (e.offset_s is None, e.offset_s or 0.0, e.item.id))

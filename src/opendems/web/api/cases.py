@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
 
 from opendems.domain.cases import CaseStatus
 from opendems.services import cases as svc
@@ -78,6 +80,39 @@ def reopen(number: str, body: ReasonIn, request: Request, who: ActorDep) -> Case
 def members(number: str, request: Request, who: ActorDep) -> list[EvidenceOut]:
     c = container(request)
     return [EvidenceOut.of(i) for i in svc.case_evidence(who, number, uow=c.uow(), clock=c.clock)]
+
+
+class TimelineItem(BaseModel):
+    evidence_id: str
+    kind: str
+    title: str
+    starts_at: datetime | None
+    duration_s: float | None
+    offset_s: float | None = Field(
+        description="Seconds after the case's earliest capture start; null when untimed."
+    )
+    has_proxy: bool
+
+
+@router.get(
+    "/{number}/timeline",
+    response_model=list[TimelineItem],
+    summary="The case's evidence aligned on capture time (synchronised multi-camera playback)",
+)
+def timeline(number: str, request: Request, who: ActorDep) -> list[TimelineItem]:
+    c = container(request)
+    return [
+        TimelineItem(
+            evidence_id=e.item.id,
+            kind=e.item.kind.value,
+            title=e.item.title,
+            starts_at=e.starts_at,
+            duration_s=e.duration_s,
+            offset_s=e.offset_s,
+            has_proxy=any(d.kind == "proxy" for d in e.item.derivatives),
+        )
+        for e in svc.case_timeline(who, number, uow=c.uow(), clock=c.clock)
+    ]
 
 
 @router.post("/{number}/evidence", response_model=CaseOut, status_code=201, summary="Add evidence to a case")
