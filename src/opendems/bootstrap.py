@@ -126,7 +126,12 @@ class Container:
                 work_dir=self.settings.work_dir,
             )
 
-        return Processor(steps=dict(STEPS), make_context=context, clock=self.clock)
+        return Processor(
+            steps=dict(STEPS),
+            make_context=context,
+            clock=self.clock,
+            lease=timedelta(seconds=self.settings.job_lease_seconds),
+        )
 
     def uow(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(

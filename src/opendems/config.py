@@ -37,6 +37,8 @@ class Settings(BaseSettings):
 
     # Processing: job worker threads inside the server (0: only `opendems worker` runs jobs).
     workers: int = 1
+    # A job whose worker has not reported for this long is taken to be dead and run again.
+    job_lease_seconds: int = 300
 
     # Sign-in and sessions (CJIS AC-7, AC-11, AC-12, IA-2, IA-5).
     lockout_attempts: int = 5  # consecutive failures that lock an account...

@@ -22,6 +22,7 @@ from opendems.services.context import Actor
 
 log = logging.getLogger("opendems.jobs")
 LEASE = timedelta(minutes=5)
+REPORT_EVERY_S = 1.0
 
 
 @dataclass
@@ -62,7 +63,13 @@ class Processor:
         if job is None:
             return None
 
+        last = [time.monotonic()]
+
         def report(fraction: float) -> None:
+            # Progress also renews the lease; written at most once a second.
+            if time.monotonic() - last[0] < REPORT_EVERY_S:
+                return
+            last[0] = time.monotonic()
             with uow:
                 uow.jobs.progress(job.id, worker, fraction, self.clock.now(), self.lease)
                 uow.commit()

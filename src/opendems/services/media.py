@@ -175,6 +175,8 @@ def proxy_step(ctx: StepContext, job: Job) -> None:
     assert item.original is not None
     if _has(item, "proxy"):
         return  # done by an earlier run of this job
+    for stale in ctx.work_dir.glob(f"job-{job.id}-*"):
+        stale.unlink(missing_ok=True)  # what an earlier, killed run of this job left behind
     work = ctx.work_dir / f"job-{job.id}-{uuid.uuid4().hex}.mp4"
     try:
         with ctx.blobs.open_plaintext(item.original.blob_key) as f:
