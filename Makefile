@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench bench-media clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ lint: $(STAMP)
 ## Ingest throughput benchmark (1 GiB; prints ratios to SHA-256 throughput).
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
+
+## Media processing benchmark (10-minute 1080p clip; proxy job vs a bare transcode; Range TTFB).
+bench-media: $(STAMP)
+	$(BIN)/python bench/transcode.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 
-from tests.e2e.server import Server, cli
+from tests.e2e.server import OPENDEMS, Server, cli
 from tests.media import jpeg_bytes, video_bytes
 
 
@@ -45,3 +49,43 @@ def test_the_server_processes_what_is_ingested_beside_it(tmp_path: Path) -> None
         assert shown["media"]["kind"] == "image" and abs(shown["latitude"] - 52.52) < 1e-3
     finally:
         server.stop()
+
+
+def test_a_worker_killed_midway_leaves_a_job_that_completes_after_restart(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    (tmp_path / "long.mp4").write_bytes(video_bytes(seconds=40, width=640, height=480))
+    cli(data, "ingest", str(tmp_path / "long.mp4"))
+    env = {**os.environ, "OPENDEMS_JOB_LEASE_SECONDS": "3"}
+    worker = subprocess.Popen([*OPENDEMS, "--data-dir", str(data), "worker"], env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            jobs = json.loads(cli(data, "jobs", "--json").stdout)["jobs"]
+            proxy = next(j for j in jobs if j["kind"] == "proxy")
+            if proxy["state"] == "running" and proxy["progress"] > 0:
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError(f"the proxy job never got going: {jobs}")
+        worker.send_signal(signal.SIGKILL)  # mid-transcode: no clean-up of any kind
+        worker.wait(timeout=30)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    leftovers = list((data / "work").glob("job-*"))
+    assert leftovers  # the half-made proxy, still there
+    time.sleep(3.5)  # the dead worker's lease runs out
+    ran = subprocess.run(
+        [*OPENDEMS, "--data-dir", str(data), "worker", "--until-idle"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert ran.returncode == 0, ran.stderr
+    after = json.loads(cli(data, "jobs", "--json").stdout)["jobs"]
+    proxy = next(j for j in after if j["kind"] == "proxy")
+    assert proxy["state"] == "done" and proxy["attempts"] == 2
+    shown = json.loads(cli(data, "show", proxy["evidence_id"], "--json").stdout)
+    assert sorted(d["kind"] for d in shown["derivatives"]) == ["poster", "proxy", "sprite", "waveform"]
+    assert not any(p.exists() for p in leftovers)  # the retry cleared the dead run's file
