@@ -255,3 +255,57 @@ def test_pdf_pages_are_previewed_and_a_password_protected_pdf_says_so(c: Contain
         ended[locked.id].error
         == "the PDF is protected by a password: no previews (the original is kept unchanged)"
     )
+
+
+def test_a_video_file_without_pictures_and_a_variable_frame_rate_clip(c: Container) -> None:
+    import io
+    from fractions import Fraction
+
+    import av
+    from PIL import Image
+
+    sound_only = ingest(c, _audio_only_mp4(), "cam-audio.mp4")
+    # A phone's variable frame rate: frames at irregular times over 3 seconds.
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4") as out:
+        v = out.add_stream("libx264", rate=30)
+        v.width, v.height, v.pix_fmt = 160, 120, "yuv420p"
+        v.codec_context.time_base = Fraction(1, 1000)
+        for n, ms in enumerate([0, 33, 50, 120, 400, 410, 1000, 1500, 1510, 2900]):
+            frame = av.VideoFrame.from_image(Image.new("RGB", (160, 120), (n * 20, 0, 0))).reformat(
+                format="yuv420p"
+            )
+            frame.pts, frame.time_base = ms, Fraction(1, 1000)
+            for p in v.encode(frame):
+                out.mux(p)
+        for p in v.encode():
+            out.mux(p)
+    vfr = ingest(c, buf.getvalue(), "phone-vfr.mp4")
+    ended = {(j.evidence_id, j.kind): j for j in c.processor.run_until_idle("w")}
+    assert all(j.state is JobState.DONE for j in ended.values()), {k: j.error for k, j in ended.items()}
+    audio = {d.kind: d for d in item(c, sound_only.id).derivatives}
+    assert set(audio) == {"proxy", "waveform"} and audio["proxy"].mime_type == "audio/mp4"
+    proxy = next(d for d in item(c, vfr.id).derivatives if d.kind == "proxy")
+    with av.open(io.BytesIO(b"".join(c.blobs.read_all(proxy.blob_key)))) as p:
+        times = [round(float(f.time or 0), 2) for f in p.decode(video=0)]
+    assert times == [0.0, 0.03, 0.05, 0.12, 0.4, 0.41, 1.0, 1.5, 1.51, 2.9]  # the timing is kept
+
+
+def _audio_only_mp4() -> bytes:
+    import io
+
+    import av
+
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4") as out:
+        a = out.add_stream("aac", rate=16000)
+        frame = av.AudioFrame(format="fltp", layout="mono", samples=1024)
+        frame.planes[0].update(bytes(4096))
+        frame.sample_rate = 16000
+        for n in range(16):
+            frame.pts = n * 1024
+            for p in a.encode(frame):
+                out.mux(p)
+        for p in a.encode():
+            out.mux(p)
+    return buf.getvalue()

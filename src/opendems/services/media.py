@@ -179,8 +179,10 @@ def proxy_step(ctx: StepContext, job: Job) -> None:
         stale.unlink(missing_ok=True)  # what an earlier, killed run of this job left behind
     work = ctx.work_dir / f"job-{job.id}-{uuid.uuid4().hex}.mp4"
     try:
+        # A "video" file that holds only sound (the probe ran first and says so) gets an audio proxy.
+        has_picture = (item.media or {}).get("kind", item.kind.value) == "video"
         with ctx.blobs.open_plaintext(item.original.blob_key) as f:
-            if item.kind is EvidenceKind.VIDEO:
+            if item.kind is EvidenceKind.VIDEO and has_picture:
                 made = ctx.tools.video_proxy(f, work, ctx.report)
                 mime = "video/mp4"
             else:

@@ -167,6 +167,9 @@ def video_proxy(src: BinaryIO, dst: Path, *, report: Callable[[float], None] = l
             # Every stream exists before the first packet is written.
             vout: Any = out.add_stream("libx264", rate=rate)
             vout.width, vout.height, vout.pix_fmt = width, height, "yuv420p"
+            vout.codec_context.time_base = (
+                vin.time_base
+            )  # keep every frame's own time (phones: variable rate)
             vout.codec_context.gop_size = int(gop)
             vout.codec_context.options = {
                 "crf": str(PROXY_CRF),
