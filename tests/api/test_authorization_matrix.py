@@ -288,6 +288,9 @@ SPECS: dict[tuple[str, str], list[Spec]] = {
     ("GET", E + "/{evidence_id}/original"): [
         Spec((P.EVIDENCE_DOWNLOAD,), "evidence", lambda k: {"method": "GET", "url": f"{E}/{k.item}/original"})
     ],
+    ("GET", "/api/v1/jobs"): [
+        Spec((P.EVIDENCE_VERIFY,), "none", lambda k: {"method": "GET", "url": "/api/v1/jobs"})
+    ],
     # tus uploads
     ("OPTIONS", "/api/v1/uploads"): [
         Spec((), "public", lambda k: {"method": "OPTIONS", "url": "/api/v1/uploads"})

@@ -989,3 +989,19 @@ def test_processing_state_and_probe_results_through_the_api(
     assert {d["kind"] for d in listed} == {"proxy", "poster", "sprite", "waveform"}
     media = client.get(f"{API}/{item['id']}", headers=auth).json()["media"]
     assert media["kind"] == "video" and media["width"] == 320 and media["video_codec"] == "h264"
+
+
+def test_the_queue_shows_only_jobs_on_evidence_the_reader_may_see(
+    client: TestClient, token_for: TokenFor, auth: dict[str, str]
+) -> None:
+    olga = token_for("olga", "officer")
+    theirs = ingest(client, olga, png_bytes(seed=90), filename="o.png")
+    mine = ingest(client, auth, png_bytes(seed=91), filename="i.png")
+    assert_problem(client.get("/api/v1/jobs", headers=olga), 403)  # officers hold no evidence:verify
+    seen = {j["evidence_id"] for j in client.get("/api/v1/jobs", headers=auth).json()}
+    assert seen == {mine["id"]}
+    custodian = token_for("cora", "evidence_custodian")
+    queued = client.get("/api/v1/jobs", headers=custodian, params={"state": "queued"}).json()
+    assert {j["evidence_id"] for j in queued} == {mine["id"], theirs["id"]}
+    assert {j["kind"] for j in queued} == {"probe", "previews"}
+    assert client.get("/api/v1/jobs", headers=custodian, params={"state": "done"}).json() == []

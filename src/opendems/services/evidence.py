@@ -18,7 +18,7 @@ from opendems.domain.evidence import (
     check_tags,
     parse_evidence_id,
 )
-from opendems.domain.jobs import Job
+from opendems.domain.jobs import Job, JobState
 from opendems.ports import Clock, UnitOfWork
 from opendems.services.context import Actor, Limits
 from opendems.services.custody import authorize, record
@@ -382,3 +382,19 @@ def grant_playback(
             )
             uow.commit()
     return PlaybackGrant(item, derivative, start, end, bounds is not None)
+
+
+def queue(actor: Actor, state: JobState | None, *, limit: int, uow: UnitOfWork, clock: Clock) -> list[Job]:
+    """The processing queue as far as the actor's evidence goes (for custodians watching it)."""
+    with uow:
+        authorize(
+            uow,
+            actor,
+            Permission.EVIDENCE_VERIFY,
+            clock=clock,
+            action="jobs:list",
+            object_type="jobs",
+            object_id="*",
+        )
+    with uow.for_reading() as reader:
+        return reader.jobs.listing(state, limit, scope=visibility(actor.principal))

@@ -78,6 +78,7 @@ def create_app(c: Container) -> FastAPI:
     problems.install(app)
     for module in (system, evidence, uploads, cases, members, accounts, audit):
         app.include_router(module.router)
+    app.include_router(evidence.jobs_router)
     app.include_router(pages.router)
     app.mount("/static/swagger", StaticFiles(directory=str(_swagger_assets())), name="swagger")
 

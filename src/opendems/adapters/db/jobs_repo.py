@@ -8,7 +8,9 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, insert, or_, select, update
 
-from opendems.adapters.db.tables import jobs
+from opendems.adapters.db.access_repo import evidence_visible
+from opendems.adapters.db.tables import evidence, jobs
+from opendems.domain.access import Visibility
 from opendems.domain.jobs import DEFAULT_ATTEMPTS, Job, JobState
 
 
@@ -117,10 +119,15 @@ class JobRepository:
         query = select(jobs).where(jobs.c.evidence_id == evidence_id).order_by(jobs.c.id)
         return [_job(r) for r in self._conn.execute(query)]
 
-    def listing(self, state: JobState | None = None, limit: int = 100) -> list[Job]:
+    def listing(
+        self, state: JobState | None = None, limit: int = 100, *, scope: Visibility | None = None
+    ) -> list[Job]:
+        """Newest first; with ``scope``, only jobs on items the reader may see."""
         query = select(jobs).order_by(jobs.c.id.desc()).limit(limit)
         if state is not None:
             query = query.where(jobs.c.state == state.value)
+        if scope is not None:
+            query = query.where(jobs.c.evidence_id.in_(select(evidence.c.id).where(evidence_visible(scope))))
         return [_job(r) for r in self._conn.execute(query)]
 
     def counts(self) -> dict[str, int]:

@@ -15,6 +15,7 @@ from starlette.requests import ClientDisconnect
 
 from opendems.domain.errors import Invalid, TooLarge
 from opendems.domain.evidence import EvidenceFilter, EvidenceKind
+from opendems.domain.jobs import JobState
 from opendems.services import evidence as svc
 from opendems.services.context import Actor
 from opendems.services.ingest import prepare, store_original
@@ -276,3 +277,19 @@ def download(evidence_id: str, request: Request, who: ActorDep) -> StreamingResp
     return StreamingResponse(
         body(), status_code=206 if grant.partial else 200, media_type=original.mime_type, headers=headers
     )
+
+
+jobs_router = APIRouter(prefix="/api/v1/jobs", tags=["evidence"])
+
+
+@jobs_router.get(
+    "", response_model=list[JobOut], summary="The processing queue (jobs on evidence you may see)"
+)
+def list_jobs(
+    request: Request,
+    who: ActorDep,
+    state: JobState | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[JobOut]:
+    c = container(request)
+    return [JobOut.of(j) for j in svc.queue(who, state, limit=limit, uow=c.uow(), clock=c.clock)]
