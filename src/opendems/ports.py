@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
@@ -70,6 +70,30 @@ class BlobStore(Protocol):
     def discard_resumable(self, upload_id: str) -> None: ...
 
 
+class JobQueue(Protocol):
+    """The processing queue. The jobs table implements it for one machine; a broker-backed
+    adapter (Celery) implements the same calls, and the steps run unchanged on either.
+    Steps are idempotent, so a job may run more than once (a lease ran out, a broker
+    redelivered it) without doing its work twice."""
+
+    def enqueue(
+        self, kind: str, evidence_id: str | None, now: datetime, *, max_attempts: int = ...
+    ) -> int | None: ...
+    def claim(self, worker: str, now: datetime, lease: timedelta) -> Job | None: ...
+    def get(self, job_id: int) -> Job | None: ...
+    def progress(
+        self, job_id: int, worker: str, fraction: float, now: datetime, lease: timedelta
+    ) -> None: ...
+    def finish(self, job_id: int, now: datetime) -> None: ...
+    def fail(self, job_id: int, error: str, now: datetime, *, retry_at: datetime | None) -> None: ...
+    def for_item(self, evidence_id: str) -> list[Job]: ...
+    def listing(
+        self, state: JobState | None = None, limit: int = 100, *, scope: Visibility | None = None
+    ) -> list[Job]: ...
+    def counts(self) -> dict[str, int]: ...
+    def failed_since(self, when: datetime) -> list[Job]: ...
+
+
 class Clock(Protocol):
     def now(self) -> datetime: ...
 
@@ -118,13 +142,16 @@ class CustodyAnchor(Protocol):
     def read(self) -> tuple[int, str, str] | None: ...
 
 
+if TYPE_CHECKING:
+    from opendems.domain.access import Visibility
+    from opendems.domain.jobs import Job, JobState
+
 if TYPE_CHECKING:  # repository types, for annotations only: services never import adapters
     from opendems.adapters.db.access_repo import AccessRepository
     from opendems.adapters.db.accounts_repo import AccountRepository
     from opendems.adapters.db.cases_repo import CaseRepository
     from opendems.adapters.db.custody_repo import CustodyRepository
     from opendems.adapters.db.evidence_repo import EvidenceRepository
-    from opendems.adapters.db.jobs_repo import JobRepository
     from opendems.adapters.db.sessions_repo import SessionRepository
     from opendems.adapters.db.uploads_repo import UploadRepository
 
@@ -133,11 +160,13 @@ class UnitOfWork(Protocol):
     accounts: AccountRepository
     access: AccessRepository
     sessions: SessionRepository
-    jobs: JobRepository
     evidence: EvidenceRepository
     cases: CaseRepository
     uploads: UploadRepository
     custody: CustodyRepository
+
+    @property
+    def jobs(self) -> JobQueue: ...  # a port of its own: the queue may live elsewhere
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(
