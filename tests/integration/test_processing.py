@@ -309,3 +309,43 @@ def _audio_only_mp4() -> bytes:
         for p in a.encode():
             out.mux(p)
     return buf.getvalue()
+
+
+def test_a_ten_hour_recording_and_an_hevc_mov(c: Container) -> None:
+    """Length alone must not matter: a 10-hour recording (tiny, 1 frame a second) gets a
+    probe, a proxy, a poster and a sprite sheet of at most 100 tiles. H.265 from a phone
+    (QuickTime) is transcoded like any other."""
+    import io
+    from fractions import Fraction
+
+    import av
+
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4") as out:
+        v = out.add_stream("libx264", rate=1)
+        v.width, v.height, v.pix_fmt = 32, 18, "yuv420p"
+        v.codec_context.options = {"preset": "ultrafast"}
+        frames = [av.VideoFrame(32, 18, "yuv420p") for _ in range(2)]
+        for n in range(10 * 3600):
+            frame = frames[n % 2]
+            frame.pts, frame.time_base = n, Fraction(1, 1)
+            for p in v.encode(frame):
+                out.mux(p)
+        for p in v.encode():
+            out.mux(p)
+    long_one = ingest(c, buf.getvalue(), "interview-room.mp4")
+    hevc = ingest(
+        c, video_bytes(codec="libx265", container="mov", width=320, height=180, audio=False), "phone.mov"
+    )
+    ended = {(j.evidence_id, j.kind): j for j in c.processor.run_until_idle("w")}
+    assert all(j.state is JobState.DONE for j in ended.values()), {k: j.error for k, j in ended.items()}
+    got = item(c, long_one.id)
+    assert got.media and abs(got.media["duration_s"] - 36000) < 2
+    kinds = {d.kind: d for d in got.derivatives}
+    assert kinds["sprite"].parameters["tiles"] == 100 and kinds["sprite"].parameters["interval_s"] == 360
+    with av.open(io.BytesIO(b"".join(c.blobs.read_all(kinds["proxy"].blob_key)))) as p:
+        assert abs(float(p.duration or 0) / 1_000_000 - 36000) < 2
+    h = {d.kind: d for d in item(c, hevc.id).derivatives}
+    assert item(c, hevc.id).media["video_codec"] == "hevc"  # type: ignore[index]
+    with av.open(io.BytesIO(b"".join(c.blobs.read_all(h["proxy"].blob_key)))) as p:
+        assert p.streams.video[0].codec_context.name == "h264"
