@@ -134,7 +134,7 @@ def _scaled(width: int, height: int, max_short_side: int) -> tuple[int, int]:
 def video_proxy(src: BinaryIO, dst: Path, *, report: Callable[[float], None] = lambda f: None) -> ProxyResult:
     """An H.264/AAC MP4 for any browser: at most 720p, a keyframe every 2 s, the index at
     the front (faststart). A phone's rotation is carried as display rotation, which every
-    browser applies. Returns (parameters, a JPEG poster, upright)."""
+    browser applies. On the same pass: an upright poster, a sprite sheet and waveform peaks."""
     try:
         inp = av.open(src, mode="r", metadata_errors="ignore")
     except av.error.FFmpegError as exc:
