@@ -63,6 +63,7 @@ class World:
     items: dict[tuple[Role, str], str]  # (subject role, relation) -> evidence id
     cases: dict[tuple[Role, str], str]  # (subject role, relation) -> case number
     other_token_id: int
+    job_of: dict[str, int]  # evidence id -> its first job
     seq: Iterator[int] = field(default_factory=lambda: itertools.count(1000))
 
 
@@ -137,9 +138,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         for relation in RELATIONS[1:]:
             items[(role, relation)] = shared[relation]
             cases[(role, relation)] = shared_cases[relation]
+    with c.uow() as uow:
+        job_of = {item: uow.jobs.for_item(item)[0].id for item in set(items.values())}
     client = TestClient(create_app(c))
     with client:
-        yield World(c, client, tokens, items, cases, other_token_id)
+        yield World(c, client, tokens, items, cases, other_token_id, job_of)
 
 
 # -- what each route needs ------------------------------------------------------------------
@@ -287,6 +290,14 @@ SPECS: dict[tuple[str, str], list[Spec]] = {
     ],
     ("GET", E + "/{evidence_id}/original"): [
         Spec((P.EVIDENCE_DOWNLOAD,), "evidence", lambda k: {"method": "GET", "url": f"{E}/{k.item}/original"})
+    ],
+    ("POST", "/api/v1/jobs/{job_id}/retry"): [
+        # The item's first job (queued, never failed): allowed means "only a failed job" (409).
+        Spec(
+            (P.EVIDENCE_VERIFY,),
+            "evidence",
+            lambda k: {"method": "POST", "url": f"/api/v1/jobs/{k.world.job_of[k.item]}/retry"},
+        )
     ],
     ("GET", "/api/v1/jobs"): [
         Spec((P.EVIDENCE_VERIFY,), "none", lambda k: {"method": "GET", "url": "/api/v1/jobs"})

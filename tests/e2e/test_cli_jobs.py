@@ -35,6 +35,17 @@ def test_worker_and_jobs_from_the_command_line(tmp_path: Path) -> None:
     assert f"{failed['evidence_id']}: {failed['error']}" in ran.stderr  # the reason, named
     shown = json.loads(cli(data, "show", failed["evidence_id"], "--json").stdout)
     assert shown["media"] == {"error": failed["error"]}
+    # Run it once more by hand (a codec update, say); still broken, it fails again, recorded.
+    again = cli(data, "retry-job", str(failed["id"]))
+    assert f"Job {failed['id']} (probe of {failed['evidence_id']}) is queued again." in again.stdout
+    assert (
+        cli(data, "retry-job", str(failed["id"]), check=False)
+        .stderr.strip()
+        .endswith("only a failed job can be run again")
+    )
+    assert cli(data, "worker", "--until-idle", check=False).returncode == 1
+    custody = json.loads(cli(data, "custody", failed["evidence_id"], "--json").stdout)
+    assert [e["action"] for e in custody].count("evidence:reprocess") == 1
 
 
 def test_the_server_processes_what_is_ingested_beside_it(tmp_path: Path) -> None:

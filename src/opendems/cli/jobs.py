@@ -13,6 +13,7 @@ from rich.table import Table
 
 from opendems.cli.runtime import clear_errors, console, err, state
 from opendems.domain.jobs import JobState
+from opendems.services import evidence as evidence_svc
 from opendems.services.jobs import WorkerThread, wait_until_idle, worker_name
 
 
@@ -118,3 +119,11 @@ def jobs(
                     highlight=False,
                 )
             raise typer.Exit(1)
+
+
+@clear_errors
+def retry(job_id: Annotated[int, typer.Argument(help="A failed job's id (see 'opendems jobs').")]) -> None:
+    """Run a job that failed for good once more."""
+    c = state.container()
+    job = evidence_svc.retry_job(state.actor("jobs retry"), job_id, uow=c.uow(), clock=c.clock)
+    console.print(f"Job {job.id} ({job.kind} of {job.evidence_id}) is queued again.")

@@ -16,6 +16,7 @@ from opendems import __version__
 from opendems.cli.accounts import audit_app, role_app, token_app, user_app
 from opendems.cli.ingest import ingest_paths, printable, summary_table
 from opendems.cli.jobs import jobs as jobs_command
+from opendems.cli.jobs import retry as retry_job_command
 from opendems.cli.jobs import worker as worker_command
 from opendems.cli.runtime import clear_errors, console, err, fail, is_tty, state
 from opendems.domain.errors import Invalid
@@ -36,6 +37,7 @@ app = typer.Typer(
 case_app = typer.Typer(help="Manage cases.", no_args_is_help=True)
 app.command("worker")(worker_command)
 app.command("jobs")(jobs_command)
+app.command("retry-job")(retry_job_command)
 app.add_typer(user_app, name="user")
 app.add_typer(role_app, name="role")
 app.add_typer(token_app, name="token")

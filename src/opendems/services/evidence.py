@@ -8,7 +8,7 @@ from typing import Any
 
 from opendems.domain.access import Permission, decide, visibility
 from opendems.domain.custody import CustodyEvent
-from opendems.domain.errors import Invalid, NotFound
+from opendems.domain.errors import Conflict, Invalid, NotFound
 from opendems.domain.evidence import (
     Derivative,
     EvidenceFilter,
@@ -398,3 +398,37 @@ def queue(actor: Actor, state: JobState | None, *, limit: int, uow: UnitOfWork, 
         )
     with uow.for_reading() as reader:
         return reader.jobs.listing(state, limit, scope=visibility(actor.principal))
+
+
+def retry_job(actor: Actor, job_id: int, *, uow: UnitOfWork, clock: Clock) -> Job:
+    """Run a job that failed for good once more (a codec update, a repaired file share)."""
+    with uow:
+        job = uow.jobs.get(job_id)
+        item = uow.evidence.get(job.evidence_id) if job and job.evidence_id else None
+        if job is None or item is None:
+            raise NotFound(f"job {job_id} not found")
+        authorize(
+            uow,
+            actor,
+            Permission.EVIDENCE_VERIFY,
+            clock=clock,
+            action="evidence:reprocess",
+            object_type="evidence",
+            object_id=item.id,
+            item=item,
+        )
+        if not uow.jobs.retry(job_id, clock.now()):
+            raise Conflict(f"job {job_id} is {job.state.value}; only a failed job can be run again")
+        record(
+            uow,
+            actor,
+            "evidence:reprocess",
+            "evidence",
+            item.id,
+            clock=clock,
+            details={"job_id": job_id, "kind": job.kind, "last_error": job.error},
+        )
+        uow.commit()
+        again = uow.jobs.get(job_id)
+        assert again is not None
+        return again

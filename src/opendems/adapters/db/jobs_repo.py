@@ -137,3 +137,20 @@ class JobRepository:
     def failed_since(self, when: datetime) -> list[Job]:
         query = select(jobs).where(jobs.c.state == JobState.FAILED.value, jobs.c.finished_at >= when)
         return [_job(r) for r in self._conn.execute(query.order_by(jobs.c.id))]
+
+    def retry(self, job_id: int, now: datetime) -> bool:
+        """Queue a failed job again, from its first attempt."""
+        result = self._conn.execute(
+            update(jobs)
+            .where(jobs.c.id == job_id, jobs.c.state == JobState.FAILED.value)
+            .values(
+                state=JobState.QUEUED.value,
+                attempts=0,
+                error=None,
+                run_after=now,
+                updated_at=now,
+                finished_at=None,
+                progress=0.0,
+            )
+        )
+        return bool(result.rowcount)

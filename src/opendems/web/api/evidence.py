@@ -293,3 +293,9 @@ def list_jobs(
 ) -> list[JobOut]:
     c = container(request)
     return [JobOut.of(j) for j in svc.queue(who, state, limit=limit, uow=c.uow(), clock=c.clock)]
+
+
+@jobs_router.post("/{job_id}/retry", response_model=JobOut, summary="Run a failed job again")
+def retry_job(job_id: int, request: Request, who: ActorDep) -> JobOut:
+    c = container(request)
+    return JobOut.of(svc.retry_job(who, job_id, uow=c.uow(), clock=c.clock))
