@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import time
@@ -115,12 +116,16 @@ class Container:
 
     @cached_property
     def processor(self) -> Processor:
+        actor: list[Actor] = []
+
         def context() -> StepContext:
+            if not actor:  # once: looking the account up takes the database's write lock
+                actor.append(self.system_actor("processing"))
             return StepContext(
                 uow=self.uow(),
                 blobs=self.blobs,
                 clock=self.clock,
-                actor=self.system_actor("processing"),
+                actor=actor[0],
                 prober=MediaProbe(),
                 tools=MediaTools(),
                 work_dir=self.settings.work_dir,
@@ -175,8 +180,9 @@ def initialise(container: Container) -> InitResult:
     os.chmod(s.work_dir, 0o700)
     stale = time.time() - 6 * 3600
     for leftover in s.work_dir.iterdir():  # plaintext a crashed job left behind (a live job writes on)
-        if leftover.stat().st_mtime < stale:
-            leftover.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            if leftover.stat().st_mtime < stale:
+                leftover.unlink(missing_ok=True)
     os.chmod(s.key_dir, 0o700)
     container.keyring  # noqa: B018 - creates the agency key on first start
     container.signer  # noqa: B018

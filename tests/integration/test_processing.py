@@ -349,3 +349,38 @@ def test_a_ten_hour_recording_and_an_hevc_mov(c: Container) -> None:
     assert item(c, hevc.id).media["video_codec"] == "hevc"  # type: ignore[index]
     with av.open(io.BytesIO(b"".join(c.blobs.read_all(h["proxy"].blob_key)))) as p:
         assert p.streams.video[0].codec_context.name == "h264"
+
+
+def test_a_worker_that_lost_its_lease_cannot_end_the_job(c: Container, clock: FakeClock) -> None:
+    ingest(c, jpeg_bytes(), "p.jpg")
+    lease = timedelta(minutes=5)
+    with c.uow() as uow:
+        a = uow.jobs.claim("A", clock.now(), lease)
+        uow.commit()
+    assert a is not None
+    clock.advance(minutes=6)  # A stalled; B takes the job over
+    with c.uow() as uow:
+        b = uow.jobs.claim("B", clock.now(), lease)
+        assert b is not None and b.id == a.id
+        assert not uow.jobs.finish(a.id, "A", clock.now())  # A wakes up: refused
+        assert not uow.jobs.fail(a.id, "A", "late", clock.now(), retry_at=None)
+        assert not uow.jobs.progress(a.id, "A", 0.5, clock.now(), lease)
+        assert uow.jobs.finish(b.id, "B", clock.now())
+        uow.commit()
+        done = uow.jobs.get(a.id)
+    assert done is not None and done.state is JobState.DONE and done.error is None
+
+
+def test_a_job_that_kills_its_worker_every_time_stops_being_retried(c: Container, clock: FakeClock) -> None:
+    clip = ingest(c, jpeg_bytes(), "p.jpg")
+    lease = timedelta(minutes=5)
+    for n in range(5):  # five workers die on it (a native crash, the memory killer)
+        with c.uow() as uow:
+            job = uow.jobs.claim(f"doomed-{n}", clock.now(), lease)
+            uow.commit()
+        assert job is not None and job.kind == "probe" and job.attempts == n + 1
+        clock.advance(minutes=6)
+    ended = {j.kind: j for j in c.processor.run_until_idle("survivor")}
+    probe = next(j for j in jobs_of(c, clip.id) if j.kind == "probe")
+    assert probe.state is JobState.FAILED and "stopped during each of 5 attempts" in (probe.error or "")
+    assert ended["previews"].state is JobState.DONE  # the rest of the queue goes on

@@ -46,6 +46,10 @@ class PermanentFailure(Exception):
     """The step cannot succeed on this input; retrying would give the same answer."""
 
 
+class NoPicture(PermanentFailure):
+    """A "video" file that holds only sound."""
+
+
 def backoff(attempts: int) -> timedelta:
     """The wait before attempt ``attempts + 1``: 5 s, 10 s, 20 s ... at most 10 minutes."""
     delay: timedelta = BASE_DELAY * (2 ** max(attempts - 1, 0))

@@ -66,13 +66,16 @@ class Processor:
         last = [time.monotonic()]
 
         def report(fraction: float) -> None:
-            # Progress also renews the lease; written at most once a second.
+            # Progress also renews the lease; written at most once a second. A worker that
+            # lost its lease (it stalled; another took the job over) stops at once.
             if time.monotonic() - last[0] < REPORT_EVERY_S:
                 return
             last[0] = time.monotonic()
             with uow:
-                uow.jobs.progress(job.id, worker, fraction, self.clock.now(), self.lease)
+                held = uow.jobs.progress(job.id, worker, fraction, self.clock.now(), self.lease)
                 uow.commit()
+            if not held:
+                raise LostLease(f"job {job.id} was taken over by another worker")
 
         ctx.report = report
         step = self.steps.get(job.kind)
@@ -80,26 +83,30 @@ class Processor:
             if step is None:
                 raise PermanentFailure(f"no step is known for jobs of kind {job.kind!r}")
             step(ctx, job)
+        except LostLease:
+            log.warning("job %s (%s): lease lost; the worker that holds it now carries on", job.id, job.kind)
         except PermanentFailure as exc:
-            self._end(uow, job, str(exc), retry=False)
+            self._end(uow, job, worker, str(exc), retry=False)
+        except MemoryError:
+            self._end(uow, job, worker, "the file needs more memory than this worker has", retry=False)
         except Exception as exc:  # any other failure may pass: try again later
             log.warning(
                 "job %s (%s) attempt %s failed: %s", job.id, job.kind, job.attempts, exc, exc_info=True
             )
-            self._end(uow, job, f"{type(exc).__name__}: {exc}", retry=job.attempts < job.max_attempts)
+            self._end(uow, job, worker, f"{type(exc).__name__}: {exc}", retry=job.attempts < job.max_attempts)
         else:
             with uow:
-                uow.jobs.finish(job.id, self.clock.now())
+                uow.jobs.finish(job.id, worker, self.clock.now())
                 uow.commit()
         with uow:
             ended = uow.jobs.get(job.id)
         assert ended is not None
         return ended
 
-    def _end(self, uow: UnitOfWork, job: Job, error: str, *, retry: bool) -> None:
+    def _end(self, uow: UnitOfWork, job: Job, worker: str, error: str, *, retry: bool) -> None:
         now = self.clock.now()
         with uow:
-            uow.jobs.fail(job.id, error, now, retry_at=now + backoff(job.attempts) if retry else None)
+            uow.jobs.fail(job.id, worker, error, now, retry_at=now + backoff(job.attempts) if retry else None)
             uow.commit()
 
     def run_until_idle(self, worker: str, *, max_jobs: int = 10_000) -> list[Job]:
@@ -111,6 +118,10 @@ class Processor:
                 break
             done.append(job)
         return done
+
+
+class LostLease(Exception):
+    """Another worker holds the job now; this one must stop without touching it."""
 
 
 class WorkerThread(threading.Thread):

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from opendems.domain.evidence import Derivative, EvidenceItem, EvidenceKind
-from opendems.domain.jobs import Job, PermanentFailure
+from opendems.domain.jobs import Job, NoPicture, PermanentFailure
 from opendems.services.custody import record
 from opendems.services.jobs import Step, StepContext
 
@@ -147,7 +150,7 @@ def store_derivative(
                 },
             )
             uow.commit()
-    except BaseException:
+    except BaseException as exc:
         ctx.blobs.settle(key)
 
         def referenced() -> bool:
@@ -155,6 +158,8 @@ def store_derivative(
                 return uow.evidence.has_blob(key)
 
         ctx.blobs.delete_unclaimed(key, referenced)
+        if isinstance(exc, IntegrityError):  # another run of the step stored it first
+            return derivative
         raise
     ctx.blobs.settle(key)
     return derivative
@@ -179,15 +184,14 @@ def proxy_step(ctx: StepContext, job: Job) -> None:
         stale.unlink(missing_ok=True)  # what an earlier, killed run of this job left behind
     work = ctx.work_dir / f"job-{job.id}-{uuid.uuid4().hex}.mp4"
     try:
-        # A "video" file that holds only sound (the probe ran first and says so) gets an audio proxy.
-        has_picture = (item.media or {}).get("kind", item.kind.value) == "video"
-        with ctx.blobs.open_plaintext(item.original.blob_key) as f:
-            if item.kind is EvidenceKind.VIDEO and has_picture:
+        made, mime = None, "video/mp4"
+        if item.kind is EvidenceKind.VIDEO:
+            with contextlib.suppress(NoPicture), ctx.blobs.open_plaintext(item.original.blob_key) as f:
                 made = ctx.tools.video_proxy(f, work, ctx.report)
-                mime = "video/mp4"
-            else:
+        if made is None:  # audio, or a "video" file that holds only sound
+            with ctx.blobs.open_plaintext(item.original.blob_key) as f:
                 made = ctx.tools.audio_proxy(f, work, ctx.report)
-                mime = "audio/mp4"
+            mime = "audio/mp4"
         tool = ctx.tools.tool_av
         # The small ones first: the proxy's presence means the whole step is done.
         if made.poster is not None and not _has(item, "poster"):

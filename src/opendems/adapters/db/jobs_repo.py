@@ -58,11 +58,28 @@ class JobRepository:
             and_(jobs.c.state == JobState.QUEUED.value, jobs.c.run_after <= now),
             and_(jobs.c.state == JobState.RUNNING.value, jobs.c.locked_until < now),
         )
-        row = self._conn.execute(
-            select(jobs).where(runnable).order_by(jobs.c.run_after, jobs.c.id).limit(1)
-        ).first()
-        if row is None:
-            return None
+        while True:
+            row = self._conn.execute(
+                select(jobs).where(runnable).order_by(jobs.c.run_after, jobs.c.id).limit(1)
+            ).first()
+            if row is None:
+                return None
+            if row.state == JobState.RUNNING.value and row.attempts >= row.max_attempts:
+                # Its workers keep dying on it (a native crash, the memory killer): stop here.
+                self._conn.execute(
+                    update(jobs)
+                    .where(jobs.c.id == row.id)
+                    .values(
+                        state=JobState.FAILED.value,
+                        error=f"the worker stopped during each of {row.attempts} attempts (crashed or killed)",
+                        locked_by=None,
+                        locked_until=None,
+                        updated_at=now,
+                        finished_at=now,
+                    )
+                )
+                continue
+            break
         self._conn.execute(
             update(jobs)
             .where(jobs.c.id == row.id)
@@ -81,17 +98,23 @@ class JobRepository:
         row = self._conn.execute(select(jobs).where(jobs.c.id == job_id)).first()
         return _job(row) if row else None
 
-    def progress(self, job_id: int, worker: str, fraction: float, now: datetime, lease: timedelta) -> None:
-        self._conn.execute(
+    def _held(self, job_id: int, worker: str) -> Any:
+        return and_(jobs.c.id == job_id, jobs.c.locked_by == worker, jobs.c.state == JobState.RUNNING.value)
+
+    def progress(self, job_id: int, worker: str, fraction: float, now: datetime, lease: timedelta) -> bool:
+        """Record progress and renew the lease; False when the lease was lost to another worker."""
+        result = self._conn.execute(
             update(jobs)
-            .where(jobs.c.id == job_id, jobs.c.locked_by == worker)
+            .where(self._held(job_id, worker))
             .values(progress=max(0.0, min(fraction, 1.0)), locked_until=now + lease, updated_at=now)
         )
+        return bool(result.rowcount)
 
-    def finish(self, job_id: int, now: datetime) -> None:
-        self._conn.execute(
+    def finish(self, job_id: int, worker: str, now: datetime) -> bool:
+        """Mark done -- only by the worker that still holds the job."""
+        result = self._conn.execute(
             update(jobs)
-            .where(jobs.c.id == job_id)
+            .where(self._held(job_id, worker))
             .values(
                 state=JobState.DONE.value,
                 progress=1.0,
@@ -101,8 +124,9 @@ class JobRepository:
                 finished_at=now,
             )
         )
+        return bool(result.rowcount)
 
-    def fail(self, job_id: int, error: str, now: datetime, *, retry_at: datetime | None) -> None:
+    def fail(self, job_id: int, worker: str, error: str, now: datetime, *, retry_at: datetime | None) -> bool:
         values: dict[str, Any] = {
             "error": error[:2000],
             "locked_by": None,
@@ -113,7 +137,8 @@ class JobRepository:
             values.update(state=JobState.FAILED.value, finished_at=now)
         else:
             values.update(state=JobState.QUEUED.value, run_after=retry_at)
-        self._conn.execute(update(jobs).where(jobs.c.id == job_id).values(**values))
+        result = self._conn.execute(update(jobs).where(self._held(job_id, worker)).values(**values))
+        return bool(result.rowcount)
 
     def for_item(self, evidence_id: str) -> list[Job]:
         query = select(jobs).where(jobs.c.evidence_id == evidence_id).order_by(jobs.c.id)

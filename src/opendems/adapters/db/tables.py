@@ -221,6 +221,8 @@ derivatives = Table(
     Column("tool_version", String(50), nullable=False),
     Column("parameters", JSON, nullable=False, default=dict),
     Column("created_at", UTCDateTime, nullable=False),
+    # One derivative of a kind per original: a step run twice cannot store two.
+    Index("uq_derivatives_item_kind_source", "evidence_id", "kind", "source_sha256", unique=True),
 )
 
 evidence_tags = Table(

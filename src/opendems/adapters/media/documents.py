@@ -11,6 +11,7 @@ from opendems.domain.jobs import PermanentFailure
 
 MAX_PAGES = 20
 PAGE_WIDTH = 1000
+MAX_HEIGHT = 4000
 TOOL_PDFIUM = f"pypdfium2 {pdfium.PYPDFIUM_INFO}"
 
 
@@ -30,9 +31,14 @@ def pdf_pages(src: BinaryIO) -> list[tuple[bytes, dict[str, Any]]]:
     try:
         total = len(doc)
         for index in range(min(total, MAX_PAGES)):
-            page = doc[index]
-            width = page.get_width() or PAGE_WIDTH
-            image = page.render(scale=PAGE_WIDTH / width).to_pil().convert("RGB")
+            try:
+                page = doc[index]
+                width, height = page.get_width() or PAGE_WIDTH, page.get_height() or PAGE_WIDTH
+                # 1000 px wide, but never taller than MAX_HEIGHT (a page a metre long).
+                scale = min(PAGE_WIDTH / width, MAX_HEIGHT / height)
+                image = page.render(scale=scale).to_pil().convert("RGB")
+            except pdfium.PdfiumError as exc:
+                raise PermanentFailure(f"page {index + 1} of the PDF does not render ({exc})") from None
             buf = io.BytesIO()
             image.save(buf, format="JPEG", quality=80)
             pages.append(

@@ -179,6 +179,8 @@ def _probe_image(f: BinaryIO) -> dict[str, Any]:
     try:
         with Image.open(f) as img:
             img.verify()  # structure check without decoding everything
+    except Image.DecompressionBombError as exc:
+        raise PermanentFailure(f"the image is too large to open safely ({exc})") from None
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise PermanentFailure(f"not a readable image ({exc})") from None
     f.seek(0)

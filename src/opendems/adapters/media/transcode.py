@@ -20,7 +20,7 @@ import PIL
 from PIL import Image, ImageOps
 
 from opendems.adapters.media.documents import TOOL_PDFIUM, pdf_pages
-from opendems.domain.jobs import PermanentFailure
+from opendems.domain.jobs import NoPicture, PermanentFailure
 from opendems.ports import ProxyResult
 
 PROXY_MAX_HEIGHT = 720
@@ -141,7 +141,7 @@ def video_proxy(src: BinaryIO, dst: Path, *, report: Callable[[float], None] = l
         raise PermanentFailure(f"not a readable video ({exc.strerror or exc})") from None
     with inp:
         if not inp.streams.video:
-            raise PermanentFailure("the file holds no video stream")
+            raise NoPicture("the file holds no video stream")
         vin = inp.streams.video[0]
         ain = inp.streams.audio[0] if inp.streams.audio else None
         vin.thread_type = "AUTO"
@@ -207,8 +207,9 @@ def video_proxy(src: BinaryIO, dst: Path, *, report: Callable[[float], None] = l
                             for p in vout.encode(scaled):
                                 out.mux(p)
                             last_time = float(frame.time or last_time)
-                            if duration:
-                                report(min(last_time / duration, 0.99))
+                            # Also a heartbeat: called even when the length is unknown (a
+                            # live recording's file), so the job's lease stays renewed.
+                            report(min(last_time / duration, 0.99) if duration else 0.0)
                     elif aout is not None:
                         for aframe in packet.decode():
                             aframe.pts = None
@@ -291,8 +292,7 @@ def audio_proxy(src: BinaryIO, dst: Path, *, report: Callable[[float], None] = l
             try:
                 decoded: Any = inp.decode(ain)
                 for frame in decoded:
-                    if duration and frame.time:
-                        report(min(frame.time / duration, 0.99))
+                    report(min(float(frame.time or 0) / duration, 0.99) if duration else 0.0)
                     frame.pts = None
                     for converted in resampler.resample(frame):
                         peaks.add(converted)
@@ -329,6 +329,8 @@ def image_previews(src: BinaryIO) -> dict[str, tuple[bytes, dict[str, Any]]]:
         with Image.open(src) as img:
             img.load()
             upright = ImageOps.exif_transpose(img)
+    except Image.DecompressionBombError as exc:
+        raise PermanentFailure(f"the image is too large to preview safely ({exc})") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise PermanentFailure(f"the image does not decode ({exc})") from None
     return {
