@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from fractions import Fraction
+from typing import Any
 
 import av
 from PIL import Image
@@ -47,35 +48,40 @@ def video_bytes(
     for packet in v.encode():
         out.mux(packet)
     if a is not None:
-        samples = 1024
-        for n in range(int(seconds * 16000) // samples):
-            af = av.AudioFrame(format="fltp", layout="mono", samples=samples)
-            af.planes[0].update(bytes(samples * 4))
-            af.sample_rate = 16000
-            af.pts = n * samples
-            for packet in a.encode(af):
-                out.mux(packet)
-        for packet in a.encode():
-            out.mux(packet)
+        _silence(out, a, seconds=seconds, rate=16000, fmt="fltp", sample_bytes=4, samples=1024)
     out.close()
     return buf.getvalue()
 
 
+def _silence(
+    out: Any, stream: Any, *, seconds: float, rate: int, fmt: str, sample_bytes: int, samples: int
+) -> None:
+    """Encode ``seconds`` of mono silence into ``stream`` and flush it."""
+    for n in range(int(seconds * rate) // samples):
+        frame = av.AudioFrame(format=fmt, layout="mono", samples=samples)
+        frame.planes[0].update(bytes(samples * sample_bytes))
+        frame.sample_rate = rate
+        frame.pts = n * samples
+        for packet in stream.encode(frame):
+            out.mux(packet)
+    for packet in stream.encode():
+        out.mux(packet)
+
+
 def mp3_bytes(seconds: float = 1.0) -> bytes:
     buf = io.BytesIO()
-    out = av.open(buf, mode="w", format="mp3")
-    a = out.add_stream("libmp3lame", rate=22050)
-    samples = 1152
-    for n in range(int(seconds * 22050) // samples):
-        af = av.AudioFrame(format="s16p", layout="mono", samples=samples)
-        af.planes[0].update(bytes(samples * 2))
-        af.sample_rate = 22050
-        af.pts = n * samples
-        for packet in a.encode(af):
-            out.mux(packet)
-    for packet in a.encode():
-        out.mux(packet)
-    out.close()
+    with av.open(buf, mode="w", format="mp3") as out:
+        a = out.add_stream("libmp3lame", rate=22050)
+        _silence(out, a, seconds=seconds, rate=22050, fmt="s16p", sample_bytes=2, samples=1152)
+    return buf.getvalue()
+
+
+def audio_only_mp4(seconds: float = 1.0) -> bytes:
+    """An MP4 -- a "video" file by its name -- that holds only sound."""
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4") as out:
+        a = out.add_stream("aac", rate=16000)
+        _silence(out, a, seconds=seconds, rate=16000, fmt="fltp", sample_bytes=4, samples=1024)
     return buf.getvalue()
 
 

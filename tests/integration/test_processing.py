@@ -14,7 +14,7 @@ from opendems.domain.jobs import Job, JobState
 from opendems.services.ingest import IngestRequest, ingest_stream
 from opendems.services.jobs import StepContext
 from tests.factories import FakeClock, admin, make_container, pdf_bytes
-from tests.media import jpeg_bytes, video_bytes
+from tests.media import audio_only_mp4, jpeg_bytes, video_bytes
 
 
 @pytest.fixture
@@ -264,7 +264,7 @@ def test_a_video_file_without_pictures_and_a_variable_frame_rate_clip(c: Contain
     import av
     from PIL import Image
 
-    sound_only = ingest(c, _audio_only_mp4(), "cam-audio.mp4")
+    sound_only = ingest(c, audio_only_mp4(), "cam-audio.mp4")
     # A phone's variable frame rate: frames at irregular times over 3 seconds.
     buf = io.BytesIO()
     with av.open(buf, "w", format="mp4") as out:
@@ -289,26 +289,6 @@ def test_a_video_file_without_pictures_and_a_variable_frame_rate_clip(c: Contain
     with av.open(io.BytesIO(b"".join(c.blobs.read_all(proxy.blob_key)))) as p:
         times = [round(float(f.time or 0), 2) for f in p.decode(video=0)]
     assert times == [0.0, 0.03, 0.05, 0.12, 0.4, 0.41, 1.0, 1.5, 1.51, 2.9]  # the timing is kept
-
-
-def _audio_only_mp4() -> bytes:
-    import io
-
-    import av
-
-    buf = io.BytesIO()
-    with av.open(buf, "w", format="mp4") as out:
-        a = out.add_stream("aac", rate=16000)
-        frame = av.AudioFrame(format="fltp", layout="mono", samples=1024)
-        frame.planes[0].update(bytes(4096))
-        frame.sample_rate = 16000
-        for n in range(16):
-            frame.pts = n * 1024
-            for p in a.encode(frame):
-                out.mux(p)
-        for p in a.encode():
-            out.mux(p)
-    return buf.getvalue()
 
 
 def test_a_ten_hour_recording_and_an_hevc_mov(c: Container) -> None:

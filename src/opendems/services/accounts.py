@@ -58,11 +58,9 @@ def password_matches(stored: str | None, password: str) -> bool:
         return False
 
 
-def user_inputs(user: UserRecord | None, username: str = "", display_name: str = "") -> list[str]:
-    values = [username, display_name]
-    if user is not None:
-        values += [user.username, user.display_name, user.email or ""]
-    return [v for v in values if v]
+def user_inputs(user: UserRecord) -> list[str]:
+    """What a user's password must not contain: their own names."""
+    return [v for v in (user.username, user.display_name, user.email or "") if v]
 
 
 def token_digest(token: str) -> str:
@@ -543,24 +541,13 @@ class IssuedToken:
 
 
 def _self_or_managed(uow: UnitOfWork, actor: Actor, username: str, action: str, clock: Clock) -> UserRecord:
-    """The named user, who must be the actor or someone the actor may manage. Permission is
-    asked before the name is looked up, so nobody learns which user names exist."""
+    """The named user: the actor themself, or an account the actor may manage."""
     name = username.strip().lower()
     if name != actor.principal.name:
-        authorize(
-            uow,
-            actor,
-            Permission.USER_MANAGE,
-            clock=clock,
-            action=action,
-            object_type="user",
-            object_id=name[:100],
-        )
-    target = uow.accounts.user_by_name(name)
-    if target is None or (target.is_builtin and target.id != actor.principal.id):
-        raise NotFound(f"no user named {username!r}")
-    _guard_sealed_access(uow, actor, target)
-    return target
+        return _target(uow, actor, name, action, clock)
+    me = uow.accounts.user_by_id(actor.principal.id)
+    assert me is not None
+    return me
 
 
 def create_token(

@@ -227,32 +227,43 @@ def current_session(
     if not token or len(token) > 200:
         raise Unauthenticated("sign in first")
     now = clock.now()
+    # Most requests only read: the write lock is taken only to end a session or, at most
+    # once a minute, to note activity.
     with uow.for_reading() as reader:
         session = reader.sessions.get(session_digest(token))
         user = reader.accounts.user_by_id(session.user_id) if session else None
-    if session is None or session.ended_at is not None or user is None:
+        principal = principal_of(reader, user, "session") if user else None
+    if session is None or session.ended_at is not None or user is None or principal is None:
         raise Unauthenticated("your session has ended; sign in again")
-    with uow:
-        if now - session.last_seen_at > policy.session_idle:
-            minutes = int(policy.session_idle.total_seconds() // 60)
-            _end(uow, session, user, clock, where, f"idle for more than {minutes} minutes", "auth:idle_lock")
-            raise Unauthenticated(
-                f"your session locked after {minutes} minutes without activity; sign in again"
-            )
-        if now - session.authenticated_at >= policy.session_max:
-            hours = int(policy.session_max.total_seconds() // 3600)
-            _end(uow, session, user, clock, where, f"older than {hours} hours", "auth:reauthenticate")
-            raise Unauthenticated(f"sessions last at most {hours} hours; sign in again")
-        blocked = can_sign_in(user, now)
-        if blocked:
-            _end(uow, session, user, clock, where, blocked, "auth:session_end")
-            raise Unauthenticated("your account can no longer sign in")
-        if session.stage not in stages:
-            raise Unauthenticated("finish signing in first (multi-factor authentication)")
-        if (now - session.last_seen_at).total_seconds() >= TOUCH_EVERY_S:
+    ending: tuple[str, str, str] | None = None
+    if now - session.last_seen_at > policy.session_idle:
+        minutes = int(policy.session_idle.total_seconds() // 60)
+        ending = (
+            f"idle for more than {minutes} minutes",
+            "auth:idle_lock",
+            f"your session locked after {minutes} minutes without activity; sign in again",
+        )
+    elif now - session.authenticated_at >= policy.session_max:
+        hours = int(policy.session_max.total_seconds() // 3600)
+        ending = (
+            f"older than {hours} hours",
+            "auth:reauthenticate",
+            f"sessions last at most {hours} hours; sign in again",
+        )
+    elif blocked := can_sign_in(user, now):
+        ending = (blocked, "auth:session_end", "your account can no longer sign in")
+    if ending is not None:
+        reason, action, message = ending
+        with uow:
+            _end(uow, session, user, clock, where, reason, action)
+        raise Unauthenticated(message)
+    if session.stage not in stages:
+        raise Unauthenticated("finish signing in first (multi-factor authentication)")
+    if (now - session.last_seen_at).total_seconds() >= TOUCH_EVERY_S:
+        with uow:
             uow.sessions.update(session.id, last_seen_at=now)
             uow.commit()
-        return SessionState(session, user, principal_of(uow, user, "session"))
+    return SessionState(session, user, principal)
 
 
 def refuse_forged_request(state: SessionState, where: Where, *, uow: UnitOfWork, clock: Clock) -> None:

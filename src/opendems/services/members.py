@@ -19,9 +19,20 @@ from opendems.services.custody import authorize, record
 _TYPES = {"case": Permission.CASE_MANAGE, "evidence": Permission.EVIDENCE_RESTRICT}
 
 
+_VIEW = {"case": Permission.CASE_VIEW, "evidence": Permission.EVIDENCE_VIEW}
+
+
 def _object(
-    actor: Actor, object_type: str, object_id: str, action: str, *, uow: UnitOfWork, clock: Clock
+    actor: Actor,
+    object_type: str,
+    object_id: str,
+    action: str,
+    *,
+    uow: UnitOfWork,
+    clock: Clock,
+    permission: Permission | None = None,
 ) -> tuple[str, Case | None, EvidenceItem | None]:
+    """The case or item, once the policy allows ``permission`` (default: changing members)."""
     if object_type not in _TYPES:
         raise Invalid(f"members belong to cases or evidence, not {object_type!r}")
     case: Case | None = None
@@ -37,7 +48,7 @@ def _object(
     authorize(
         uow,
         actor,
-        _TYPES[object_type],
+        permission or _TYPES[object_type],
         clock=clock,
         action=action,
         object_type=object_type,
@@ -52,24 +63,14 @@ def list_members(
     actor: Actor, object_type: str, object_id: str, *, uow: UnitOfWork, clock: Clock
 ) -> list[str]:
     with uow:
-        view = Permission.CASE_VIEW if object_type == "case" else Permission.EVIDENCE_VIEW
-        if object_type not in _TYPES:
-            raise Invalid(f"members belong to cases or evidence, not {object_type!r}")
-        key = check_case_number(object_id) if object_type == "case" else parse_evidence_id(object_id)
-        case = uow.cases.get(key) if object_type == "case" else None
-        item = uow.evidence.get(key) if object_type == "evidence" else None
-        if case is None and item is None:
-            raise NotFound(f"{object_type} {key} not found")
-        authorize(
-            uow,
+        key, _, _ = _object(
             actor,
-            view,
+            object_type,
+            object_id,
+            f"{object_type}:view",
+            uow=uow,
             clock=clock,
-            action=f"{object_type}:view",
-            object_type=object_type,
-            object_id=key,
-            item=item,
-            case=case,
+            permission=_VIEW.get(object_type),
         )
         return [name for _, name in uow.access.members(object_type, key)]
 

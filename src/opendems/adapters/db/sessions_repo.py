@@ -35,10 +35,6 @@ class SessionRepository:
             query = query.where(sessions.c.id != except_id)
         return int(self._conn.execute(query.values(ended_at=when, end_reason=reason)).rowcount)
 
-    def open_of(self, user_id: int) -> list[SessionRecord]:
-        query = select(sessions).where(sessions.c.user_id == user_id, sessions.c.ended_at.is_(None))
-        return [_session(r) for r in self._conn.execute(query.order_by(sessions.c.created_at))]
-
     # -- sign-in attempts per client address (rate limit) -------------------------------
 
     def note_attempt(self, client_address: str, when: datetime) -> None:

@@ -80,8 +80,10 @@ def home(request: Request) -> HTMLResponse:
     return _page(request, "home.html", {"version": __version__, "user": user})
 
 
-@router.get("/sign-in", response_class=HTMLResponse)
-def sign_in_form(request: Request, m: str = "") -> HTMLResponse:
+def _sign_in_page(
+    request: Request, *, error: DomainError | None = None, notice: str | None = None
+) -> HTMLResponse:
+    """The banner and the form, with a fresh login CSRF token (double-submit cookie)."""
     c = container(request)
     token = secrets.token_urlsafe(32)
     response = _page(
@@ -90,12 +92,19 @@ def sign_in_form(request: Request, m: str = "") -> HTMLResponse:
         {
             "banner": c.settings.system_use_banner,
             "csrf_token": token,
-            "notice": MESSAGES.get(m),
+            "notice": notice,
+            "error": error.message if error else None,
             "sso": c.identity_provider is not None,
         },
+        status=error.status if error else 200,
     )
     _cookie(response, request, LOGIN_CSRF_COOKIE, token)
     return response
+
+
+@router.get("/sign-in", response_class=HTMLResponse)
+def sign_in_form(request: Request, m: str = "") -> HTMLResponse:
+    return _sign_in_page(request, notice=MESSAGES.get(m))
 
 
 @router.post("/sign-in", response_class=HTMLResponse)
@@ -115,20 +124,7 @@ def sign_in(
         except DomainError as exc:
             error = exc
     if error is not None:
-        token = secrets.token_urlsafe(32)
-        response: Response = _page(
-            request,
-            "sign_in.html",
-            {
-                "banner": c.settings.system_use_banner,
-                "csrf_token": token,
-                "error": error.message,
-                "sso": c.identity_provider is not None,
-            },
-            status=error.status,
-        )
-        _cookie(response, request, LOGIN_CSRF_COOKIE, token)
-        return response
+        return _sign_in_page(request, error=error)
     stage = started.session.stage
     target = {STAGE_MFA: "/sign-in/mfa", STAGE_ENROL: "/sign-in/mfa/enrol"}.get(
         stage, _after_sign_in(started.user.must_change_password)
@@ -199,10 +195,22 @@ def enrol_form(request: Request) -> Response:
     pending = auth.pending_enrolment(
         state, secrets_box=c.secrets, policy=c.auth_policy
     ) or auth.begin_enrolment(state, uow=c.uow(), secrets_box=c.secrets, policy=c.auth_policy)
+    return _enrol_page(request, state, pending)
+
+
+def _enrol_page(
+    request: Request, state: SessionState, pending: auth.Enrolment, error: DomainError | None = None
+) -> HTMLResponse:
     return _page(
         request,
         "enrol.html",
-        {"csrf_token": state.session.csrf_token, "qr_svg": _qr_svg(pending.uri), "secret": pending.secret},
+        {
+            "csrf_token": state.session.csrf_token,
+            "qr_svg": _qr_svg(pending.uri),
+            "secret": pending.secret,
+            "error": error.message if error else None,
+        },
+        status=error.status if error else 200,
     )
 
 
@@ -234,17 +242,7 @@ def enrol(
         pending = auth.pending_enrolment(state, secrets_box=c.secrets, policy=c.auth_policy)
         if pending is None:
             return RedirectResponse("/sign-in/mfa/enrol", status_code=303)
-        return _page(
-            request,
-            "enrol.html",
-            {
-                "csrf_token": state.session.csrf_token,
-                "qr_svg": _qr_svg(pending.uri),
-                "secret": pending.secret,
-                "error": exc.message,
-            },
-            status=exc.status,
-        )
+        return _enrol_page(request, state, pending, exc)
     response = _page(
         request,
         "recovery.html",
@@ -377,15 +375,7 @@ def oidc_callback(
             unit_claim=c.settings.oidc_unit_claim,
         )
     except DomainError as exc:
-        token = secrets.token_urlsafe(32)
-        response: Response = _page(
-            request,
-            "sign_in.html",
-            {"banner": c.settings.system_use_banner, "csrf_token": token, "error": exc.message, "sso": True},
-            status=exc.status,
-        )
-        _cookie(response, request, LOGIN_CSRF_COOKIE, token)
-        return response
+        return _sign_in_page(request, error=exc)
     response = RedirectResponse("/", status_code=303)
     _cookie(response, request, SESSION_COOKIE, started.token)
     response.delete_cookie(OIDC_STATE_COOKIE, path="/")
