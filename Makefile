@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+NODE   := node_modules/.installed
 CHROMIUM := /usr/bin/chromium
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -16,8 +17,13 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test,dev]'
 	touch $(STAMP)
 
+# Front-end packages (htmx, tus-js-client, axe-core) from npm, exactly as the lockfile says.
+$(NODE): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE)
+
 ## Set up everything and serve on http://127.0.0.1:8000 (SQLite, local disk, in-process workers).
-run: $(STAMP)
+run: $(STAMP) $(NODE)
 	$(BIN)/opendems serve
 
 # Browser tests use Debian's Chromium (Playwright drives it; it downloads no browser).
@@ -25,7 +31,7 @@ $(CHROMIUM):
 	$(SUDO) apt-get install -y -q chromium || ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium)
 
 ## Install the test dependencies and run the whole suite.
-test: $(STAMP) $(CHROMIUM)
+test: $(STAMP) $(NODE) $(CHROMIUM)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
@@ -42,4 +48,4 @@ bench-media: $(STAMP)
 	$(BIN)/python bench/transcode.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache test-artifacts

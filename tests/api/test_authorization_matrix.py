@@ -31,6 +31,7 @@ from opendems.services import members as member_svc
 from opendems.services.accounts import create_token
 from opendems.services.ingest import IngestRequest, ingest_stream
 from opendems.web.app import create_app
+from tests.api import pages_admin, pages_cases, pages_items, pages_library
 from tests.factories import admin, make_container, png_bytes, user_actor
 
 RELATIONS = ("own", "unit", "other", "restricted", "sealed")
@@ -568,6 +569,12 @@ PAGES: dict[tuple[str, str], str] = {
     ("POST", "/account/password-strength"): "session",
     ("POST", "/sign-out"): "session",
     ("POST", "/sign-out/everywhere"): "session",
+    ("GET", "/static/app.css"): "public",
+    ("GET", "/static/vendor/{name}"): "public",
+    **pages_library.PAGES,
+    **pages_items.PAGES,
+    **pages_cases.PAGES,
+    **pages_admin.PAGES,
 }
 
 

@@ -14,9 +14,10 @@ from typing import Any
 
 import pyotp
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.e2e.server import Server, cli
+from tests.e2e.ui import wait_for
 from tests.media import video_bytes
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -69,9 +70,9 @@ def test_first_sign_in_in_a_real_browser(browser: Browser, server: Server, tmp_p
     assert page.url.endswith("/account")
     page.fill("#current", first_admin_password(server))
     page.fill("#new", "sunshine")
-    page.wait_for_function("document.getElementById('strength').textContent.includes('common password')")
+    expect(page.locator("#strength")).to_contain_text("common password")
     page.fill("#new", "violet harbour compass 9")
-    page.wait_for_function("document.getElementById('strength').textContent.startsWith('Strong enough')")
+    expect(page.locator("#strength")).to_have_text(re.compile(r"^Strong enough"))
     page.click("#password-form button[type=submit]")
     assert "password is changed" in page.inner_text("#notice")
 
@@ -119,12 +120,12 @@ def test_the_proxy_plays_and_seeks_in_a_real_browser(
     page.route("**/derivatives/**", with_token)
     page.goto(f"{server.url}/")
     page.set_content(f'<video id="v" src="{url}" muted autoplay playsinline></video>')
-    page.wait_for_function("document.getElementById('v').currentTime > 0.5", timeout=15_000)
+    wait_for(page, "document.getElementById('v').currentTime > 0.5", timeout=15)
     state = page.evaluate(
         "(() => { const v = document.getElementById('v');"
         " return {w: v.videoWidth, h: v.videoHeight, d: v.duration, err: v.error && v.error.message}; })()"
     )
     assert state["err"] is None and (state["w"], state["h"]) == (640, 360) and 3.9 < state["d"] < 4.2
     page.evaluate("document.getElementById('v').currentTime = 3.0")
-    page.wait_for_function("document.getElementById('v').currentTime >= 3.0", timeout=10_000)
+    wait_for(page, "document.getElementById('v').currentTime >= 3.0", timeout=10)
     assert any(r.startswith("bytes=") for r in ranges)  # the player asked for ranges

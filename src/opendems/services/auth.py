@@ -222,8 +222,12 @@ def current_session(
     clock: Clock,
     policy: AuthPolicy,
     stages: tuple[str, ...] = (STAGE_ACTIVE,),
+    touch: bool = True,
 ) -> SessionState:
-    """The session behind a cookie, enforcing the idle lock and the re-authentication limit."""
+    """The session behind a cookie, enforcing the idle lock and the re-authentication limit.
+
+    ``touch=False`` is for a page's own background refresh: it does not count as activity,
+    so an unattended screen still locks."""
     if not token or len(token) > 200:
         raise Unauthenticated("sign in first")
     now = clock.now()
@@ -259,7 +263,7 @@ def current_session(
         raise Unauthenticated(message)
     if session.stage not in stages:
         raise Unauthenticated("finish signing in first (multi-factor authentication)")
-    if (now - session.last_seen_at).total_seconds() >= TOUCH_EVERY_S:
+    if touch and (now - session.last_seen_at).total_seconds() >= TOUCH_EVERY_S:
         with uow:
             uow.sessions.update(session.id, last_seen_at=now)
             uow.commit()

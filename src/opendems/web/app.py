@@ -9,10 +9,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.base import RequestResponseEndpoint
 
 from opendems import __version__
 from opendems.bootstrap import Container
@@ -20,7 +21,8 @@ from opendems.services.accounts import sweep_accounts
 from opendems.services.jobs import WorkerThread
 from opendems.web import problems
 from opendems.web.api import accounts, audit, cases, evidence, members, system, uploads
-from opendems.web.ui import pages
+from opendems.web.ui import admin, assets, home, items, library, pages
+from opendems.web.ui import cases as case_pages
 
 log = logging.getLogger("opendems.web")
 
@@ -34,6 +36,12 @@ def _swagger_assets() -> Path:
 
 
 SWEEP_EVERY_S = 3600
+# Pages run only this server's own scripts and styles; nothing from another origin, ever.
+PAGE_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+    "media-src 'self' blob:; connect-src 'self'; object-src 'none'; frame-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
+)
 
 
 @asynccontextmanager
@@ -79,8 +87,26 @@ def create_app(c: Container) -> FastAPI:
     for module in (system, evidence, uploads, cases, members, accounts, audit):
         app.include_router(module.router)
     app.include_router(evidence.jobs_router)
-    app.include_router(pages.router)
+    for ui in (home, pages, library, items, case_pages, admin, assets):
+        app.include_router(ui.router)
     app.mount("/static/swagger", StaticFiles(directory=str(_swagger_assets())), name="swagger")
+    app.mount("/static/app", assets.own_static(), name="app-static")
+    missing = assets.missing_vendor_files()
+    if missing:
+        log.warning(
+            "front-end packages are not installed (%s): run 'make run' or 'npm ci'", ", ".join(missing)
+        )
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: RequestResponseEndpoint) -> Response:
+        response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if response.headers.get("content-type", "").startswith("text/html") and request.url.path != "/docs":
+            response.headers.setdefault("Content-Security-Policy", PAGE_POLICY)
+            response.headers.setdefault("X-Frame-Options", "DENY")
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:

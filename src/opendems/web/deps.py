@@ -22,6 +22,7 @@ from opendems.services.context import Actor
 SESSION_COOKIE = "opendems_session"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+BACKGROUND_HEADER = "x-opendems-background"  # a page refreshing itself: not user activity
 
 
 def container(request: Request) -> Container:
@@ -59,6 +60,7 @@ def session_state(request: Request) -> SessionState:
         uow=c.uow(),
         clock=c.clock,
         policy=c.auth_policy,
+        touch=request.headers.get(BACKGROUND_HEADER) != "1",
     )
 
 

@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import segno
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
 
-from opendems import __version__
 from opendems.domain.errors import DomainError, Forbidden, Invalid, NotFound, Unauthenticated
 from opendems.domain.passwords import assess
 from opendems.services import auth, oidc
@@ -24,8 +22,8 @@ from opendems.services.accounts import user_inputs
 from opendems.services.auth import STAGE_ENROL, STAGE_MFA, SessionState
 from opendems.services.context import Actor
 from opendems.web.deps import SESSION_COOKIE, check_csrf, container, where
+from opendems.web.ui.common import render, safe_next, sign_in_url, templates
 
-templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 router = APIRouter(include_in_schema=False)
 LOGIN_CSRF_COOKIE = "opendems_login_csrf"
 OIDC_STATE_COOKIE = "opendems_oidc_state"
@@ -33,6 +31,7 @@ MESSAGES = {
     "signed_out": "You are signed out.",
     "signed_out_everywhere": "You are signed out on every device.",
     "ended": "Your session has ended. Sign in again.",
+    "locked": "Your session locked after a period without activity. Sign in again to go on.",
     "password_changed": "Your password is changed. Other sessions were signed out.",
 }
 FormStr = Annotated[str, Form(max_length=1024)]
@@ -47,6 +46,13 @@ def _page(request: Request, name: str, context: dict[str, Any], status: int = 20
     return templates.TemplateResponse(request, name, context, status_code=status)
 
 
+def _signed_in_page(
+    request: Request, state: SessionState, name: str, context: dict[str, Any], status: int = 200
+) -> HTMLResponse:
+    request.state.session = state
+    return render(request, name, context, status=status)
+
+
 def _state(request: Request, *stages: str) -> SessionState:
     c = container(request)
     return auth.current_session(
@@ -59,29 +65,27 @@ def _state(request: Request, *stages: str) -> SessionState:
     )
 
 
-def _to_sign_in(message: str = "ended") -> RedirectResponse:
-    response = RedirectResponse(f"/sign-in?m={message}", status_code=303)
+def _to_sign_in(message: str = "ended", request: Request | None = None) -> RedirectResponse:
+    """Back to the sign-in page; from a page (``request``), with the way back to it."""
+    url = f"/sign-in?m={message}"
+    if request is not None:
+        url = sign_in_url(request.url.path + (f"?{request.url.query}" if request.url.query else ""), message)
+    response = RedirectResponse(url, status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
 
 
-def _after_sign_in(state_user_must_change: bool) -> str:
-    return "/account" if state_user_must_change else "/"
+def _after_sign_in(state_user_must_change: bool, next_path: str = "/") -> str:
+    return "/account" if state_user_must_change else safe_next(next_path)
 
 
-@router.get("/", response_class=HTMLResponse)
-def home(request: Request) -> HTMLResponse:
-    user = None
-    if request.cookies.get(SESSION_COOKIE):
-        try:
-            user = _state(request).user
-        except DomainError:
-            user = None
-    return _page(request, "home.html", {"version": __version__, "user": user})
+def _with_next(path: str, next_path: str) -> str:
+    target = safe_next(next_path)
+    return path if target == "/" else f"{path}?next={quote(target, safe='')}"
 
 
 def _sign_in_page(
-    request: Request, *, error: DomainError | None = None, notice: str | None = None
+    request: Request, *, error: DomainError | None = None, notice: str | None = None, next_path: str = "/"
 ) -> HTMLResponse:
     """The banner and the form, with a fresh login CSRF token (double-submit cookie)."""
     c = container(request)
@@ -95,6 +99,7 @@ def _sign_in_page(
             "notice": notice,
             "error": error.message if error else None,
             "sso": c.identity_provider is not None,
+            "next": safe_next(next_path),
         },
         status=error.status if error else 200,
     )
@@ -103,13 +108,17 @@ def _sign_in_page(
 
 
 @router.get("/sign-in", response_class=HTMLResponse)
-def sign_in_form(request: Request, m: str = "") -> HTMLResponse:
-    return _sign_in_page(request, notice=MESSAGES.get(m))
+def sign_in_form(request: Request, m: str = "", next: str = "/") -> HTMLResponse:
+    return _sign_in_page(request, notice=MESSAGES.get(m), next_path=next)
 
 
 @router.post("/sign-in", response_class=HTMLResponse)
 def sign_in(
-    request: Request, username: FormStr = "", password: FormStr = "", csrf_token: FormStr = ""
+    request: Request,
+    username: FormStr = "",
+    password: FormStr = "",
+    csrf_token: FormStr = "",
+    next: FormStr = "/",
 ) -> Response:
     c = container(request)
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
@@ -124,11 +133,12 @@ def sign_in(
         except DomainError as exc:
             error = exc
     if error is not None:
-        return _sign_in_page(request, error=error)
+        return _sign_in_page(request, error=error, next_path=next)
     stage = started.session.stage
-    target = {STAGE_MFA: "/sign-in/mfa", STAGE_ENROL: "/sign-in/mfa/enrol"}.get(
-        stage, _after_sign_in(started.user.must_change_password)
-    )
+    target = {
+        STAGE_MFA: _with_next("/sign-in/mfa", next),
+        STAGE_ENROL: _with_next("/sign-in/mfa/enrol", next),
+    }.get(stage, _after_sign_in(started.user.must_change_password, next))
     response = RedirectResponse(target, status_code=303)
     _cookie(response, request, SESSION_COOKIE, started.token)
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
@@ -136,17 +146,20 @@ def sign_in(
 
 
 @router.get("/sign-in/mfa", response_class=HTMLResponse)
-def mfa_form(request: Request) -> Response:
+def mfa_form(request: Request, next: str = "/") -> Response:
     try:
         state = _state(request, STAGE_MFA)
     except DomainError:
         return _to_sign_in()
-    return _page(request, "mfa.html", {"csrf_token": state.session.csrf_token})
+    return _page(request, "mfa.html", {"csrf_token": state.session.csrf_token, "next": safe_next(next)})
 
 
 @router.post("/sign-in/mfa", response_class=HTMLResponse)
 def mfa(
-    request: Request, code: Annotated[str, Form(max_length=64)] = "", csrf_token: FormStr = ""
+    request: Request,
+    code: Annotated[str, Form(max_length=64)] = "",
+    csrf_token: FormStr = "",
+    next: FormStr = "/",
 ) -> Response:
     c = container(request)
     try:
@@ -173,10 +186,10 @@ def mfa(
         return _page(
             request,
             "mfa.html",
-            {"csrf_token": state.session.csrf_token, "error": exc.message},
+            {"csrf_token": state.session.csrf_token, "error": exc.message, "next": safe_next(next)},
             status=exc.status,
         )
-    response = RedirectResponse(_after_sign_in(done.user.must_change_password), status_code=303)
+    response = RedirectResponse(_after_sign_in(done.user.must_change_password, next), status_code=303)
     _cookie(response, request, SESSION_COOKIE, done.token)
     return response
 
@@ -186,7 +199,7 @@ def _qr_svg(uri: str) -> str:
 
 
 @router.get("/sign-in/mfa/enrol", response_class=HTMLResponse)
-def enrol_form(request: Request) -> Response:
+def enrol_form(request: Request, next: str = "/") -> Response:
     c = container(request)
     try:
         state = _state(request, STAGE_ENROL)
@@ -195,11 +208,15 @@ def enrol_form(request: Request) -> Response:
     pending = auth.pending_enrolment(
         state, secrets_box=c.secrets, policy=c.auth_policy
     ) or auth.begin_enrolment(state, uow=c.uow(), secrets_box=c.secrets, policy=c.auth_policy)
-    return _enrol_page(request, state, pending)
+    return _enrol_page(request, state, pending, next_path=next)
 
 
 def _enrol_page(
-    request: Request, state: SessionState, pending: auth.Enrolment, error: DomainError | None = None
+    request: Request,
+    state: SessionState,
+    pending: auth.Enrolment,
+    error: DomainError | None = None,
+    next_path: str = "/",
 ) -> HTMLResponse:
     return _page(
         request,
@@ -209,6 +226,7 @@ def _enrol_page(
             "qr_svg": _qr_svg(pending.uri),
             "secret": pending.secret,
             "error": error.message if error else None,
+            "next": safe_next(next_path),
         },
         status=error.status if error else 200,
     )
@@ -216,7 +234,10 @@ def _enrol_page(
 
 @router.post("/sign-in/mfa/enrol", response_class=HTMLResponse)
 def enrol(
-    request: Request, code: Annotated[str, Form(max_length=64)] = "", csrf_token: FormStr = ""
+    request: Request,
+    code: Annotated[str, Form(max_length=64)] = "",
+    csrf_token: FormStr = "",
+    next: FormStr = "/",
 ) -> Response:
     c = container(request)
     try:
@@ -242,11 +263,11 @@ def enrol(
         pending = auth.pending_enrolment(state, secrets_box=c.secrets, policy=c.auth_policy)
         if pending is None:
             return RedirectResponse("/sign-in/mfa/enrol", status_code=303)
-        return _enrol_page(request, state, pending, exc)
+        return _enrol_page(request, state, pending, exc, next_path=next)
     response = _page(
         request,
         "recovery.html",
-        {"codes": done.recovery_codes, "next": _after_sign_in(done.user.must_change_password)},
+        {"codes": done.recovery_codes, "next": _after_sign_in(done.user.must_change_password, next)},
     )
     _cookie(response, request, SESSION_COOKIE, done.token)
     return response
@@ -257,12 +278,8 @@ def account(request: Request, m: str = "") -> Response:
     try:
         state = _state(request)
     except DomainError:
-        return _to_sign_in()
-    return _page(
-        request,
-        "account.html",
-        {"user": state.user, "csrf_token": state.session.csrf_token, "notice": MESSAGES.get(m)},
-    )
+        return _to_sign_in(request=request)
+    return _signed_in_page(request, state, "account.html", {"notice": MESSAGES.get(m), "section": "account"})
 
 
 @router.post("/account/password", response_class=HTMLResponse)
@@ -284,11 +301,8 @@ def change_password(
             state = _state(request)
         except DomainError:
             return _to_sign_in()
-        return _page(
-            request,
-            "account.html",
-            {"user": state.user, "csrf_token": state.session.csrf_token, "error": exc.message},
-            status=exc.status,
+        return _signed_in_page(
+            request, state, "account.html", {"error": exc.message, "section": "account"}, status=exc.status
         )
     return RedirectResponse("/account?m=password_changed", status_code=303)
 

@@ -1,0 +1,117 @@
+"""What every signed-in page shares: the templates, the session behind the page, the menu.
+
+A page asks :func:`page_actor` for the acting principal (its session, checked like any API
+request) and renders through :func:`render`, which hands the layout the user, the CSRF token
+the page's forms and htmx requests carry, and the menu the user's permissions allow. Pages
+call the same use cases as the API, so the one policy function decides what a page shows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from opendems import __version__
+from opendems.domain.access import Permission, Principal
+from opendems.domain.errors import Forbidden
+from opendems.services.auth import SessionState
+from opendems.services.context import Actor
+from opendems.web.deps import check_csrf, container, session_state, where
+from opendems.web.ui.assets import asset_version
+
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+templates.env.globals["asset_version"] = asset_version()
+P = Permission
+
+
+class SignInRequired(Exception):
+    """The page needs a signed-in session; the browser is sent to the sign-in page."""
+
+    def __init__(self, next_path: str, message: str = "ended") -> None:
+        super().__init__(message)
+        self.next_path = next_path
+        self.message = message
+
+
+@dataclass(frozen=True)
+class MenuItem:
+    href: str
+    label: str
+    key: str
+
+
+def menu(principal: Principal) -> list[MenuItem]:
+    """The main menu: only what the user's role can use."""
+    perms = principal.permissions
+    items = [MenuItem("/", "Home", "home")]
+    if P.EVIDENCE_VIEW in perms:
+        items.append(MenuItem("/evidence", "Evidence", "evidence"))
+    if P.EVIDENCE_CREATE in perms:
+        items.append(MenuItem("/upload", "Upload", "upload"))
+    if P.CASE_VIEW in perms:
+        items.append(MenuItem("/cases", "Cases", "cases"))
+    if perms & {P.USER_MANAGE, P.ROLE_MANAGE}:
+        items.append(MenuItem("/admin/users", "Administration", "admin"))
+    if P.AUDIT_READ in perms:
+        items.append(MenuItem("/audit", "Audit", "audit"))
+    return items
+
+
+def page_session(request: Request) -> SessionState:
+    """The signed-in session behind a page request, or a redirect to the sign-in page."""
+    from opendems.domain.errors import Unauthenticated
+
+    try:
+        state = session_state(request)
+    except Unauthenticated as exc:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        message = "locked" if "without activity" in exc.message else "ended"
+        raise SignInRequired(target, message) from None
+    check_csrf(request, state)
+    if state.user.must_change_password:
+        raise Forbidden("change your one-time password first (Account page)")
+    return state
+
+
+def page_actor(request: Request) -> Actor:
+    """The acting principal of a page request (session cookie only: pages are for people)."""
+    state = page_session(request)
+    request.state.session = state
+    return Actor(state.principal, where(request), extra={"session": state.session.id[:12]})
+
+
+def render(
+    request: Request, template: str, context: dict[str, Any] | None = None, *, status: int = 200
+) -> HTMLResponse:
+    """Render a signed-in page (or a fragment of one) with the layout's context."""
+    state: SessionState | None = getattr(request.state, "session", None)
+    c = container(request)
+    ctx: dict[str, Any] = {
+        "version": __version__,
+        "user": state.user if state else None,
+        "principal": state.principal if state else None,
+        "csrf_token": state.session.csrf_token if state else "",
+        "menu": menu(state.principal) if state else [],
+        "idle_seconds": c.auth_policy.session_idle.total_seconds(),
+        "P": P,
+        "can": (lambda p: p in state.principal.permissions) if state else (lambda p: False),
+    }
+    ctx.update(context or {})
+    return templates.TemplateResponse(request, template, ctx, status_code=status)
+
+
+def sign_in_url(next_path: str, message: str = "ended") -> str:
+    return f"/sign-in?m={message}&next={quote(next_path, safe='')}"
+
+
+def safe_next(value: str | None) -> str:
+    """Only a path on this server is a place to go back to after signing in."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    return value
