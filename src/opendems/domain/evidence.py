@@ -77,6 +77,28 @@ DOCUMENT_MIMES = frozenset(
 )
 
 
+class EvidenceSort(StrEnum):
+    """The orders a list of evidence may take: a column, ascending, or descending with '-'.
+    Only these reach the query (never a column name the caller wrote)."""
+
+    NEWEST = "-created_at"
+    OLDEST = "created_at"
+    CAPTURED_NEWEST = "-captured_at"
+    CAPTURED_OLDEST = "captured_at"
+    TITLE = "title"
+    TITLE_DESC = "-title"
+    ID = "id"
+    ID_DESC = "-id"
+
+    @property
+    def column(self) -> str:
+        return self.value.lstrip("-")
+
+    @property
+    def descending(self) -> bool:
+        return self.value.startswith("-")
+
+
 @dataclass(frozen=True)
 class EvidenceFilter:
     kind: EvidenceKind | None = None
@@ -87,6 +109,10 @@ class EvidenceFilter:
     category: str | None = None
     captured_from: datetime | None = None
     captured_to: datetime | None = None
+    status: EvidenceStatus | None = None  # the item's state
+    uploaded_by: int | None = None  # the user id that created (uploaded) the item
+    q: str | None = None  # words in the title, or part of the evidence id
+    sort: EvidenceSort = EvidenceSort.NEWEST
 
 
 @dataclass(frozen=True)

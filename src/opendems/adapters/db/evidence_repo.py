@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, Select, and_, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from opendems.adapters.db.access_repo import evidence_visible
@@ -23,6 +23,7 @@ from opendems.domain.evidence import (
     EvidenceFilter,
     EvidenceItem,
     EvidenceKind,
+    EvidenceSort,
     EvidenceStatus,
     Original,
     Restriction,
@@ -53,6 +54,24 @@ def _item(row: Any) -> EvidenceItem:
         unit=data["unit"],
         media=data["media"],
     )
+
+
+def _order(sort: EvidenceSort) -> tuple[Any, ...]:
+    column = {
+        "created_at": evidence.c.created_at,
+        "captured_at": evidence.c.captured_at,
+        "title": func.lower(evidence.c.title),
+        "id": evidence.c.id,
+    }[sort.column]
+    key = column.desc() if sort.descending else column.asc()
+    if sort.column == "captured_at":
+        key = key.nulls_last()  # items without a capture time go last either way
+    tie = evidence.c.id.desc() if sort.descending else evidence.c.id.asc()
+    return (key,) if sort.column == "id" else (key, tie)
+
+
+# Every order a list may take, built once: only these reach ORDER BY.
+_ORDER = {sort: _order(sort) for sort in EvidenceSort}
 
 
 class EvidenceRepository:
@@ -215,6 +234,18 @@ class EvidenceRepository:
                     select(case_evidence.c.evidence_id).where(case_evidence.c.case_number == f.case_number)
                 )
             )
+        if f.status:
+            query = query.where(evidence.c.status == f.status.value)
+        if f.uploaded_by is not None:
+            query = query.where(evidence.c.created_by == f.uploaded_by)
+        if f.q and f.q.strip():
+            text = f.q.strip()
+            query = query.where(
+                or_(
+                    func.lower(evidence.c.title).contains(text.lower(), autoescape=True),
+                    evidence.c.id.contains(text.upper(), autoescape=True),
+                )
+            )
         return query
 
     def page(
@@ -224,7 +255,7 @@ class EvidenceRepository:
             self._filtered(select(func.count()).select_from(evidence), f, scope)
         ).scalar_one()
         query = self._filtered(select(evidence), f, scope)
-        query = query.order_by(evidence.c.created_at.desc(), evidence.c.id.desc()).limit(limit).offset(offset)
+        query = query.order_by(*_ORDER[f.sort]).limit(limit).offset(offset)
         items = [_item(r) for r in self._conn.execute(query)]
         self._load_details(items)
         return items, int(total)
