@@ -153,6 +153,7 @@ if TYPE_CHECKING:  # repository types, for annotations only: services never impo
     from opendems.adapters.db.access_repo import AccessRepository
     from opendems.adapters.db.accounts_repo import AccountRepository
     from opendems.adapters.db.cases_repo import CaseRepository
+    from opendems.adapters.db.categories_repo import CategoryRepository
     from opendems.adapters.db.custody_repo import CustodyRepository
     from opendems.adapters.db.evidence_repo import EvidenceRepository
     from opendems.adapters.db.sessions_repo import SessionRepository
@@ -167,6 +168,7 @@ class UnitOfWork(Protocol):
     cases: CaseRepository
     uploads: UploadRepository
     custody: CustodyRepository
+    categories: CategoryRepository
 
     @property
     def jobs(self) -> JobQueue: ...  # a port of its own: the queue may live elsewhere

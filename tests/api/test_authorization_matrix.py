@@ -542,6 +542,37 @@ SPECS: dict[tuple[str, str], list[Spec]] = {
     ("POST", "/api/v1/sessions/end-all"): [
         Spec((), "none", lambda k: {"method": "POST", "url": "/api/v1/sessions/end-all"})
     ],
+    # evidence categories (every default role holds evidence:view or category:manage: all read)
+    ("GET", "/api/v1/categories"): [
+        Spec((), "none", lambda k: {"method": "GET", "url": "/api/v1/categories"})
+    ],
+    ("POST", "/api/v1/categories"): [
+        Spec(
+            (P.CATEGORY_MANAGE,),
+            "none",
+            lambda k: {
+                "method": "POST",
+                "url": "/api/v1/categories",
+                "json": {"name": f"Cat {next(k.world.seq)}"},
+            },
+        )
+    ],
+    ("PATCH", "/api/v1/categories/{category_id}"): [
+        Spec(
+            (P.CATEGORY_MANAGE,),
+            "none",
+            lambda k: {"method": "PATCH", "url": "/api/v1/categories/999999", "json": {"retention_days": 30}},
+            also_ok="no category 999999",
+        )
+    ],
+    ("POST", "/api/v1/categories/{category_id}/deactivate"): [
+        Spec(
+            (P.CATEGORY_MANAGE,),
+            "none",
+            lambda k: {"method": "POST", "url": "/api/v1/categories/999999/deactivate"},
+            also_ok="no category 999999",
+        )
+    ],
     # the audit trail
     ("GET", "/api/v1/audit"): [
         Spec((P.AUDIT_READ,), "none", lambda k: {"method": "GET", "url": "/api/v1/audit"})

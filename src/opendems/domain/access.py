@@ -45,6 +45,7 @@ class Permission(StrEnum):
     SCOPE_AGENCY = "scope:agency"  # see the whole agency's (normal) evidence and cases
     ACCESS_RESTRICTED = "access:restricted"  # see restricted objects without being named
     ACCESS_SEALED = "access:sealed"  # see sealed objects without being named
+    CATEGORY_MANAGE = "category:manage"  # the agency's list of evidence categories
 
 
 class Role(StrEnum):
@@ -76,7 +77,17 @@ DEFAULT_ROLES: dict[str, tuple[str, frozenset[Permission]]] = {
     Role.ADMINISTRATOR: (
         "Manages users, roles and settings; reads evidence only through an evidence permission, "
         "and every such read is recorded as a privileged action.",
-        frozenset({P.USER_MANAGE, P.ROLE_MANAGE, P.AUDIT_READ, P.CUSTODY_READ, P.CASE_VIEW, P.SCOPE_AGENCY}),
+        frozenset(
+            {
+                P.USER_MANAGE,
+                P.ROLE_MANAGE,
+                P.CATEGORY_MANAGE,
+                P.AUDIT_READ,
+                P.CUSTODY_READ,
+                P.CASE_VIEW,
+                P.SCOPE_AGENCY,
+            }
+        ),
     ),
     Role.CUSTODIAN: (
         "Evidence custodian: holds and verifies everything that is not sealed.",
@@ -89,6 +100,7 @@ DEFAULT_ROLES: dict[str, tuple[str, frozenset[Permission]]] = {
                 P.SHARE_CREATE,
                 P.SCOPE_AGENCY,
                 P.ACCESS_RESTRICTED,
+                P.CATEGORY_MANAGE,
             }
         ),
     ),

@@ -118,9 +118,15 @@ def edit_evidence(
         raise Invalid("every edit needs a reason")
     if not changes:
         raise Invalid("no changes given")
+    from opendems.services.categories import category_for
+
     clean = {name: check_field(name, value, limits.metadata) for name, value in changes.items()}
     with uow:
         item = _load(actor, evidence_id, Permission.EVIDENCE_EDIT, "evidence:edit", uow=uow, clock=clock)
+        if clean.get("category") is not None and clean["category"] != item.category:
+            # A new category must be one of the agency's active ones (when it defines any);
+            # an item keeps the one it was filed under while other fields change.
+            clean["category"] = category_for(uow, clean["category"])
         diff = {}
         for name, value in clean.items():
             old = getattr(item, name)

@@ -36,6 +36,7 @@ from opendems.domain.evidence import (
 from opendems.domain.files import contradiction, validate_filename
 from opendems.ports import BlobStore, Clock, StagedBlob, UnitOfWork
 from opendems.services.cases import link_to_case, require_restrict_for
+from opendems.services.categories import category_for
 from opendems.services.context import Actor, Limits
 from opendems.services.custody import authorize, may, record
 from opendems.services.media import jobs_for
@@ -110,6 +111,7 @@ def prepare(actor: Actor, req: IngestRequest, *, uow: UnitOfWork, clock: Clock, 
                 object_type="evidence",
                 object_id=req.filename,
             )
+        req.category = category_for(uow, req.category)
         if req.case_number:
             case = uow.cases.get(req.case_number)
             if case is None or not may(uow, actor, Permission.CASE_VIEW, case=case):

@@ -324,3 +324,18 @@ jobs = Table(
     Column("finished_at", UTCDateTime, nullable=True),
     Index("ix_jobs_state_run_after", "state", "run_after"),
 )
+
+categories = Table(
+    "categories",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("name_key", String(100), nullable=False, unique=True),  # case and spacing folded
+    Column("description", Text, nullable=False, default=""),
+    Column("retention_days", Integer, nullable=True),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", Integer, ForeignKey("users.id"), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("updated_by", Integer, ForeignKey("users.id"), nullable=False),
+)

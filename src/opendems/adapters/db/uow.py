@@ -10,6 +10,7 @@ from opendems.adapters.crypto.keys import Signer
 from opendems.adapters.db.access_repo import AccessRepository
 from opendems.adapters.db.accounts_repo import AccountRepository
 from opendems.adapters.db.cases_repo import CaseRepository
+from opendems.adapters.db.categories_repo import CategoryRepository
 from opendems.adapters.db.custody_repo import CustodyRepository
 from opendems.adapters.db.evidence_repo import EvidenceRepository
 from opendems.adapters.db.jobs_repo import JobRepository
@@ -46,6 +47,7 @@ class SqlUnitOfWork:
         self.evidence = EvidenceRepository(self._conn)
         self.cases = CaseRepository(self._conn)
         self.uploads = UploadRepository(self._conn)
+        self.categories = CategoryRepository(self._conn)
         self.custody = CustodyRepository(self._conn, signer=self._signer, on_commit=self._note_head)
         return self
 
