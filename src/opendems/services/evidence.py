@@ -270,10 +270,23 @@ class RangeNotSatisfiable(Exception):
         self.size = size
 
 
+MAX_DOWNLOAD_REASON = 2000
+
+
 def grant_download(
-    actor: Actor, evidence_id: str, range_header: str | None, *, uow: UnitOfWork, clock: Clock
+    actor: Actor,
+    evidence_id: str,
+    range_header: str | None,
+    *,
+    uow: UnitOfWork,
+    clock: Clock,
+    reason: str | None = None,
 ) -> DownloadGrant:
-    """Authorise a download of the original and record it before any byte is sent."""
+    """Authorise a download of the original and record it, with the reason given for it,
+    before any byte is sent."""
+    reason = (reason or "").strip() or None
+    if reason is not None and len(reason) > MAX_DOWNLOAD_REASON:
+        raise Invalid(f"the reason is longer than {MAX_DOWNLOAD_REASON} characters")
     with uow:
         item = _load(
             actor, evidence_id, Permission.EVIDENCE_DOWNLOAD, "evidence:download", uow=uow, clock=clock
@@ -290,6 +303,7 @@ def grant_download(
             "evidence",
             item.id,
             clock=clock,
+            reason=reason,
             details={
                 "filename": item.original.filename,
                 "sha256": item.original.sha256,

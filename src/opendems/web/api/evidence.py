@@ -229,9 +229,18 @@ def _content_disposition(filename: str) -> str:
     response_class=StreamingResponse,
     responses={200: {"content": {"application/octet-stream": {}}}, 206: {"description": "Partial content"}},
 )
-def download(evidence_id: str, request: Request, who: ActorDep) -> StreamingResponse:
+def download(
+    evidence_id: str,
+    request: Request,
+    who: ActorDep,
+    reason: Annotated[
+        str | None, Query(max_length=2000, description="Why the original is downloaded (kept in custody)")
+    ] = None,
+) -> StreamingResponse:
     c = container(request)
-    grant = svc.grant_download(who, evidence_id, request.headers.get("range"), uow=c.uow(), clock=c.clock)
+    grant = svc.grant_download(
+        who, evidence_id, request.headers.get("range"), uow=c.uow(), clock=c.clock, reason=reason
+    )
     original = grant.item.original
     assert original is not None
     headers = {
