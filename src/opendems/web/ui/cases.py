@@ -62,7 +62,7 @@ FormActor = Annotated[Actor, Depends(form_actor)]
 
 
 def when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M UTC") if value else ""
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else ""
 
 
 def _back(number: str, message: str) -> RedirectResponse:
