@@ -78,6 +78,15 @@ def test_case_pages_and_synchronised_player(browser: Browser, app_server: Server
     expect(page.locator(f"#state-{second}")).to_contain_text("Not yet recording")
     check_page(page, "case-player")
 
+    # Sound from one camera at a time; the transport is reachable by keyboard.
+    muted = "[...document.querySelectorAll('#sync-grid video')].map((v) => v.muted)"
+    assert page.evaluate(muted) == [False, True]
+    page.check(f"#audio-{second}")
+    assert page.evaluate(muted) == [True, False]
+    page.check(f"#audio-{first}")
+    page.locator("body").focus()
+    tab_to(page, "#sync-play")
+
     # Space plays both; each keeps to the master clock at its own offset.
     page.locator("body").focus()
     page.keyboard.press("Space")
