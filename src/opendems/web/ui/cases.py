@@ -23,8 +23,8 @@ from opendems.domain.evidence import EvidenceItem, EvidenceKind
 from opendems.services import cases as svc
 from opendems.services import members as member_svc
 from opendems.services.context import Actor
-from opendems.web.deps import CSRF_HEADER, container
-from opendems.web.ui.common import P, page_actor, render
+from opendems.web.deps import container
+from opendems.web.ui.common import P, form_actor, page_actor, render
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 25
@@ -42,19 +42,6 @@ NOTICES = {
     "member_removed": "The member is taken off the case.",
     "restricted": "The case's restriction is changed.",
 }
-
-
-async def form_actor(request: Request) -> Actor:
-    """:func:`page_actor` for a posted form, whose CSRF token travels in the ``csrf_token``
-    field (page_actor reads the header that htmx and scripts send)."""
-    if CSRF_HEADER not in request.headers:
-        form = await request.form()
-        token = form.get("csrf_token")
-        if isinstance(token, str) and token:
-            scope = dict(request.scope)  # shares scope["state"]: the session lands on request
-            scope["headers"] = [*request.scope["headers"], (CSRF_HEADER.encode(), token.encode())]
-            return page_actor(Request(scope, request.receive))
-    return page_actor(request)
 
 
 PageActor = Annotated[Actor, Depends(page_actor)]

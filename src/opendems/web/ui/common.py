@@ -16,13 +16,14 @@ from urllib.parse import quote
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
 
 from opendems import __version__
 from opendems.domain.access import Permission, Principal
 from opendems.domain.errors import Forbidden
 from opendems.services.auth import SessionState
 from opendems.services.context import Actor
-from opendems.web.deps import check_csrf, container, session_state, where
+from opendems.web.deps import SAFE_METHODS, check_csrf, container, session_state, where
 from opendems.web.ui.assets import asset_version
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -63,7 +64,7 @@ def menu(principal: Principal) -> list[MenuItem]:
     return items
 
 
-def page_session(request: Request) -> SessionState:
+def page_session(request: Request, form_token: str | None = None) -> SessionState:
     """The signed-in session behind a page request, or a redirect to the sign-in page."""
     from opendems.domain.errors import Unauthenticated
 
@@ -73,17 +74,31 @@ def page_session(request: Request) -> SessionState:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         message = "locked" if "without activity" in exc.message else "ended"
         raise SignInRequired(target, message) from None
-    check_csrf(request, state)
+    check_csrf(request, state, form_token)
     if state.user.must_change_password:
         raise Forbidden("change your one-time password first (Account page)")
     return state
 
 
-def page_actor(request: Request) -> Actor:
-    """The acting principal of a page request (session cookie only: pages are for people)."""
-    state = page_session(request)
+def page_actor(request: Request, form_token: str | None = None) -> Actor:
+    """The acting principal of a page request (session cookie only: pages are for people).
+    A change must carry the CSRF token: the ``X-CSRF-Token`` header (htmx, scripts) or,
+    through :func:`form_actor`, a posted form's ``csrf_token`` field."""
+    state = page_session(request, form_token)
     request.state.session = state
     return Actor(state.principal, where(request), extra={"session": state.session.id[:12]})
+
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+async def form_actor(request: Request) -> Actor:
+    """:func:`page_actor` for a route that takes a posted HTML form (its ``csrf_token``)."""
+    token: str | None = None
+    if request.method not in SAFE_METHODS and request.headers.get("content-type", "").startswith(FORM_TYPES):
+        value = (await request.form()).get("csrf_token")
+        token = value if isinstance(value, str) else None
+    return await run_in_threadpool(page_actor, request, token)
 
 
 def render(
