@@ -162,7 +162,8 @@ class Entry {
       this.resumedShown = true;
       this.progress(offset);
       this.row.dataset.resumedAt = String(offset);
-      this.row.querySelector(".message").textContent = `Resumed at ${pct}%`;
+      this.resumedNote = `Resumed at ${pct}%`;
+      this.row.querySelector(".message").textContent = this.resumedNote;
       announce(`${this.file.name}: resumed at ${pct}%`);
     }
     if (req.getMethod() === "PATCH" && res.getStatus() === 204) {
@@ -211,7 +212,8 @@ class Entry {
     this.row.querySelector(".receipt").hidden = false;
     this.row.dataset.evidenceId = receipt.id;
     this.row.dataset.sha256 = receipt.sha256;
-    const note = receipt.duplicate ? "Already held: this is the existing item with the same SHA-256." : "";
+    const note = receipt.duplicate ? "Already held: this is the existing item with the same SHA-256."
+      : (this.resumedNote || "");
     this.set(receipt.duplicate ? "duplicate" : "done", note);
     announce(`${this.file.name} is stored as ${receipt.id}`);
   }
