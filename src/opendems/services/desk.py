@@ -98,7 +98,9 @@ def my_queue(actor: Actor, *, uow: UnitOfWork, clock: Clock) -> Queue:
                     continue
                 entries.append(QueueEntry(job, item))
     order = {JobState.RUNNING: 0, JobState.QUEUED: 1, JobState.FAILED: 2, JobState.DONE: 3}
-    entries.sort(key=lambda e: (order[e.job.state], -e.job.id))
+    # Running first, then waiting, failed and done; within a state the newest item first,
+    # its steps in the order they run (the sort is stable).
+    entries.sort(key=lambda e: order[e.job.state])
     return Queue(entries)
 
 
