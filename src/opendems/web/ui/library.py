@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
-from opendems.domain.errors import DomainError, Forbidden, Invalid, Unauthenticated
+from opendems.domain.errors import DomainError, Invalid
 from opendems.domain.evidence import (
     Derivative,
     EvidenceFilter,
@@ -30,8 +30,8 @@ from opendems.domain.evidence import (
 from opendems.services import cases as case_svc
 from opendems.services import evidence as svc
 from opendems.services.context import Actor
-from opendems.web.deps import check_csrf, container, session_state, where
-from opendems.web.ui.common import P, SignInRequired, page_actor, render
+from opendems.web.deps import container
+from opendems.web.ui.common import P, form_actor, page_actor, render
 
 router = APIRouter(include_in_schema=False)
 Who = Annotated[Actor, Depends(page_actor)]
@@ -222,24 +222,6 @@ def library(request: Request, who: Who) -> HTMLResponse:
 
 BULK_ACTIONS = {"tag": "Add tags", "case": "Add to case", "category": "Change category"}
 MAX_SELECTED = max(PAGE_SIZES)
-
-
-async def form_actor(request: Request) -> Actor:
-    """The signed-in actor of a classic form POST: the CSRF token may come as the form's
-    ``csrf_token`` field (the page dependency reads only the header htmx sends)."""
-    form = await request.form()
-    try:
-        state = await run_in_threadpool(session_state, request)
-    except Unauthenticated as exc:
-        raise SignInRequired(
-            "/evidence", "locked" if "without activity" in exc.message else "ended"
-        ) from None
-    token = form.get("csrf_token")
-    await run_in_threadpool(check_csrf, request, state, token if isinstance(token, str) else None)
-    if state.user.must_change_password:
-        raise Forbidden("change your one-time password first (Account page)")
-    request.state.session = state
-    return Actor(state.principal, where(request), extra={"session": state.session.id[:12]})
 
 
 @dataclass(frozen=True)
