@@ -496,6 +496,29 @@ def test_list_filters(client: TestClient, auth: dict[str, str]) -> None:
     assert list_ids(client, auth, kind="image", officer="bob") == []
 
 
+def test_list_state_words_mine_and_sort(client: TestClient, auth: dict[str, str], token_for: Any) -> None:
+    other = token_for("quinn", "investigator")
+    custodian = token_for("cara", "evidence_custodian")  # sees the whole agency
+    zebra = ingest(client, auth, png_bytes(seed=50), filename="z.png", title="Zebra crossing")["id"]
+    apple = ingest(client, auth, png_bytes(seed=51), filename="a.png", title="Apple store front")["id"]
+    theirs = ingest(client, other, png_bytes(seed=52), filename="t.png", title="Zebra mural")["id"]
+
+    assert list_ids(client, custodian, q="zebra", sort="title") == [zebra, theirs]
+    assert list_ids(client, auth, q="zebra", mine="true") == [zebra]
+    assert list_ids(client, other, mine="true") == [theirs]
+    assert list_ids(client, custodian, mine="true") == []
+    assert list_ids(client, custodian, sort="title") == [apple, zebra, theirs]
+    assert list_ids(client, custodian, sort="-title") == [theirs, zebra, apple]
+    assert list_ids(client, custodian, sort="created_at") == [zebra, apple, theirs]
+    assert list_ids(client, custodian, q=apple) == [apple]  # part of an id finds it
+    assert list_ids(client, custodian, q="100%_") == []  # wildcards are plain text
+    states = {s: set(list_ids(client, custodian, status=s)) for s in ("ready", "processing", "failed")}
+    assert set().union(*states.values()) == {zebra, apple, theirs}
+    assert list_ids(client, custodian, status="disposed") == []
+    for params in [{"sort": "password_hash"}, {"status": "lost"}, {"q": "x" * 201}]:
+        assert_problem(client.get(API, headers=custodian, params=params), 422)
+
+
 def test_list_bad_filters_are_422(client: TestClient, auth: dict[str, str]) -> None:
     for params in [
         {"captured_from": "not-a-date"},

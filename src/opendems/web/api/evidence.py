@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.requests import ClientDisconnect
 
 from opendems.domain.errors import Invalid, TooLarge
-from opendems.domain.evidence import EvidenceFilter, EvidenceKind
+from opendems.domain.evidence import EvidenceFilter, EvidenceKind, EvidenceSort, EvidenceStatus
 from opendems.domain.jobs import JobState
 from opendems.services import evidence as svc
 from opendems.services.context import Actor
@@ -94,7 +94,9 @@ async def upload(request: Request, who: ActorDep) -> JSONResponse:
     )
 
 
-@router.get("", response_model=EvidencePage, summary="List evidence the caller may see, newest first")
+@router.get(
+    "", response_model=EvidencePage, summary="List evidence the caller may see (newest first by default)"
+)
 def list_items(
     request: Request,
     who: ActorDep,
@@ -106,6 +108,12 @@ def list_items(
     category: str | None = None,
     captured_from: datetime | None = None,
     captured_to: datetime | None = None,
+    status: EvidenceStatus | None = None,
+    q: Annotated[
+        str | None, Query(max_length=200, description="words in the title, or part of the id")
+    ] = None,
+    mine: Annotated[bool, Query(description="only items the caller uploaded")] = False,
+    sort: EvidenceSort = EvidenceSort.NEWEST,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> EvidencePage:
@@ -119,6 +127,10 @@ def list_items(
         category=category,
         captured_from=captured_from,
         captured_to=captured_to,
+        status=status,
+        q=q,
+        uploaded_by=who.principal.id if mine else None,
+        sort=sort,
     )
     items, total = svc.list_evidence(who, f, limit=limit, offset=offset, uow=c.uow(), clock=c.clock)
     return EvidencePage(items=[EvidenceOut.of(i) for i in items], total=total, limit=limit, offset=offset)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -72,12 +72,22 @@ def page_session(request: Request, form_token: str | None = None) -> SessionStat
         state = session_state(request)
     except Unauthenticated as exc:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        if request.method not in SAFE_METHODS:  # a form posted after the session ended
+            target = _referring_page(request)
         message = "locked" if "without activity" in exc.message else "ended"
         raise SignInRequired(target, message) from None
     check_csrf(request, state, form_token)
     if state.user.must_change_password:
         raise Forbidden("change your one-time password first (Account page)")
     return state
+
+
+def _referring_page(request: Request) -> str:
+    """The page a posted form came from (same server only), to go back to after signing in."""
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc and referer.netloc != request.url.netloc:
+        return "/"
+    return safe_next(referer.path + (f"?{referer.query}" if referer.query else ""))
 
 
 def page_actor(request: Request, form_token: str | None = None) -> Actor:
