@@ -125,6 +125,16 @@ def test_video_page(browser: Browser, app_server: Server, tmp_path: Path) -> Non
     page.click("#custody-order")
     assert page.locator("#custody-table tbody tr").first.get_attribute("data-action") == "evidence:ingest"
 
+    # Download with a reason: the browser saves the original, custody keeps the reason.
+    page.fill("#download-reason", "disclosure to the defence")
+    with page.expect_download() as got:
+        page.click("#download-button")
+    saved = got.value.path()
+    assert saved is not None and Path(saved).read_bytes() == clip.read_bytes()
+    page.reload()
+    download_row = page.locator('#custody-table tr[data-action="evidence:download"]').first
+    expect(download_row.locator("td.reason")).to_have_text("disclosure to the defence")
+
     # The photo: its preview, zoomed by keys and buttons.
     page.goto(f"{app_server.url}/evidence/{ids['plate.jpg']}")
     expect(page.locator("#image-viewer")).to_be_visible(timeout=60_000)

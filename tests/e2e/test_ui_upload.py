@@ -102,6 +102,14 @@ def test_files_and_a_folder_get_receipts(browser: Browser, app_server: Server, t
         assert wait_stored(page, p.name)["sha256"] == sha256_of(p)
     assert "dock/day2/b.mp3" in page.inner_text(f"{row('b.mp3')} .name")
 
+    # The server's refusal is shown on the file's row: here, a case that does not exist.
+    page.goto(f"{app_server.url}/upload")
+    page.fill("#batch-case", "2026-999999")
+    page.set_input_files("#file-input", str(photo))
+    wait_for(page, f"document.querySelector('{row(photo.name)}').dataset.state === 'failed'", 30)
+    assert "not found" in page.inner_text(f"{row(photo.name)} .message")
+    assert page.inner_text(f"{row(photo.name)} .pause") == "Retry"
+
 
 def test_resume_after_a_reload(browser: Browser, app_server: Server, tmp_path: Path) -> None:
     add_user(app_server, "up_resume", "officer")

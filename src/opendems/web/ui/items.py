@@ -15,41 +15,19 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from starlette.concurrency import run_in_threadpool
 
 from opendems.domain.custody import CustodyEvent
-from opendems.domain.errors import DomainError, Forbidden, Invalid, Unauthenticated
+from opendems.domain.errors import DomainError, Forbidden, Invalid
 from opendems.domain.evidence import Derivative, EvidenceItem, EvidenceKind, Restriction
 from opendems.domain.jobs import Job, JobState
 from opendems.services import evidence as svc
 from opendems.services.context import Actor
 from opendems.services.custody import authorize
-from opendems.web.deps import check_csrf, container, session_state, where
-from opendems.web.ui.common import P, SignInRequired, page_actor, render
+from opendems.web.deps import container
+from opendems.web.ui.common import P, form_actor, page_actor, render
 
 router = APIRouter(include_in_schema=False)
 Who = Annotated[Actor, Depends(page_actor)]
-
-
-async def form_actor(request: Request) -> Actor:
-    """The signed-in actor of a plain form POST, whose CSRF token comes as the form's
-    ``csrf_token`` field (``page_actor`` reads only the header that htmx and scripts send)."""
-    form = await request.form()
-    try:
-        state = await run_in_threadpool(session_state, request)
-    except Unauthenticated as exc:
-        # After signing in again, back to the item's page (a form POST cannot be replayed).
-        item = request.path_params.get("evidence_id")
-        back = f"/evidence/{item}" if item else "/"
-        raise SignInRequired(back, "locked" if "without activity" in exc.message else "ended") from None
-    token = form.get("csrf_token")
-    await run_in_threadpool(check_csrf, request, state, token if isinstance(token, str) else None)
-    if state.user.must_change_password:
-        raise Forbidden("change your one-time password first (Account page)")
-    request.state.session = state
-    return Actor(state.principal, where(request), extra={"session": state.session.id[:12]})
-
-
 FormWho = Annotated[Actor, Depends(form_actor)]
 Text = Annotated[str, Form(max_length=10_000)]
 NOTICES = {
