@@ -21,13 +21,13 @@ from opendems.domain.access import Permission
 from opendems.domain.accounts import RoleRecord, TokenRecord, UserRecord
 from opendems.domain.categories import Category
 from opendems.domain.custody import AuditQuery
-from opendems.domain.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unauthenticated
+from opendems.domain.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from opendems.services import accounts as acct
 from opendems.services import audit as audit_svc
 from opendems.services import categories as cat_svc
 from opendems.services.context import Actor
-from opendems.web.deps import check_csrf, container, session_state, where
-from opendems.web.ui.common import P, SignInRequired, page_actor, render
+from opendems.web.deps import container
+from opendems.web.ui.common import P, form_actor, page_actor, render
 
 router = APIRouter(include_in_schema=False)
 Text = Annotated[str, Form(max_length=2000)]
@@ -68,24 +68,6 @@ NOTICES = {
     "category-activated": "The category is active again.",
     "token-revoked": "The token is revoked: it no longer opens the API.",
 }
-
-
-# -- who is acting ----------------------------------------------------------------------------
-
-
-def form_actor(request: Request, csrf_token: Annotated[str, Form(max_length=200)] = "") -> Actor:
-    """The signed-in actor behind a plain HTML form: its CSRF token comes in the form's hidden
-    ``csrf_token`` field (htmx sends it as a header; either is accepted)."""
-    try:
-        state = session_state(request)
-    except Unauthenticated as exc:
-        back = "/" + "/".join(request.url.path.split("/")[1:3])  # the section's page, not the action
-        raise SignInRequired(back, "locked" if "without activity" in exc.message else "ended") from None
-    check_csrf(request, state, csrf_token)
-    if state.user.must_change_password:
-        raise Forbidden("change your one-time password first (Account page)")
-    request.state.session = state
-    return Actor(state.principal, where(request), extra={"session": state.session.id[:12]})
 
 
 Who = Annotated[Actor, Depends(page_actor)]
