@@ -59,6 +59,8 @@ def menu(principal: Principal) -> list[MenuItem]:
         items.append(MenuItem("/cases", "Cases", "cases"))
     if perms & {P.USER_MANAGE, P.ROLE_MANAGE}:
         items.append(MenuItem("/admin/users", "Administration", "admin"))
+    elif P.CATEGORY_MANAGE in perms:
+        items.append(MenuItem("/admin/categories", "Administration", "admin"))
     if P.AUDIT_READ in perms:
         items.append(MenuItem("/audit", "Audit", "audit"))
     return items
@@ -126,9 +128,22 @@ def render(
         "idle_seconds": c.auth_policy.session_idle.total_seconds(),
         "P": P,
         "can": (lambda p: p in state.principal.permissions) if state else (lambda p: False),
+        "category_names": lambda: _category_names(request, state),
     }
     ctx.update(context or {})
     return templates.TemplateResponse(request, template, ctx, status_code=status)
+
+
+def _category_names(request: Request, state: SessionState | None) -> list[str]:
+    """The agency's active categories, offered wherever evidence is filed (the server still
+    checks every value); none when the user may not read the list."""
+    from opendems.services.categories import list_categories
+
+    if state is None or not state.principal.permissions & {P.EVIDENCE_VIEW, P.CATEGORY_MANAGE}:
+        return []
+    c = container(request)
+    actor = Actor(state.principal, where(request))
+    return [k.name for k in list_categories(actor, include_inactive=False, uow=c.uow(), clock=c.clock)]
 
 
 def sign_in_url(next_path: str, message: str = "ended") -> str:
