@@ -430,3 +430,34 @@ def test_odd_characters_are_refused_not_crashed(
     post_password(web, olga, PASSWORD)
     assert totp(web, "\u0661\u0662\u0663\u0664\u0665\u0666").status_code == 401  # type: ignore[attr-defined]
     assert secret
+
+
+def test_a_way_back_that_a_browser_reads_as_another_site_is_not_followed(
+    web: TestClient, clock: FakeClock, olga: str
+) -> None:
+    # Browsers drop tabs and newlines inside a URL, so "/\t/evil.example" is "//evil.example".
+    for sneaky in ("/\t/evil.example", "/\n/evil.example", "/\r/evil.example"):
+        page = web.get("/sign-in", params={"next": sneaky})
+        assert 'name="next" value="/"' in page.text, sneaky
+    page = web.get("/sign-in")
+    web.post(
+        "/sign-in",
+        data={
+            "username": olga,
+            "password": PASSWORD,
+            "csrf_token": form_token(page.text),
+            "next": "/\t/evil.example",
+        },
+    )
+    page = web.get("/sign-in/mfa/enrol", params={"next": "/\t/evil.example"})
+    secret = re.search(r'<code id="secret">([A-Z2-7]+)</code>', page.text).group(1)  # type: ignore[union-attr]
+    r = web.post(
+        "/sign-in/mfa/enrol",
+        data={
+            "code": code_at(secret, step_of(clock.now())),
+            "csrf_token": form_token(page.text),
+            "next": "/\t/evil.example",
+        },
+    )
+    assert r.status_code == 200, r.text
+    assert 'class="button" href="/">Continue</a>' in r.text

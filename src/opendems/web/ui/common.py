@@ -151,7 +151,10 @@ def sign_in_url(next_path: str, message: str = "ended") -> str:
 
 
 def safe_next(value: str | None) -> str:
-    """Only a path on this server is a place to go back to after signing in."""
+    """Only a path on this server is a place to go back to after signing in (a browser drops
+    tabs and newlines inside a URL, so ``/<tab>/host`` would be another site's ``//host``)."""
     if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    if any(ch < " " or ch == "\x7f" for ch in value):
         return "/"
     return value
