@@ -286,3 +286,21 @@ def test_player_lists_what_it_cannot_place(c: Container, ivan: Browser) -> None:
     assert 'id="sync-empty"' in page and 'id="sync-player"' not in page
     assert f'id="other-{photo}"' in page and "image: not a recording" in page
     assert "/static/app/js/sync.js" in page
+
+
+def test_case_page_shows_pictures_only_to_those_who_may_see_content(
+    c: Container, clock: FakeClock, cora: Browser
+) -> None:
+    photo = ingest(c, cora.actor, 4, "Scene photo")
+    cora.post("/cases", number="T-1", title="Thumbnails")
+    cora.post("/cases/T-1/evidence", ids=photo)
+    c.processor.run_until_idle("test")
+    picture = f'src="/api/v1/evidence/{photo}/derivatives/thumbnail"'
+    assert picture in text(cora.get("/cases/T-1"))
+    # The auditor reads the record, never the content: the page must not make the browser ask
+    # for it (each refused request would land in the item's custody as a denied view).
+    aud = Browser(c, clock, "aud", "auditor")
+    page = text(aud.get("/cases/T-1"))
+    assert f'href="/evidence/{photo}"' in page  # the record is listed
+    assert "/derivatives/" not in page
+    aud.web.close()

@@ -166,7 +166,7 @@ def _detail(
             "form": form or {},
             "outcomes": outcomes,
             "when": when,
-            "thumbnail": _thumbnail,
+            "thumbnail": _thumbnail if P.EVIDENCE_PLAY in who.principal.permissions else _no_thumbnail,
             "may_manage": P.CASE_MANAGE in who.principal.permissions,
             "may_restrict": {P.CASE_MANAGE, P.EVIDENCE_RESTRICT} <= who.principal.permissions,
         },
@@ -174,9 +174,17 @@ def _detail(
     )
 
 
+def _no_thumbnail(item: EvidenceItem) -> None:
+    """For a role that may read records but not see content: no picture, so the browser
+    never asks for content it may not have (a refusal would be recorded as a denied view)."""
+    return None
+
+
 def _thumbnail(item: EvidenceItem) -> str | None:
-    """The small picture of an item the table shows: a video's poster, an image's thumbnail."""
-    kinds = {d.kind for d in item.derivatives}
+    """The small picture of an item the table shows: a video's poster, an image's thumbnail
+    (made from the current original)."""
+    source = item.original.sha256 if item.original else None
+    kinds = {d.kind for d in item.derivatives if d.source_sha256 == source}
     for kind in ("poster", "thumbnail"):
         if kind in kinds:
             return f"/api/v1/evidence/{item.id}/derivatives/{kind}"
