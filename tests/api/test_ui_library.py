@@ -191,6 +191,8 @@ def test_a_bad_query_is_a_clear_message(world: World) -> None:
         ("captured_from=2026-03-02&captured_to=2026-03-01", "after"),
         ("view=carousel", "view must be table or grid"),
         ("page=-1", "not a positive whole number"),
+        ("page=%C2%B2", "not a positive whole number"),  # a superscript two is a digit, not a number
+        ("size=%C2%B2", "not a positive whole number"),
     ):
         r = olga.web.get(f"/evidence?{query}", headers=HTML)
         assert r.status_code == 422, query

@@ -106,7 +106,7 @@ def _number(values: dict[str, str], name: str, default: int) -> int:
     raw = values.get(name, "")
     if not raw:
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= 1_000_000:
+    if not raw.isdecimal() or not 1 <= int(raw) <= 1_000_000:
         raise Invalid(f"{name} {raw!r} is not a positive whole number")
     return int(raw)
 
