@@ -129,6 +129,8 @@ def test_list_filters_by_status_and_pages(c: Container, cora: Browser) -> None:
     opened = cora.get("/cases?status=open")
     assert "24 cases (open)" in text(opened) and "L-03" not in rows(text(opened), "case-table")
 
+    assert status(cora.get("/cases?page=99999999999999999999")) == 422  # not a server error
+
     go = cora.get("/cases?number=L-04")
     assert status(go) == 303 and go.headers["location"] == "/cases/L-04"  # type: ignore[attr-defined]
 

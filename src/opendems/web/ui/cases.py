@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from opendems.domain.cases import CaseStatus
@@ -61,7 +61,11 @@ def _back(number: str, message: str) -> RedirectResponse:
 
 @router.get("/cases", response_class=HTMLResponse)
 def case_list(
-    request: Request, who: PageActor, status: str = "", page: int = 1, number: str = ""
+    request: Request,
+    who: PageActor,
+    status: str = "",
+    page: Annotated[int, Query(le=1_000_000)] = 1,
+    number: str = "",
 ) -> Response:
     if number.strip():
         return RedirectResponse(f"/cases/{quote(number.strip(), safe='')}", status_code=303)
