@@ -203,7 +203,7 @@ def _check_range(start: datetime | None, stop: datetime | None) -> None:
 # -- normalising words ----------------------------------------------------------------------
 
 _WORD_RE = re.compile(r"\w+")
-_FIELD_RE = re.compile(r"([A-Za-z]+):(.*)", re.DOTALL)
+_FIELD_RE = re.compile(r"([A-Za-z][A-Za-z0-9_]*):(.*)", re.DOTALL)
 _QUOTES = str.maketrans(
     {"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u00ab": '"', "\u00bb": '"'}
 )
