@@ -99,7 +99,7 @@ class GeoCircle:
 
 @dataclass(frozen=True)
 class GeoBox:
-    """South <= north, west <= east (boxes across the 180th meridian are refused by the parser)."""
+    """South <= north; west > east is a box across the 180th meridian (west 170, east -170)."""
 
     south: float
     west: float
@@ -607,11 +607,6 @@ def _box(raw: str) -> GeoBox:
     if south > north:
         raise Invalid(
             "bbox: the south edge lies north of the north edge (the order is SOUTH,WEST,NORTH,EAST)"
-        )
-    if west > east:
-        raise Invalid(
-            "bbox: the west edge lies east of the east edge (the order is SOUTH,WEST,NORTH,EAST; "
-            "boxes across the 180th meridian are not supported)"
         )
     return GeoBox(south=south, west=west, north=north, east=east)
 
