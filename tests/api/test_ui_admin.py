@@ -413,3 +413,34 @@ def test_audit_search_filters_pages_and_csv_link(app: object, c: Container) -> N
     assert '<dd class="hash">' in page.text and '"unit": {' in page.text
     # Every search is itself in the trail.
     assert len(events(c, "audit:read")) == 5 and len(events(c, "audit:export")) == 1
+
+
+def test_odd_numbers_and_dates_are_refused_not_crashed(ada: TestClient, c: Container) -> None:
+    token = csrf(ada)
+    huge = "99999999999999999999"  # beyond what the database stores as an id
+    assert ada.get(f"/admin/categories/{huge}").status_code in (404, 422)
+    r = ada.post(f"/admin/categories/{huge}", data={"csrf_token": token, "name": "x"})
+    assert r.status_code in (404, 422)
+    r = ada.post(f"/admin/categories/{huge}/status", data={"csrf_token": token, "active": "1"})
+    assert r.status_code in (404, 422)
+    assert ada.post(f"/admin/tokens/{huge}/revoke", data={"csrf_token": token}).status_code in (404, 422)
+    # A superscript two is a digit to Python's isdigit, but not a number of days.
+    r = ada.post("/admin/tokens", data={"csrf_token": token, "name": "t", "expires_days": "\u00b2"})
+    assert r.status_code == 422 and "1-3650 days" in r.text
+    # The last day there is: usable through that whole day, not a server error.
+    r = ada.post(
+        "/admin/users",
+        data={"csrf_token": token, "username": "last", "role": "officer", "expires_on": "9999-12-31"},
+    )
+    assert r.status_code == 200, r.text
+    r = ada.post(
+        "/admin/users/olga", data={"csrf_token": token, "expires_on": "9999-12-31", "reason": "long"}
+    )
+    assert r.status_code == 303, r.text
+    with c.uow() as uow:
+        olga = uow.accounts.user_by_name("olga")
+    assert olga is not None and olga.expires_at is not None
+    assert (olga.expires_at.date().isoformat(), olga.expires_at.time().isoformat()) == (
+        "9999-12-31",
+        "23:59:59",
+    )

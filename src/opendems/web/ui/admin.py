@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from opendems.domain.access import Permission
@@ -33,6 +33,7 @@ router = APIRouter(include_in_schema=False)
 Text = Annotated[str, Form(max_length=2000)]
 Checked = Annotated[list[str] | None, Form()]
 AUDIT_PAGE = 50
+RowId = Annotated[int, Path(le=2**63 - 1)]  # the largest id the database stores
 
 PERMISSION_HELP: dict[Permission, str] = {
     P.EVIDENCE_CREATE: "Upload and ingest evidence",
@@ -124,7 +125,7 @@ def _end_of_day(day: date | None) -> datetime | None:
     """An expiry date means: usable through that whole day (UTC)."""
     if day is None:
         return None
-    return datetime.combine(day + timedelta(days=1), time.min, UTC) - timedelta(seconds=1)
+    return datetime.combine(day, time(23, 59, 59), UTC)
 
 
 # -- users ------------------------------------------------------------------------------------
@@ -496,7 +497,7 @@ def _category_page(
 
 
 @router.get("/admin/categories/{category_id}", response_class=HTMLResponse)
-def category_page(request: Request, category_id: int, who: Who) -> HTMLResponse:
+def category_page(request: Request, category_id: RowId, who: Who) -> HTMLResponse:
     c = container(request)
     return _category_page(request, who, cat_svc.get_category(who, category_id, uow=c.uow(), clock=c.clock))
 
@@ -504,7 +505,7 @@ def category_page(request: Request, category_id: int, who: Who) -> HTMLResponse:
 @router.post("/admin/categories/{category_id}", response_class=HTMLResponse)
 def change_category(
     request: Request,
-    category_id: int,
+    category_id: RowId,
     who: FormWho,
     name: Text = "",
     description: Text = "",
@@ -530,7 +531,7 @@ def change_category(
 
 @router.post("/admin/categories/{category_id}/status", response_class=HTMLResponse)
 def category_status(
-    request: Request, category_id: int, who: FormWho, active: Text = "", reason: Text = ""
+    request: Request, category_id: RowId, who: FormWho, active: Text = "", reason: Text = ""
 ) -> Response:
     c = container(request)
     turn_on = active == "1"
@@ -637,7 +638,7 @@ def create_token(
     form["limit_scopes"] = limit_scopes
     form["scopes"] = scopes or []
     try:
-        days = int(expires_days) if expires_days.strip().isdigit() else None
+        days = int(expires_days) if expires_days.strip().isdecimal() else None
         if expires_days.strip() and (days is None or not 1 <= days <= 3650):
             raise Invalid("a token's lifetime must be 1-3650 days, or empty for no expiry")
         issued = acct.create_token(
@@ -655,7 +656,7 @@ def create_token(
 
 
 @router.post("/admin/tokens/{token_id}/revoke", response_class=HTMLResponse)
-def revoke_token(request: Request, token_id: int, who: FormWho) -> Response:
+def revoke_token(request: Request, token_id: RowId, who: FormWho) -> Response:
     c = container(request)
     try:
         acct.revoke_token(who, token_id, uow=c.uow(), clock=c.clock)
