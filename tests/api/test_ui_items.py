@@ -141,6 +141,13 @@ def test_an_edit_without_a_reason_changes_nothing(app: TestClient, c: Container)
         data={"csrf_token": token, "title": "Renamed", "captured_at": "yesterday", "reason": "typo"},
     )
     assert r.status_code == 422 and "not a date and time" in r.text
+    # A moment whose zone puts it outside the years there are: refused the same way.
+    for edge in ("9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59"):
+        r = app.post(
+            f"/evidence/{item_id}/edit",
+            data={"csrf_token": token, "title": "Renamed", "captured_at": edge, "reason": "typo"},
+        )
+        assert r.status_code == 422 and "not a date and time" in r.text, edge
     assert events(c, item_id, "evidence:edit") == []
 
 

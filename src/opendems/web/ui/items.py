@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -130,8 +130,9 @@ def parse_when(value: str) -> datetime | None:
     if not text:
         return None
     try:
-        return datetime.fromisoformat(re.sub(r"[zZ]$", "+00:00", text))
-    except ValueError:
+        when = datetime.fromisoformat(re.sub(r"[zZ]$", "+00:00", text))
+        return when.astimezone(UTC) if when.tzinfo else when  # in UTC it must still be a date
+    except (ValueError, OverflowError):
         raise Invalid(f"captured at: {text!r} is not a date and time like 2026-03-01T14:05:00Z") from None
 
 
