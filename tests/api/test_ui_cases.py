@@ -306,3 +306,14 @@ def test_case_page_shows_pictures_only_to_those_who_may_see_content(
     assert f'href="/evidence/{photo}"' in page  # the record is listed
     assert "/derivatives/" not in page
     aud.web.close()
+
+
+def test_player_is_only_for_those_who_may_see_content(c: Container, clock: FakeClock, ivan: Browser) -> None:
+    ivan.post("/cases", number="P-2", title="Player")
+    aud = Browser(c, clock, "aud", "auditor")
+    page = text(aud.get("/cases/P-2"))
+    assert 'id="case-heading"' in page and 'id="case-play-link"' not in page
+    # The player's videos would each be refused and recorded as a denied view.
+    r = aud.get("/cases/P-2/play")
+    assert status(r) == 403 and 'id="sync-player"' not in text(r) and "/derivatives/" not in text(r)
+    aud.web.close()

@@ -17,6 +17,7 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from opendems.domain.access import decide
 from opendems.domain.cases import CaseStatus
 from opendems.domain.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from opendems.domain.evidence import EvidenceItem, EvidenceKind
@@ -442,5 +443,8 @@ def player_context(timeline: list[svc.TimelineEntry]) -> dict[str, Any]:
 def play(request: Request, number: str, who: PageActor) -> HTMLResponse:
     c = container(request)
     case = svc.get_case(who, number, uow=c.uow(), clock=c.clock)
+    allowed = decide(who.principal, P.EVIDENCE_PLAY)
+    if not allowed.allowed:  # its videos would each be refused, and recorded as a denied view
+        raise Forbidden(f"you may not {P.EVIDENCE_PLAY.value.replace(':', ' ')} ({allowed.reason})")
     timeline = svc.case_timeline(who, case.number, uow=c.uow(), clock=c.clock)
     return render(request, "case_play.html", {"section": "cases", "case": case, **player_context(timeline)})
