@@ -78,7 +78,8 @@ def test_investigator_workflow(browser: Browser, app_server: Server, tmp_path: P
     expect(page.locator("#case-heading")).to_contain_text("2026-04120")
     page.fill("#add-ids", f"{video_id} {photo_id}")
     page.click("#evidence-add-submit")
-    assert page.locator("#add-outcome-list li.ok").count() == 2
+    expect(page.locator("#add-outcome-list li")).to_have_count(2)
+    assert page.locator("#add-outcome-list li.ok").count() == 2, page.inner_text("#add-outcome-list")
     page.goto(f"{app_server.url}/cases/2026-04120")
     expect(page.locator("#case-evidence")).to_contain_text(video_id)
     expect(page.locator("#case-evidence")).to_contain_text(photo_id)
