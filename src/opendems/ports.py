@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -145,9 +145,34 @@ class CustodyAnchor(Protocol):
     def read(self) -> tuple[int, str, str] | None: ...
 
 
+class SearchIndex(Protocol):
+    """The full-text index over every item's metadata and text derivatives. SQLite FTS5 for
+    the embedded default; PostgreSQL full-text search for scale-out. Writes happen on the
+    unit of work's transaction, so the index commits (or not) with the rows it describes."""
+
+    def refresh(self, evidence_ids: Iterable[str]) -> None:
+        """Rebuild these items' metadata documents from the database (same transaction)."""
+        ...
+
+    def add_text(self, evidence_id: str, source: str, segments: Iterable[tuple[float | None, str]]) -> None:
+        """Index a text derivative ("transcript", "ocr"): (start seconds, text) segments."""
+        ...
+
+    def search(
+        self, query: SearchQuery, scope: Visibility, *, limit: int, offset: int, facets: bool
+    ) -> SearchResult:
+        """Ranked hits, the total and facet counts, all over the items ``scope`` sees."""
+        ...
+
+    def rebuild_all(self) -> int:
+        """Rebuild the whole index from the database; returns how many items it holds."""
+        ...
+
+
 if TYPE_CHECKING:
     from opendems.domain.access import Visibility
     from opendems.domain.jobs import Job, JobState
+    from opendems.domain.search import SearchQuery, SearchResult
 
 if TYPE_CHECKING:  # repository types, for annotations only: services never import adapters
     from opendems.adapters.db.access_repo import AccessRepository
@@ -172,6 +197,9 @@ class UnitOfWork(Protocol):
 
     @property
     def jobs(self) -> JobQueue: ...  # a port of its own: the queue may live elsewhere
+
+    @property
+    def search(self) -> SearchIndex: ...
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(

@@ -11,7 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, text
 
-from opendems.adapters.db.migrate import alembic_config, upgrade
+from opendems.adapters.db.migrate import alembic_config, include_name, upgrade
 from opendems.adapters.db.tables import metadata
 
 
@@ -19,7 +19,8 @@ def test_migrations_match_the_tables(tmp_path: Path) -> None:
     engine = create_engine(f"sqlite:///{tmp_path / 'm.db'}")
     upgrade(engine)
     with engine.connect() as conn:
-        diffs = compare_metadata(MigrationContext.configure(conn), metadata)
+        context = MigrationContext.configure(conn, opts={"include_name": include_name})
+        diffs = compare_metadata(context, metadata)
     assert diffs == []
 
 

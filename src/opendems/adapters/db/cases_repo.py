@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from opendems.adapters.db.access_repo import case_visible
+from opendems.adapters.db.search_repo import mark_dirty
 from opendems.adapters.db.tables import case_evidence, cases
 from opendems.domain.access import Visibility
 from opendems.domain.cases import Case, CaseStatus
@@ -88,6 +89,7 @@ class CaseRepository:
                 case_number=number, evidence_id=evidence_id, added_at=when, added_by=by
             )
         )
+        mark_dirty(self._conn, evidence_id)  # its case numbers are searchable
         return True
 
     def unlink(self, number: str, evidence_id: str) -> bool:
@@ -96,6 +98,8 @@ class CaseRepository:
                 case_evidence.c.case_number == number, case_evidence.c.evidence_id == evidence_id
             )
         )
+        if result.rowcount:
+            mark_dirty(self._conn, evidence_id)
         return bool(result.rowcount)
 
     def evidence_ids(self, number: str) -> list[str]:

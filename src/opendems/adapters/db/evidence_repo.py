@@ -9,6 +9,7 @@ from sqlalchemy import Connection, Select, and_, delete, func, insert, or_, sele
 from sqlalchemy.dialects import postgresql, sqlite
 
 from opendems.adapters.db.access_repo import evidence_visible
+from opendems.adapters.db.search_repo import mark_dirty
 from opendems.adapters.db.tables import (
     case_evidence,
     counters,
@@ -126,6 +127,7 @@ class EvidenceRepository:
             )
         for tag in item.tags:
             self._conn.execute(insert(evidence_tags).values(evidence_id=item.id, tag=tag))
+        mark_dirty(self._conn, item.id)  # indexed when the unit of work commits
 
     def get(self, evidence_id: str) -> EvidenceItem | None:
         row = self._conn.execute(select(evidence).where(evidence.c.id == evidence_id)).first()
@@ -265,10 +267,12 @@ class EvidenceRepository:
         self._conn.execute(
             update(evidence).where(evidence.c.id == evidence_id).values(**clean, updated_at=when)
         )
+        mark_dirty(self._conn, evidence_id)
 
     def add_tags(self, evidence_id: str, tags: list[str]) -> None:
         for tag in tags:
             self._conn.execute(insert(evidence_tags).values(evidence_id=evidence_id, tag=tag))
+        mark_dirty(self._conn, evidence_id)
 
     def remove_tags(self, evidence_id: str, tags: list[str]) -> None:
         self._conn.execute(
@@ -276,6 +280,7 @@ class EvidenceRepository:
                 and_(evidence_tags.c.evidence_id == evidence_id, evidence_tags.c.tag.in_(tags))
             )
         )
+        mark_dirty(self._conn, evidence_id)
 
     def all_originals(self) -> list[tuple[str, str, str]]:
         """(evidence id, sha256, blob key) of every held original."""

@@ -11,6 +11,12 @@ from sqlalchemy.engine import Engine
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """What comparing the database with ``tables.metadata`` looks at: everything but the
+    full-text index (an SQLite FTS5 virtual table and its shadow tables, made by SQL)."""
+    return not (type_ == "table" and (name or "").startswith("search_fts"))
+
+
 def alembic_config(url: str) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))

@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    func,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -192,7 +193,12 @@ evidence = Table(
     Column("updated_at", UTCDateTime, nullable=True),
     Column("unit", String(100), nullable=True, index=True),
     Column("media", JSON, nullable=True),  # what probing the original found
+    Index("ix_evidence_status", "status"),
+    Index("ix_evidence_location", "latitude", "longitude"),
 )
+# Who captured an item, as the access rule compares it (case-folded): lets a search start from
+# the items a person owns instead of every match.
+Index("ix_evidence_captured_by_lower", func.lower(evidence.c.captured_by))
 
 originals = Table(
     "originals",
@@ -338,4 +344,17 @@ categories = Table(
     Column("created_by", Integer, ForeignKey("users.id"), nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("updated_by", Integer, ForeignKey("users.id"), nullable=False),
+)
+
+# One row per document of the search index: an item's metadata ("metadata"), or a window of
+# a text derivative ("transcript", "ocr") starting at ``start_s``. The id is the rowid of the
+# same document in the FTS5 table ``search_fts`` (SQLite only; see adapters/db/search_repo.py).
+search_rows = Table(
+    "search_rows",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("evidence_id", String(32), nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("start_s", Float, nullable=True),
+    Index("ix_search_rows_item_source", "evidence_id", "source"),
 )

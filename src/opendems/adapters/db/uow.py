@@ -14,9 +14,10 @@ from opendems.adapters.db.categories_repo import CategoryRepository
 from opendems.adapters.db.custody_repo import CustodyRepository
 from opendems.adapters.db.evidence_repo import EvidenceRepository
 from opendems.adapters.db.jobs_repo import JobRepository
+from opendems.adapters.db.search_repo import NoSearchIndex, SqliteSearchIndex, take_dirty
 from opendems.adapters.db.sessions_repo import SessionRepository
 from opendems.adapters.db.uploads_repo import UploadRepository
-from opendems.ports import CustodyAnchor
+from opendems.ports import CustodyAnchor, SearchIndex
 
 
 class SqlUnitOfWork:
@@ -49,12 +50,22 @@ class SqlUnitOfWork:
         self.uploads = UploadRepository(self._conn)
         self.categories = CategoryRepository(self._conn)
         self.custody = CustodyRepository(self._conn, signer=self._signer, on_commit=self._note_head)
+        take_dirty(self._conn)  # marks left on a pooled connection by work that never committed
+        self.search: SearchIndex = (
+            SqliteSearchIndex(self._conn) if self._conn.dialect.name == "sqlite" else NoSearchIndex()
+        )
         return self
 
     def _note_head(self, seq: int, event_hash: str) -> None:
         self._head = (seq, event_hash)
 
     def commit(self) -> None:
+        # The index follows every committed change of an item's searchable fields: the
+        # repositories mark the items they touch, and their documents are rebuilt here, in
+        # the same transaction.
+        dirty = take_dirty(self._conn)
+        if dirty:
+            self.search.refresh(dirty)
         self._conn.commit()
         if self._head:
             self._anchor.write(*self._head)
@@ -62,12 +73,14 @@ class SqlUnitOfWork:
 
     def rollback(self) -> None:
         self._conn.rollback()
+        take_dirty(self._conn)
         self._head = None
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None, /
     ) -> None:
         self._head = None  # an event that did not commit must never reach the anchor
+        take_dirty(self._conn)
         try:
             if self._conn.in_transaction():
                 self._conn.rollback()

@@ -3,6 +3,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
+from opendems.adapters.db.migrate import include_name
 from opendems.adapters.db.tables import metadata
 
 config = context.config
@@ -26,6 +27,7 @@ def _migrate(connection) -> None:
         target_metadata=metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

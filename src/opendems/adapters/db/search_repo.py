@@ -1,0 +1,756 @@
+"""The search index on SQLite: FTS5 over every item's metadata and text derivatives.
+
+Layout. ``search_rows`` holds one row per indexed document -- an item's metadata, or a window
+of a text derivative (transcript, OCR text) with the second it starts at -- and its id is the
+rowid of the same document in the FTS5 table ``search_fts`` (columns title, keywords, body,
+weighted 10 : 4 : 1 by bm25). Filters and access control are not in the index: a search joins
+the matches to ``evidence`` and applies ``evidence_visible`` -- the clause the evidence list
+uses -- and the filters there, so a change of level, membership or case is seen at once.
+
+Consistency. The repositories that write an item's searchable fields mark it dirty on their
+connection (``mark_dirty``); the unit of work rebuilds those items' metadata documents with
+``refresh`` just before it commits, in the same transaction. Text derivatives are written by
+``add_text`` in the transaction that stores them. ``rebuild_all`` recovers from anything else.
+
+Query semantics. The positive part of a query is one FTS5 expression, evaluated per document
+(``a b`` finds a document holding both); an item's score is that of its best document and
+its snippet comes from there. Negations at the top of a query exclude an item when any of
+its documents matches (``-draft`` drops an item whose description says "draft" even when the
+hit is in its transcript).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Float,
+    Integer,
+    Select,
+    String,
+    and_,
+    case,
+    column,
+    delete,
+    exists,
+    false,
+    func,
+    insert,
+    literal,
+    literal_column,
+    null,
+    or_,
+    select,
+    table,
+    text,
+    union,
+    union_all,
+)
+
+from opendems.adapters.db.access_repo import evidence_sealed, evidence_visible
+from opendems.adapters.db.tables import (
+    case_evidence,
+    cases,
+    evidence,
+    evidence_tags,
+    memberships,
+    originals,
+    search_rows,
+)
+from opendems.domain.access import Visibility
+from opendems.domain.errors import Invalid
+from opendems.domain.search import (
+    FACET_FIELDS,
+    And,
+    Expr,
+    FacetCount,
+    GeoBox,
+    Hit,
+    Not,
+    Or,
+    Phrase,
+    SearchFilters,
+    SearchQuery,
+    SearchResult,
+    SearchSort,
+    Word,
+)
+
+FTS_CREATE = (
+    "CREATE VIRTUAL TABLE IF NOT EXISTS search_fts USING fts5("
+    "title, keywords, body, "
+    "tokenize = 'porter unicode61 remove_diacritics 2', prefix = '2 3')"
+)
+RANK = "bm25(10.0, 4.0, 1.0)"  # the weights of title, keywords and body
+SNIPPET_TOKENS = 12
+FACET_TOP = 20
+WINDOW_WORDS = 60  # text derivatives are indexed in windows of about this many words
+METADATA = "metadata"
+EARTH_RADIUS_M = 6_371_008.8
+DIRTY_KEY = "opendems.search_dirty"
+# Probe results worth finding an item by (container, codecs and the device's own words).
+MEDIA_KEYS = ("container", "device_make", "device_model", "device_serial", "software", "lens")
+
+
+# The FTS5 table, for SQL expressions (it is made by FTS_CREATE, not by the metadata).
+_FTS = table(
+    "search_fts",
+    column("rowid", Integer),
+    column("rank", Float),
+    column("title", String),
+    column("keywords", String),
+    column("body", String),
+)
+
+
+def mark_dirty(conn: Connection, *evidence_ids: str) -> None:
+    """Note that these items' searchable fields changed in the connection's transaction."""
+    conn.info.setdefault(DIRTY_KEY, set()).update(evidence_ids)
+
+
+def take_dirty(conn: Connection) -> set[str]:
+    """The items marked since the last call, forgetting them."""
+    dirty: set[str] = conn.info.pop(DIRTY_KEY, set())
+    return dirty
+
+
+# -- compiling the query tree to FTS5 --------------------------------------------------------
+
+
+def _quote(words: Iterable[str]) -> str:
+    return '"' + " ".join(words).replace('"', '""') + '"'
+
+
+def _leaf(expr: Word | Phrase) -> str | None:
+    if isinstance(expr, Word):
+        if not expr.text:
+            return None
+        return _quote([expr.text]) + ("*" if expr.prefix else "")
+    words = [w for w in expr.words if w]
+    return _quote(words) if words else None
+
+
+def _compile(expr: Expr) -> tuple[bool, str] | None:
+    """(positive, expression): documents matching it, or -- when not positive -- the
+    documents *not* matching it. FTS5's NOT is binary, so a negation lives on as a flag
+    until it meets a positive term. None for an expression with no words at all."""
+    if isinstance(expr, Word | Phrase):
+        leaf = _leaf(expr)
+        return None if leaf is None else (True, leaf)
+    if isinstance(expr, Not):
+        inner = _compile(expr.item)
+        return None if inner is None else (not inner[0], inner[1])
+    parts = [p for p in (_compile(i) for i in expr.items) if p is not None]
+    pos = [f"({s})" for positive, s in parts if positive]
+    neg = [f"({s})" for positive, s in parts if not positive]
+    if not parts:
+        return None
+    if isinstance(expr, And):
+        if not pos:
+            return False, " OR ".join(neg)  # not a and not b = not (a or b)
+        body = " AND ".join(pos)
+        return True, (f"({body}) NOT ({' OR '.join(neg)})" if neg else body)
+    assert isinstance(expr, Or)
+    if not neg:
+        return True, " OR ".join(pos)
+    body = " AND ".join(neg)  # a or not b or not c = not ((b and c) not a)
+    return False, (f"({body}) NOT ({' OR '.join(pos)})" if pos else body)
+
+
+def compile_match(expr: Expr | None) -> tuple[str | None, list[str]]:
+    """The FTS5 expression the matching documents satisfy (None: every item), and the
+    expressions of which any matching document excludes an item."""
+    if expr is None:
+        return None, []
+    items = expr.items if isinstance(expr, And) else (expr,)
+    positive: list[str] = []
+    excluded: list[str] = []
+    for item in items:
+        part = _compile(item)
+        if part is None:
+            continue
+        (positive if part[0] else excluded).append(f"({part[1]})")
+    return (" AND ".join(positive) if positive else None), excluded
+
+
+# -- documents --------------------------------------------------------------------------------
+
+
+def _texts(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, bool) or value is None:
+        return
+    elif isinstance(value, int | float):
+        yield str(value)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield str(k)
+            yield from _texts(v)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            yield from _texts(v)
+
+
+def _media_words(media: Any) -> list[str]:
+    if not isinstance(media, dict):
+        return []
+    words = [str(media[k]) for k in MEDIA_KEYS if isinstance(media.get(k), str)]
+    for stream in media.get("streams") or []:
+        if isinstance(stream, dict) and isinstance(stream.get("codec"), str):
+            words.append(stream["codec"])
+    return words
+
+
+def _load_json(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _windows(segments: Iterable[tuple[float | None, str]]) -> Iterator[tuple[float | None, str]]:
+    """Consecutive segments joined into windows of about WINDOW_WORDS words, each starting
+    at its first segment's time."""
+    start: float | None = None
+    words: list[str] = []
+    for at, chunk in segments:
+        parts = chunk.split()
+        if not parts:
+            continue
+        if not words:
+            start = at
+        words.extend(parts)
+        if len(words) >= WINDOW_WORDS:
+            yield start, " ".join(words)
+            words = []
+    if words:
+        yield start, " ".join(words)
+
+
+# -- the index ---------------------------------------------------------------------------------
+
+
+class SqliteSearchIndex:
+    """The ``SearchIndex`` port on SQLite FTS5, on the unit of work's connection."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    # writing
+
+    def _delete(self, condition: ColumnElement[bool]) -> None:
+        ids = select(search_rows.c.id).where(condition)
+        self._conn.execute(delete(_FTS).where(_FTS.c.rowid.in_(ids)))
+        self._conn.execute(delete(search_rows).where(condition))
+
+    def _insert(self, rows: list[tuple[str, str, float | None, str, str, str]]) -> None:
+        """Insert (evidence id, source, start, title, keywords, body) documents."""
+        if not rows:
+            return
+        first = int(self._conn.execute(select(func.coalesce(func.max(search_rows.c.id), 0))).scalar_one()) + 1
+        numbered = [(first + n, *row) for n, row in enumerate(rows)]
+        self._conn.execute(
+            insert(search_rows),
+            [{"id": r[0], "evidence_id": r[1], "source": r[2], "start_s": r[3]} for r in numbered],
+        )
+        self._conn.execute(
+            insert(_FTS), [{"rowid": r[0], "title": r[4], "keywords": r[5], "body": r[6]} for r in numbered]
+        )
+
+    def _documents(self, ids: list[str]) -> list[tuple[str, str, float | None, str, str, str]]:
+        """The metadata documents of these items (the ones that exist)."""
+        if not ids:
+            return []
+        e = evidence.c
+        rows = self._conn.execute(
+            select(
+                e.id,
+                e.kind,
+                e.title,
+                e.description,
+                e.captured_by,
+                e.device_make,
+                e.device_model,
+                e.device_serial,
+                e.category,
+                e.custom_fields,
+                e.media,
+            ).where(e.id.in_(ids))
+        ).all()
+        tags: dict[str, list[str]] = {}
+        r: Any
+        for r in self._conn.execute(
+            select(evidence_tags.c.evidence_id, evidence_tags.c.tag).where(
+                evidence_tags.c.evidence_id.in_(ids)
+            )
+        ):
+            tags.setdefault(r.evidence_id, []).append(r.tag)
+        links: dict[str, list[str]] = {}
+        for r in self._conn.execute(
+            select(case_evidence.c.evidence_id, case_evidence.c.case_number).where(
+                case_evidence.c.evidence_id.in_(ids)
+            )
+        ):
+            links.setdefault(r.evidence_id, []).append(r.case_number)
+        files: dict[str, str] = {
+            r.evidence_id: r.filename
+            for r in self._conn.execute(
+                select(originals.c.evidence_id, originals.c.filename).where(originals.c.evidence_id.in_(ids))
+            )
+        }
+        docs: list[tuple[str, str, float | None, str, str, str]] = []
+        for item in rows:
+            r = item
+            keywords = [
+                r.id,
+                r.kind,
+                *sorted(tags.get(r.id, [])),
+                *sorted(links.get(r.id, [])),
+                r.category or "",
+                r.captured_by or "",
+                r.device_make or "",
+                r.device_model or "",
+                r.device_serial or "",
+                files.get(r.id) or "",
+            ]
+            body = [
+                r.description or "",
+                *_texts(_load_json(r.custom_fields)),
+                *_media_words(_load_json(r.media)),
+            ]
+            docs.append(
+                (
+                    r.id,
+                    METADATA,
+                    None,
+                    r.title or "",
+                    " ".join(k for k in keywords if k),
+                    "\n".join(b for b in body if b),
+                )
+            )
+        return docs
+
+    def refresh(self, evidence_ids: Iterable[str]) -> None:
+        """Rebuild these items' metadata documents from the database, in its transaction."""
+        ids = sorted(set(evidence_ids))
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            self._delete(and_(search_rows.c.evidence_id.in_(chunk), search_rows.c.source == METADATA))
+            self._insert(self._documents(chunk))
+
+    def add_text(self, evidence_id: str, source: str, segments: Iterable[tuple[float | None, str]]) -> None:
+        """Index a text derivative (replacing an earlier one of the same source)."""
+        if source == METADATA:
+            raise ValueError("the metadata document is built from the item itself")
+        self._delete(and_(search_rows.c.evidence_id == evidence_id, search_rows.c.source == source))
+        self._insert([(evidence_id, source, at, "", "", body) for at, body in _windows(segments)])
+
+    def rebuild_all(self) -> int:
+        """Rebuild every item's metadata document, drop the documents of items that no longer
+        exist, and rebuild the FTS5 structures from the stored text. Returns the item count."""
+        self._delete(
+            or_(search_rows.c.source == METADATA, search_rows.c.evidence_id.not_in(select(evidence.c.id)))
+        )
+        self._conn.execute(text("INSERT INTO search_fts(search_fts) VALUES ('rebuild')"))
+        count = 0
+        last = ""
+        while True:
+            ids = list(
+                self._conn.execute(
+                    select(evidence.c.id).where(evidence.c.id > last).order_by(evidence.c.id).limit(2000)
+                ).scalars()
+            )
+            if not ids:
+                break
+            self._insert(self._documents(ids))
+            count += len(ids)
+            last = ids[-1]
+        self._conn.execute(text("INSERT INTO search_fts(search_fts) VALUES ('optimize')"))
+        return count
+
+    # reading
+
+    def search(
+        self, query: SearchQuery, scope: Visibility, *, limit: int, offset: int, facets: bool
+    ) -> SearchResult:
+        """One statement computes the visible matching set once (a materialised CTE) and
+        returns from it the page, the total and the facet counts; a second one makes the
+        page's snippets."""
+        match, excluded = compile_match(query.text)
+        # Supersets of the answer that indexes find quickly: the items a narrow scope can
+        # reach, and the selective filters. The exact rules still apply to every row.
+        drivers = [d for d in (_reachable(scope), *_filter_drivers(query.filters)) if d is not None]
+        conds = [*(evidence.c.id.in_(d) for d in drivers), evidence_visible(scope), *_filters(query.filters)]
+        for expression in excluded:
+            matching = (
+                select(search_rows.c.evidence_id)
+                .select_from(_FTS.join(search_rows, search_rows.c.id == _FTS.c.rowid))
+                .where(_matches(expression))
+            )
+            conds.append(evidence.c.id.not_in(matching))
+        if match is not None:
+            best = (
+                # rank is bm25 with the columns' weights; min() keeps its best document's
+                # row id with it (SQLite's bare columns of a min() aggregate).
+                select(
+                    search_rows.c.evidence_id.label("eid"),
+                    func.min(_FTS.c.rank).label("score"),
+                    search_rows.c.id.label("rid"),
+                )
+                .select_from(_FTS.join(search_rows, search_rows.c.id == _FTS.c.rowid))
+                .where(
+                    _matches(match),
+                    _FTS.c.rank.op("MATCH")(literal(RANK)),
+                    *(search_rows.c.evidence_id.in_(d) for d in drivers),
+                )
+                .group_by(search_rows.c.evidence_id)
+                .subquery("best")
+            )
+            base = select(evidence.c.id, best.c.score, best.c.rid).select_from(
+                best.join(evidence, evidence.c.id == best.c.eid)
+            )
+        else:
+            base = select(evidence.c.id, literal(0.0, Float).label("score"), null().label("rid"))
+        sort = query.sort
+        if match is None and sort is SearchSort.RELEVANCE:
+            sort = SearchSort.NEWEST  # nothing to rank: a filtered list, newest first
+        carried = [evidence.c.created_at, evidence.c.captured_at]
+        if facets:
+            carried += [
+                evidence.c.kind,
+                evidence.c.category,
+                evidence.c.captured_by,
+                evidence.c.device_serial,
+                evidence.c.status,
+                evidence.c.restriction,
+            ]
+        matched = base.add_columns(*carried).where(*conds).cte("matched").prefix_with("MATERIALIZED")
+        m = matched.c
+        order: list[Any] = {
+            SearchSort.RELEVANCE: [m.score.asc(), m.created_at.desc(), m.id.desc()],
+            SearchSort.NEWEST: [m.created_at.desc(), m.id.desc()],
+            SearchSort.OLDEST: [m.created_at.asc(), m.id.asc()],
+            SearchSort.CAPTURED: [m.captured_at.desc().nulls_last(), m.id.desc()],
+        }[sort]
+        page = (
+            select(m.id.label("value"), m.score, m.rid, func.row_number().over(order_by=order).label("pos"))
+            .order_by(*order)
+            .limit(limit)
+            .offset(offset)
+            .subquery("page")
+        )
+        parts: list[Any] = [
+            select(
+                literal(0).label("part"),
+                literal("").label("facet"),
+                page.c.value,
+                page.c.score,
+                page.c.rid,
+                page.c.pos.label("n"),
+            ),
+            select(literal(1), literal(""), literal(""), literal(0.0), literal(0), func.count()).select_from(
+                matched
+            ),
+        ]
+        if facets:
+            parts.append(_facet_rows(matched))
+        rows = self._conn.execute(union_all(*parts)).all()
+        total = 0
+        page_rows: list[Any] = []
+        facet_counts: dict[str, list[FacetCount]] = {name: [] for name in FACET_FIELDS} if facets else {}
+        for r in rows:
+            if r.part == 0:
+                page_rows.append(r)  # its n is its place in the order
+            elif r.part == 1:
+                total = int(r.n)
+            else:
+                facet_counts[r.facet].append(FacetCount(value=str(r.value), count=int(r.n)))
+        for counts in facet_counts.values():
+            counts.sort(key=lambda fc: (-fc.count, fc.value))
+        page_rows.sort(key=lambda r: int(r.n))
+        return SearchResult(hits=self._hits(page_rows, match), total=total, facets=facet_counts)
+
+    def _hits(self, rows: list[Any], match: str | None) -> list[Hit]:
+        rids = [int(r.rid) for r in rows if r.rid is not None]
+        snippets: dict[int, tuple[str, str, float | None]] = {}
+        if rids and match is not None:
+            snippet = func.snippet(
+                literal_column("search_fts"), -1, func.char(2), func.char(3), "…", SNIPPET_TOKENS
+            )
+            query = (
+                select(_FTS.c.rowid, search_rows.c.source, search_rows.c.start_s, snippet.label("snip"))
+                .select_from(_FTS.join(search_rows, search_rows.c.id == _FTS.c.rowid))
+                .where(_matches(match), _FTS.c.rowid.in_(rids))
+            )
+            for r in self._conn.execute(query):
+                snippets[int(r.rowid)] = (r.snip or "", r.source, r.start_s)
+        titles: dict[str, str] = {}
+        plain = [r.value for r in rows if r.rid is None or int(r.rid) not in snippets]
+        if plain:
+            titles = dict(
+                self._conn.execute(
+                    select(evidence.c.id, evidence.c.title).where(evidence.c.id.in_(plain))
+                ).all()
+            )
+        hits = []
+        for r in rows:
+            snip, source, start = snippets.get(
+                int(r.rid) if r.rid is not None else -1, (None, METADATA, None)
+            )
+            if snip is None:
+                snip = titles.get(r.value, "")
+            hits.append(
+                Hit(
+                    evidence_id=r.value,
+                    score=-float(r.score) if r.score else 0.0,  # bm25: lower is better
+                    snippet=snip,
+                    source=source,
+                    at_seconds=start if source != METADATA else None,
+                )
+            )
+        return hits
+
+
+def _facet_rows(matched: Any) -> Select[Any]:
+    """(2, facet, value, 0, 0, count) rows: the FACET_TOP most frequent values of each facet
+    over exactly the visible matching set."""
+    m = matched.c
+    in_case = exists().where(
+        case_evidence.c.evidence_id == m.id, case_evidence.c.case_number == cases.c.number
+    )
+    level = case(
+        (or_(m.restriction == "sealed", in_case.where(cases.c.restriction == "sealed")), "sealed"),
+        (
+            or_(m.restriction == "restricted", in_case.where(cases.c.restriction == "restricted")),
+            "restricted",
+        ),
+        else_="normal",
+    )
+
+    def by(name: str, column: Any, source: Any = matched) -> Select[Any]:
+        return (
+            select(literal(name).label("facet"), column.label("value"), func.count().label("n"))
+            .select_from(source)
+            .where(column.is_not(None))
+            .group_by(column)
+        )
+
+    # The matched set drives these joins (a unary + keeps SQLite from indexing the set and
+    # scanning every link of the agency instead).
+    outer_id: ColumnElement[Any] = literal_column(f"+{matched.name}.id")
+    every = union_all(
+        by("kind", m.kind),
+        by("category", m.category),
+        by("officer", m.captured_by),
+        by("device", m.device_serial),
+        by(
+            "case",
+            case_evidence.c.case_number,
+            matched.join(case_evidence, case_evidence.c.evidence_id == outer_id),
+        ),
+        by("tag", evidence_tags.c.tag, matched.join(evidence_tags, evidence_tags.c.evidence_id == outer_id)),
+        by("restriction", level),
+        by("state", m.status),
+    ).subquery("facets")
+    ranked = select(
+        every.c.facet,
+        every.c.value,
+        every.c.n,
+        func.row_number()
+        .over(partition_by=every.c.facet, order_by=(every.c.n.desc(), every.c.value))
+        .label("rank"),
+    ).subquery("ranked")
+    return select(literal(2), ranked.c.facet, ranked.c.value, literal(0.0), literal(0), ranked.c.n).where(
+        ranked.c.rank <= FACET_TOP
+    )
+
+
+class NoSearchIndex:
+    """Where no full-text index exists yet (PostgreSQL until its backend lands): writes are
+    no-ops and a search says so plainly."""
+
+    def refresh(self, evidence_ids: Iterable[str]) -> None:
+        return None
+
+    def add_text(self, evidence_id: str, source: str, segments: Iterable[tuple[float | None, str]]) -> None:
+        return None
+
+    def search(
+        self, query: SearchQuery, scope: Visibility, *, limit: int, offset: int, facets: bool
+    ) -> SearchResult:
+        raise Invalid("full-text search is not available on this database yet")
+
+    def rebuild_all(self) -> int:
+        return 0
+
+
+# -- filters ----
+
+
+def _matches(expression: str) -> ColumnElement[bool]:
+    return literal_column("search_fts").op("MATCH")(literal(expression, String))
+
+
+def _reachable(scope: Visibility) -> Select[Any] | None:
+    """A superset of the items ``scope`` sees, found through indexes, for the scopes that see
+    only some of the agency's items (their own, their unit's, their cases'); None for the
+    scopes that reach every item of some level."""
+    if scope.agency or scope.restricted_all or scope.sealed_all:
+        return None
+    me = scope.user_id
+    parts = [
+        select(evidence.c.id).where(evidence.c.created_by == me),
+        select(evidence.c.id).where(func.lower(evidence.c.captured_by) == scope.username),
+        select(memberships.c.object_id).where(
+            memberships.c.object_type == "evidence", memberships.c.user_id == me
+        ),
+        select(case_evidence.c.evidence_id).join(
+            memberships,
+            and_(
+                memberships.c.object_type == "case",
+                memberships.c.object_id == case_evidence.c.case_number,
+                memberships.c.user_id == me,
+            ),
+        ),
+    ]
+    if scope.unit_scope and scope.unit:
+        parts.append(select(evidence.c.id).where(evidence.c.unit == scope.unit))
+    return select(union(*parts).subquery("reachable").c[0])
+
+
+def _filter_drivers(f: SearchFilters) -> list[Select[Any] | None]:
+    """Supersets of the items the selective filters keep, found through indexes."""
+    drivers: list[Select[Any] | None] = []
+    if f.cases:
+        numbers = select(cases.c.number).where(
+            func.upper(cases.c.number).in_(sorted({c.upper() for c in f.cases}))
+        )
+        drivers.append(select(case_evidence.c.evidence_id).where(case_evidence.c.case_number.in_(numbers)))
+    if f.officers:
+        drivers.append(select(evidence.c.id).where(_lower_in(evidence.c.captured_by, f.officers)))
+    if f.near is not None:  # the bounding box of the circle, through the location index
+        drivers.append(select(evidence.c.id).where(*_near(f.near.lat, f.near.lon, f.near.radius_m)[:-1]))
+    if f.box is not None:
+        drivers.append(select(evidence.c.id).where(*_box(f.box)))
+    return drivers
+
+
+# -- the structured filters --------------------------------------------------------------------
+
+
+def _sealed_of(e: Any) -> ColumnElement[bool]:
+    return or_(
+        e.c.restriction == "sealed",
+        exists().where(
+            case_evidence.c.evidence_id == e.c.id,
+            case_evidence.c.case_number == cases.c.number,
+            cases.c.restriction == "sealed",
+        ),
+    )
+
+
+def _restricted_of(e: Any) -> ColumnElement[bool]:
+    return or_(
+        e.c.restriction == "restricted",
+        exists().where(
+            case_evidence.c.evidence_id == e.c.id,
+            case_evidence.c.case_number == cases.c.number,
+            cases.c.restriction == "restricted",
+        ),
+    )
+
+
+def _lower_in(column: Any, values: tuple[str, ...]) -> ColumnElement[bool]:
+    return func.lower(column).in_(sorted({v.lower() for v in values}))
+
+
+def _filters(f: SearchFilters) -> list[ColumnElement[bool]]:
+    """The WHERE conditions on ``evidence`` for the structured filters."""
+    conds: list[ColumnElement[bool]] = []
+    if f.kinds:
+        conds.append(evidence.c.kind.in_(sorted({k.value for k in f.kinds})))
+    if f.officers:
+        conds.append(_lower_in(evidence.c.captured_by, f.officers))
+    if f.devices:
+        conds.append(_lower_in(evidence.c.device_serial, f.devices))
+    if f.categories:
+        conds.append(_lower_in(evidence.c.category, f.categories))
+    if f.cases:
+        conds.append(
+            exists().where(
+                case_evidence.c.evidence_id == evidence.c.id,
+                func.upper(case_evidence.c.case_number).in_(sorted({c.upper() for c in f.cases})),
+            )
+        )  # case numbers are compared without regard to case, like the words
+    for tag in dict.fromkeys(t.lower() for t in f.tags):
+        conds.append(
+            exists().where(
+                evidence_tags.c.evidence_id == evidence.c.id, func.lower(evidence_tags.c.tag) == tag
+            )
+        )
+    if f.restrictions:
+        sealed = evidence_sealed()
+        restricted = _restricted_of(evidence)
+        levels = {r.value for r in f.restrictions}
+        options = []
+        if "sealed" in levels:
+            options.append(sealed)
+        if "restricted" in levels:
+            options.append(and_(~sealed, restricted))
+        if "normal" in levels:
+            options.append(and_(~sealed, ~restricted))
+        conds.append(or_(*options) if options else false())
+    if f.states:
+        conds.append(evidence.c.status.in_(sorted({s.value for s in f.states})))
+    if f.captured_from is not None:
+        conds.append(evidence.c.captured_at >= f.captured_from)
+    if f.captured_to is not None:
+        conds.append(evidence.c.captured_at <= f.captured_to)
+    if f.near is not None:
+        conds.extend(_near(f.near.lat, f.near.lon, f.near.radius_m))
+    if f.box is not None:
+        conds.extend(_box(f.box))
+    return conds
+
+
+def _box(b: GeoBox) -> list[ColumnElement[bool]]:
+    conds: list[ColumnElement[bool]] = [evidence.c.latitude.between(b.south, b.north)]
+    if b.west <= b.east:
+        conds.append(evidence.c.longitude.between(b.west, b.east))
+    else:  # across the 180th meridian
+        conds.append(or_(evidence.c.longitude >= b.west, evidence.c.longitude <= b.east))
+    return conds
+
+
+def _near(lat: float, lon: float, radius_m: float) -> list[ColumnElement[bool]]:
+    """A bounding box the index can use, then the exact great-circle (haversine) distance."""
+    dlat = math.degrees(radius_m / EARTH_RADIUS_M)
+    conds: list[ColumnElement[bool]] = [evidence.c.latitude.between(lat - dlat, lat + dlat)]
+    cos_lat = math.cos(math.radians(min(89.999, abs(lat) + dlat)))
+    dlon = dlat / cos_lat if cos_lat > 1e-9 else 360.0
+    if dlon < 180:
+        west, east = lon - dlon, lon + dlon
+        if west < -180:
+            conds.append(or_(evidence.c.longitude >= west + 360, evidence.c.longitude <= east))
+        elif east > 180:
+            conds.append(or_(evidence.c.longitude >= west, evidence.c.longitude <= east - 360))
+        else:
+            conds.append(evidence.c.longitude.between(west, east))
+    phi1 = math.radians(lat)
+    phi2 = func.radians(evidence.c.latitude)
+    half_dphi = (phi2 - phi1) / 2
+    half_dlmb = (func.radians(evidence.c.longitude) - math.radians(lon)) / 2
+    a = func.pow(func.sin(half_dphi), 2) + math.cos(phi1) * func.cos(phi2) * func.pow(func.sin(half_dlmb), 2)
+    conds.append(2 * EARTH_RADIUS_M * func.asin(func.min(1.0, func.sqrt(a))) <= radius_m)
+    return conds
+
+
+__all__ = ["FTS_CREATE", "NoSearchIndex", "SqliteSearchIndex", "compile_match", "mark_dirty", "take_dirty"]

@@ -1,0 +1,87 @@
+"""Searching everything an agency holds, and rebuilding the search index."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opendems.domain.access import Permission, decide, visibility
+from opendems.domain.errors import Forbidden, Invalid
+from opendems.domain.search import SearchFilters, SearchResult, parse_query
+from opendems.ports import Clock, UnitOfWork
+from opendems.services.context import Actor
+from opendems.services.custody import record
+
+MAX_PAGE = 200
+MAX_OFFSET = 10_000  # deeper pages are a sign to narrow the query, and cost the index dearly
+
+
+def search(
+    actor: Actor,
+    text: str,
+    extra: SearchFilters | None = None,
+    *,
+    limit: int,
+    offset: int,
+    facets: bool,
+    uow: UnitOfWork,
+    clock: Clock,
+) -> SearchResult:
+    """One page of the ranked hits among the items the actor may see, with the total and the
+    facet counts -- all computed over those items only."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise Invalid(f"limit must be between 1 and {MAX_PAGE}")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise Invalid(f"offset must be between 0 and {MAX_OFFSET}")
+    query = parse_query(text or "")
+    if extra is not None:
+        query = query.merged(extra)
+    f = query.filters
+    if f.captured_from and f.captured_to and f.captured_from > f.captured_to:
+        raise Invalid("the capture range starts after it ends")
+    if not decide(actor.principal, Permission.EVIDENCE_VIEW):
+        return SearchResult(hits=[], total=0, facets={})
+    if actor.principal.privileged:
+        # An administrator searching evidence is a privileged action, recorded as such.
+        with uow:
+            record(
+                uow,
+                actor,
+                "evidence:search",
+                "evidence",
+                "*",
+                clock=clock,
+                details={"query": text[:1000], **_filters_text(extra)},
+            )
+            uow.commit()
+    with uow.for_reading() as reader:
+        return reader.search.search(
+            query, visibility(actor.principal), limit=limit, offset=offset, facets=facets
+        )
+
+
+def _filters_text(extra: SearchFilters | None) -> dict[str, Any]:
+    if extra is None:
+        return {}
+    given: dict[str, Any] = {}
+    for name, value in vars(extra).items():
+        if value in (None, ()):
+            continue
+        if isinstance(value, tuple):
+            given[name] = [str(v) for v in value]
+        elif hasattr(value, "isoformat"):
+            given[name] = value.isoformat()
+        else:
+            given[name] = str(value)
+    return {"filters": given} if given else {}
+
+
+def reindex(actor: Actor, *, uow: UnitOfWork, clock: Clock) -> int:
+    """Rebuild the whole search index from the database (``opendems search --reindex``).
+    Returns how many items it holds. Recorded in the custody log as a system action."""
+    if not decide(actor.principal, Permission.EVIDENCE_VERIFY):
+        raise Forbidden("rebuilding the search index needs the evidence:verify permission")
+    with uow:
+        count = uow.search.rebuild_all()
+        record(uow, actor, "search:reindex", "system", "search", clock=clock, details={"items": count})
+        uow.commit()
+    return count
