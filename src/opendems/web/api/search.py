@@ -1,0 +1,157 @@
+"""Search: one query language over every item's metadata and text, with filters and facets."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+
+from opendems.domain.search import SearchSort
+from opendems.services import search_view as view
+from opendems.services.context import Actor
+from opendems.web.deps import actor, container
+
+router = APIRouter(prefix="/api/v1/search", tags=["search"])
+ActorDep = Annotated[Actor, Depends(actor)]
+
+DESCRIPTION = """\
+Ranked full-text search over titles, descriptions, tags, custom fields, notes, probe
+metadata and text derivatives (transcripts, OCR text), among the items the caller may see --
+results, the total and the facet counts alike.
+
+**Query language** (`q`): words (stemmed), `"a phrase"`, `prefix*`, `AND`, `OR`, `NOT` / `-word`
+(upper-case operators), parentheses, and field filters `kind:` `officer:` `device:` `case:`
+`category:` `tag:` `restriction:` `state:` `captured:FROM..TO` `near:LAT,LON,RADIUS` (`500m`,
+`2km`) `bbox:SOUTH,WEST,NORTH,EAST` `sort:relevance|newest|oldest|captured`. Example:
+`burglary "red pickup" -draft kind:video captured:2026-01-01..2026-02-01`.
+
+The separate filter parameters are read exactly like the same filters inside `q` and added
+to them (repeat a parameter to accept any of its values; every `tag` must match). A query
+that cannot be read is a 422 problem whose `detail` says what to change.
+
+**Snippets** are plain text (never HTML). `highlights` lists the `[start, end)` ranges of the
+matching words in it, counted in Unicode code points. `source` says where the snippet comes
+from (`metadata`, `transcript`, `ocr`); for a transcript hit `at_seconds` is where the
+passage starts (open the item's player at that second).
+"""
+
+
+class ItemSummaryOut(BaseModel):
+    title: str
+    kind: str
+    captured_at: datetime | None
+    state: str
+    restriction: str
+
+
+class SearchHitOut(BaseModel):
+    evidence_id: str
+    score: float = Field(description="higher is a better match (0 when nothing was ranked)")
+    snippet: str = Field(description="plain text around the best match")
+    highlights: list[tuple[int, int]] = Field(
+        description="[start, end) ranges of the matches in the snippet, in code points"
+    )
+    source: str = Field(description="metadata, transcript, ocr, ...")
+    at_seconds: float | None = Field(description="where a transcript hit starts; null for metadata")
+    item: ItemSummaryOut
+
+
+class FacetCountOut(BaseModel):
+    value: str
+    count: int
+
+
+class SearchOut(BaseModel):
+    hits: list[SearchHitOut]
+    total: int
+    limit: int
+    offset: int
+    facets: dict[str, list[FacetCountOut]] = Field(
+        description="kind, category, officer, device, case, tag, restriction, state: the most "
+        "frequent values among all matching items (only with facets=true)"
+    )
+
+
+def _hit(row: view.SearchRow) -> SearchHitOut:
+    text, ranges = view.highlight_ranges(row.hit.snippet)
+    item = row.item
+    return SearchHitOut(
+        evidence_id=row.hit.evidence_id,
+        score=row.hit.score,
+        snippet=text,
+        highlights=ranges,
+        source=row.hit.source,
+        at_seconds=row.hit.at_seconds,
+        item=ItemSummaryOut(
+            title=item.title,
+            kind=item.kind.value,
+            captured_at=item.captured_at,
+            state=item.state.value,
+            restriction=item.restriction.value,
+        ),
+    )
+
+
+Many = Annotated[list[str] | None, Query()]
+
+
+@router.get("", response_model=SearchOut, summary="Search evidence", description=DESCRIPTION)
+def search(
+    request: Request,
+    who: ActorDep,
+    q: Annotated[str, Query(description="the query (see above); empty lists by date")] = "",
+    limit: Annotated[int, Query(ge=1, le=200)] = 25,
+    offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
+    facets: Annotated[bool, Query(description="also count the matches per filter value")] = False,
+    sort: Annotated[SearchSort | None, Query(description="overrides relevance; or sort: in q")] = None,
+    kind: Many = None,
+    officer: Many = None,
+    device: Many = None,
+    case: Many = None,
+    category: Many = None,
+    tag: Many = None,
+    restriction: Many = None,
+    state: Many = None,
+    captured_from: Annotated[str | None, Query(description="date or ISO date and time")] = None,
+    captured_to: Annotated[str | None, Query(description="date (the whole day) or ISO date and time")] = None,
+    near: Annotated[str | None, Query(description="LAT,LON,RADIUS, e.g. 52.37,4.89,2km")] = None,
+    bbox: Annotated[str | None, Query(description="SOUTH,WEST,NORTH,EAST")] = None,
+) -> SearchOut:
+    c = container(request)
+    given = {
+        "kind": kind,
+        "officer": officer,
+        "device": device,
+        "case": case,
+        "category": category,
+        "tag": tag,
+        "restriction": restriction,
+        "state": state,
+        "captured_from": [captured_from] if captured_from else None,
+        "captured_to": [captured_to] if captured_to else None,
+        "near": [near] if near else None,
+        "bbox": [bbox] if bbox else None,
+    }
+    extra = view.filters_from_fields([(name, v) for name, values in given.items() for v in values or []])
+    page = view.search_page(
+        who,
+        view.with_sort(q, sort),
+        extra,
+        limit=limit,
+        offset=offset,
+        facets=facets,
+        uow=c.uow(),
+        clock=c.clock,
+    )
+    return SearchOut(
+        hits=[_hit(r) for r in page.rows],
+        total=page.total,
+        limit=limit,
+        offset=offset,
+        facets={
+            name: [FacetCountOut(value=f.value, count=f.count) for f in counts]
+            for name, counts in page.facets.items()
+        },
+    )
