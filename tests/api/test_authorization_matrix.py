@@ -31,7 +31,7 @@ from opendems.services import members as member_svc
 from opendems.services.accounts import create_token
 from opendems.services.ingest import IngestRequest, ingest_stream
 from opendems.web.app import create_app
-from tests.api import pages_admin, pages_cases, pages_items, pages_library
+from tests.api import pages_admin, pages_cases, pages_items, pages_library, pages_search
 from tests.factories import admin, make_container, png_bytes, user_actor
 
 RELATIONS = ("own", "unit", "other", "restricted", "sealed")
@@ -240,6 +240,9 @@ SPECS: dict[tuple[str, str], list[Spec]] = {
     ],
     ("GET", E): [
         Spec((), "none", lambda k: {"method": "GET", "url": E})
+    ],  # a list: empty without evidence:view
+    ("GET", "/api/v1/search"): [
+        Spec((), "none", lambda k: {"method": "GET", "url": "/api/v1/search", "params": {"q": "m"}})
     ],  # a list: empty without evidence:view
     ("GET", E + "/{evidence_id}"): [
         Spec((P.EVIDENCE_VIEW,), "evidence", lambda k: {"method": "GET", "url": f"{E}/{k.item}"})
@@ -606,6 +609,7 @@ PAGES: dict[tuple[str, str], str] = {
     **pages_items.PAGES,
     **pages_cases.PAGES,
     **pages_admin.PAGES,
+    **pages_search.PAGES,
 }
 
 
