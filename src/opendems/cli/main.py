@@ -20,6 +20,7 @@ from opendems.cli.jobs import jobs as jobs_command
 from opendems.cli.jobs import retry as retry_job_command
 from opendems.cli.jobs import worker as worker_command
 from opendems.cli.runtime import clear_errors, console, err, fail, is_tty, state
+from opendems.cli.search import search as search_command
 from opendems.domain.errors import Invalid
 from opendems.services import cases as case_svc
 from opendems.services import evidence as evidence_svc
@@ -39,6 +40,7 @@ case_app = typer.Typer(help="Manage cases.", no_args_is_help=True)
 app.command("worker")(worker_command)
 app.command("jobs")(jobs_command)
 app.command("retry-job")(retry_job_command)
+app.command("search")(search_command)
 app.add_typer(user_app, name="user")
 app.add_typer(role_app, name="role")
 app.add_typer(token_app, name="token")
