@@ -354,12 +354,31 @@ class SqliteSearchIndex:
         self._insert([(evidence_id, source, at, "", "", body) for at, body in _windows(segments)])
 
     def rebuild_all(self) -> int:
-        """Rebuild every item's metadata document, drop the documents of items that no longer
-        exist, and rebuild the FTS5 structures from the stored text. Returns the item count."""
-        self._delete(
-            or_(search_rows.c.source == METADATA, search_rows.c.evidence_id.not_in(select(evidence.c.id)))
+        """Rebuild the index from the database: the FTS5 table is made anew (which also
+        recovers from a damaged one) from the text derivatives' stored windows and every
+        item's metadata document; documents of items that no longer exist are dropped.
+        Returns how many items it holds."""
+        self._conn.execute(delete(search_rows).where(search_rows.c.evidence_id.not_in(select(evidence.c.id))))
+        self._conn.execute(delete(search_rows).where(search_rows.c.source == METADATA))
+        self._conn.execute(text("DROP TABLE IF EXISTS temp.search_keep"))
+        self._conn.execute(
+            text(
+                "CREATE TEMP TABLE search_keep AS SELECT f.rowid AS id, f.title, f.keywords, f.body"
+                " FROM search_fts AS f JOIN search_rows AS r ON r.id = f.rowid"
+            )
         )
-        self._conn.execute(text("INSERT INTO search_fts(search_fts) VALUES ('rebuild')"))
+        self._conn.execute(text("DROP TABLE search_fts"))
+        self._conn.execute(text(FTS_CREATE))
+        self._conn.execute(
+            text(
+                "INSERT INTO search_fts (rowid, title, keywords, body)"
+                " SELECT id, title, keywords, body FROM temp.search_keep ORDER BY id"
+            )
+        )
+        self._conn.execute(text("DROP TABLE temp.search_keep"))
+        # Windows whose text was lost with a damaged table go too (their derivative is
+        # indexed again when its step runs again).
+        self._conn.execute(delete(search_rows).where(search_rows.c.id.not_in(select(_FTS.c.rowid))))
         count = 0
         last = ""
         while True:
