@@ -7,7 +7,7 @@ NODE   := node_modules/.installed
 CHROMIUM := /usr/bin/chromium
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint bench bench-media clean
+.PHONY: run test lint bench bench-media bench-search clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ bench: $(STAMP)
 ## Media processing benchmark (10-minute 1080p clip; proxy job vs a bare transcode; Range TTFB).
 bench-media: $(STAMP)
 	$(BIN)/python bench/transcode.py
+
+## Search benchmark (1,000,000 items, 50,000 transcripts; p50/p95/p99 of 20 queries, ratio to bare FTS5).
+bench-search: $(STAMP)
+	$(BIN)/python bench/search.py
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache test-artifacts
