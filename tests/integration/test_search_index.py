@@ -277,6 +277,28 @@ def test_a_hit_in_metadata_and_transcript_counts_once(world: World) -> None:
     assert result.hits[0].source == "metadata"  # the title is the strongest match
 
 
+def test_the_words_of_a_query_may_be_split_between_metadata_and_speech(world: World) -> None:
+    # "recording" is only in the title, "crowbar" only in what was said.
+    [hit] = world.find("recording crowbar").hits
+    assert hit.evidence_id == world.ids["audio"]
+    assert hit.source == "transcript" and hit.at_seconds == 64.25
+    assert "\x02crowbar\x03" in hit.snippet
+    [hit] = world.find('recording "interview ended"').hits
+    assert hit.at_seconds == 97.0
+    # tags, officer and the like travel with the windows as well
+    assert world.find("recording crowbar -crowbar").total == 0
+    assert world.find("bakery crowbar").total == 0  # not in one item
+
+
+def test_a_match_only_in_the_metadata_does_not_claim_a_moment(world: World) -> None:
+    # Every window of the transcript carries the title, so each matches "recording"; the hit
+    # still comes from the metadata, with no second to jump to.
+    [hit] = world.find("recording").hits
+    assert hit.source == "metadata" and hit.at_seconds is None
+    assert "\x02recording\x03" in hit.snippet
+    assert world.find("recording OR crowbar").total == 1
+
+
 # -- filters ------------------------------------------------------------------------------------
 
 
@@ -415,6 +437,45 @@ def test_the_index_follows_every_committed_change(fresh: World) -> None:
         )
         uow.commit()
     assert w.find("hevc").total == 1
+
+
+def test_a_hit_deep_in_a_window_jumps_to_its_own_segment(fresh: World) -> None:
+    w, c = fresh, fresh.c
+    item = ingest(c, w.olga, "x", title="Long interview")
+    words = "we kept talking about nothing much at all".split()
+    segments: list[tuple[float | None, str]] = [(n * 3.0, " ".join(words)) for n in range(60)]
+    segments[37] = (111.0, "and then the getaway driver said hello")
+    transcript(c, item, segments)
+    [hit] = w.find("getaway").hits
+    assert hit.source == "transcript" and hit.at_seconds == 111.0
+    [hit] = w.find("long getaway").hits  # title and speech together
+    assert hit.at_seconds == 111.0
+    transcript(c, item, [(5.0, " ".join(["word"] * 450 + ["zeppelin"]))])  # one huge segment
+    [hit] = w.find("zeppelin").hits
+    assert hit.at_seconds == 5.0 and "\x02zeppelin\x03" in hit.snippet
+
+
+def test_editing_an_item_updates_the_words_its_windows_carry(fresh: World) -> None:
+    w, c = fresh, fresh.c
+    item = ingest(c, w.olga, "x", title="Parked van")
+    with c.uow() as uow:  # a long text: 2,000 words in 20 windows
+        uow.search.add_text(item, "ocr", [(None, f"line {n} about the weather") for n in range(400)])
+        uow.commit()
+    transcript(c, item, [(2.0, "the suspect dropped a crowbar")])
+    assert w.find("van crowbar").total == 1
+    edit(c, item, title="Moved lorry")
+    ev_svc.change_tags(w.olga, item, add=["harbour"], uow=c.uow(), clock=c.clock, limits=c.limits)
+    assert w.find("van crowbar").total == 0
+    [hit] = w.find("lorry crowbar").hits
+    assert hit.at_seconds == 2.0
+    assert w.find("harbour crowbar").total == 1
+    assert w.find("lorry weather").hits[0].source == "ocr"
+    with c.engine.connect() as conn:  # every window was rewritten, none duplicated
+        windows = conn.exec_driver_sql(
+            "SELECT count(*) FROM search_fts WHERE search_fts MATCH 'title:lorry'"
+        ).scalar()
+        stale = conn.exec_driver_sql("SELECT count(*) FROM search_fts WHERE search_fts MATCH 'van'").scalar()
+    assert (windows, stale) == (22, 0)  # the metadata, 20 windows of text and 1 of speech
 
 
 def test_nothing_reaches_the_index_without_a_commit(fresh: World) -> None:

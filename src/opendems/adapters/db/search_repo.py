@@ -34,6 +34,7 @@ from sqlalchemy import (
     Select,
     String,
     and_,
+    bindparam,
     case,
     column,
     delete,
@@ -83,19 +84,33 @@ from opendems.domain.search import (
 
 FTS_CREATE = (
     "CREATE VIRTUAL TABLE IF NOT EXISTS search_fts USING fts5("
-    "title, keywords, body, "
+    "title, keywords, body, marks UNINDEXED, "
     "tokenize = 'porter unicode61 remove_diacritics 2', prefix = '2 3')"
 )
 RANK = "bm25(10.0, 4.0, 1.0)"  # the weights of title, keywords and body
 SNIPPET_TOKENS = 12
 FACET_TOP = 20
-WINDOW_WORDS = 30  # short transcript segments are joined into windows of at least this many words
+# Text derivatives are indexed in windows of about this many words (consecutive segments
+# joined; a longer segment is cut). Each window keeps where each of its segments starts
+# (``marks``), so a hit still jumps to its own segment's second.
+WINDOW_WORDS = 100
 METADATA = "metadata"
 EARTH_RADIUS_M = 6_371_008.8
 DIRTY_KEY = "opendems.search_dirty"
 # Probe results worth finding an item by (container, codecs and the device's own words).
 MEDIA_KEYS = ("container", "device_make", "device_model", "device_serial", "software", "lens")
 
+
+# The text windows of the items that exist, kept while the FTS5 table is made anew.
+KEEP_WINDOWS = (
+    "CREATE TEMP TABLE search_keep AS SELECT r.id, r.evidence_id, r.source, r.start_s, f.body, f.marks"
+    " FROM search_rows AS r JOIN search_fts AS f ON f.rowid = r.id"
+    " JOIN evidence AS e ON e.id = r.evidence_id WHERE r.source != :metadata"
+)
+KEEP_OLD_WINDOWS = KEEP_WINDOWS.replace("f.marks", "'' AS marks")  # a table made before marks
+
+# An indexed document: (evidence id, source, start second, title, keywords, body, marks).
+Doc = tuple[str, str, float | None, str, str, str, str]
 
 # The FTS5 table, for SQL expressions (it is made by FTS_CREATE, not by the metadata).
 _FTS = table(
@@ -105,6 +120,7 @@ _FTS = table(
     column("title", String),
     column("keywords", String),
     column("body", String),
+    column("marks", String),
 )
 
 
@@ -216,23 +232,52 @@ def _load_json(value: Any) -> Any:
     return value
 
 
-def _windows(segments: Iterable[tuple[float | None, str]]) -> Iterator[tuple[float | None, str]]:
-    """Consecutive segments joined into windows of about WINDOW_WORDS words, each starting
-    at its first segment's time."""
-    start: float | None = None
+Window = tuple[float | None, str, str]  # (start second, words, marks)
+
+
+def _windows(segments: Iterable[tuple[float | None, str]]) -> Iterator[Window]:
+    """Consecutive segments joined into windows of about WINDOW_WORDS words. A window starts
+    at its first segment's time; ``marks`` lists (word number, second) where each of its
+    segments starts (JSON), so a match deep in a window still finds its own segment."""
     words: list[str] = []
+    marks: list[tuple[int, float]] = []
+    start: float | None = None
+
+    def flush() -> Window:
+        window = (start, " ".join(words), json.dumps(marks) if marks else "")
+        words.clear()
+        marks.clear()
+        return window
+
     for at, chunk in segments:
         parts = chunk.split()
-        if not parts:
-            continue
-        if not words:
-            start = at
-        words.extend(parts)
-        if len(words) >= WINDOW_WORDS:
-            yield start, " ".join(words)
-            words = []
+        while parts:
+            if not words:
+                start = at
+            if at is not None:
+                marks.append((len(words), at))
+            room = max(WINDOW_WORDS - len(words), 1) if len(parts) > 2 * WINDOW_WORDS else len(parts)
+            words.extend(parts[:room])
+            parts = parts[room:]
+            if len(words) >= WINDOW_WORDS:
+                yield flush()
     if words:
-        yield start, " ".join(words)
+        yield flush()
+
+
+def _second_at(highlighted: str, marks: str, start: float | None) -> float | None:
+    """The second the segment holding the first marked word of a window starts at."""
+    cut = highlighted.find("\x02")
+    if cut < 0 or not marks:
+        return start
+    before = highlighted[:cut]
+    word = len(before.split()) - (1 if before and not before[-1].isspace() else 0)
+    at = start
+    for number, second in json.loads(marks):
+        if number > word:
+            break
+        at = second
+    return at
 
 
 # -- the index ---------------------------------------------------------------------------------
@@ -251,8 +296,8 @@ class SqliteSearchIndex:
         self._conn.execute(delete(_FTS).where(_FTS.c.rowid.in_(ids)))
         self._conn.execute(delete(search_rows).where(condition))
 
-    def _insert(self, rows: list[tuple[str, str, float | None, str, str, str]]) -> None:
-        """Insert (evidence id, source, start, title, keywords, body) documents."""
+    def _insert(self, rows: list[Doc]) -> None:
+        """Insert (evidence id, source, start, title, keywords, body, marks) documents."""
         if not rows:
             return
         first = int(self._conn.execute(select(func.coalesce(func.max(search_rows.c.id), 0))).scalar_one()) + 1
@@ -262,10 +307,11 @@ class SqliteSearchIndex:
             [{"id": r[0], "evidence_id": r[1], "source": r[2], "start_s": r[3]} for r in numbered],
         )
         self._conn.execute(
-            insert(_FTS), [{"rowid": r[0], "title": r[4], "keywords": r[5], "body": r[6]} for r in numbered]
+            insert(_FTS),
+            [{"rowid": r[0], "title": r[4], "keywords": r[5], "body": r[6], "marks": r[7]} for r in numbered],
         )
 
-    def _documents(self, ids: list[str]) -> list[tuple[str, str, float | None, str, str, str]]:
+    def _documents(self, ids: list[str]) -> list[Doc]:
         """The metadata documents of these items (the ones that exist)."""
         if not ids:
             return []
@@ -306,7 +352,7 @@ class SqliteSearchIndex:
                 select(originals.c.evidence_id, originals.c.filename).where(originals.c.evidence_id.in_(ids))
             )
         }
-        docs: list[tuple[str, str, float | None, str, str, str]] = []
+        docs: list[Doc] = []
         for item in rows:
             r = item
             keywords = [
@@ -334,51 +380,83 @@ class SqliteSearchIndex:
                     r.title or "",
                     " ".join(k for k in keywords if k),
                     "\n".join(b for b in body if b),
+                    "",
                 )
             )
         return docs
 
     def refresh(self, evidence_ids: Iterable[str]) -> None:
-        """Rebuild these items' metadata documents from the database, in its transaction."""
+        """Rebuild these items' metadata documents from the database, in its transaction, and
+        the copies of their title and keywords that their text windows carry; an item that no
+        longer exists loses all its documents."""
         ids = sorted(set(evidence_ids))
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
+            docs = self._documents(chunk)
+            gone = sorted(set(chunk) - {d[0] for d in docs})
+            if gone:
+                self._delete(search_rows.c.evidence_id.in_(gone))
             self._delete(and_(search_rows.c.evidence_id.in_(chunk), search_rows.c.source == METADATA))
-            self._insert(self._documents(chunk))
+            self._insert(docs)
+            windows = self._conn.execute(
+                select(search_rows.c.id, search_rows.c.evidence_id).where(
+                    search_rows.c.evidence_id.in_(chunk), search_rows.c.source != METADATA
+                )
+            ).all()
+            if windows:
+                by_id = {d[0]: d for d in docs}
+                self._conn.execute(
+                    _FTS.update()
+                    .where(_FTS.c.rowid == bindparam("rid"))
+                    .values(title=bindparam("t"), keywords=bindparam("k")),
+                    [
+                        {"rid": w.id, "t": by_id[w.evidence_id][3], "k": by_id[w.evidence_id][4]}
+                        for w in windows
+                    ],
+                )
 
     def add_text(self, evidence_id: str, source: str, segments: Iterable[tuple[float | None, str]]) -> None:
-        """Index a text derivative (replacing an earlier one of the same source)."""
+        """Index a text derivative (replacing an earlier one of the same source). Each window
+        carries the item's title and keywords too, so the words of a query may be found some in
+        the item's metadata and some in what was said."""
         if source == METADATA:
             raise ValueError("the metadata document is built from the item itself")
         self._delete(and_(search_rows.c.evidence_id == evidence_id, search_rows.c.source == source))
-        self._insert([(evidence_id, source, at, "", "", body) for at, body in _windows(segments)])
+        docs = self._documents([evidence_id])
+        title, keywords = (docs[0][3], docs[0][4]) if docs else ("", "")
+        self._insert(
+            [
+                (evidence_id, source, at, title, keywords, body, marks)
+                for at, body, marks in _windows(segments)
+            ]
+        )
 
     def rebuild_all(self) -> int:
         """Rebuild the index from the database: the FTS5 table is made anew (which also
         recovers from a damaged one) from the text derivatives' stored windows and every
-        item's metadata document; documents of items that no longer exist are dropped.
-        Returns how many items it holds."""
-        self._conn.execute(delete(search_rows).where(search_rows.c.evidence_id.not_in(select(evidence.c.id))))
-        self._conn.execute(delete(search_rows).where(search_rows.c.source == METADATA))
+        item's metadata document, an item's documents side by side; documents of items that
+        no longer exist are dropped. Returns how many items it holds."""
         self._conn.execute(text("DROP TABLE IF EXISTS temp.search_keep"))
+        self._conn.execute(text(FTS_CREATE))  # (for a table lost altogether)
+        # A table made by an earlier layout has no marks: its windows keep their start only.
+        columns = {r[1] for r in self._conn.execute(text("PRAGMA table_xinfo(search_fts)"))}
         self._conn.execute(
-            text(
-                "CREATE TEMP TABLE search_keep AS SELECT f.rowid AS id, f.title, f.keywords, f.body"
-                " FROM search_fts AS f JOIN search_rows AS r ON r.id = f.rowid"
-            )
+            text(KEEP_WINDOWS if "marks" in columns else KEEP_OLD_WINDOWS), {"metadata": METADATA}
         )
+        self._conn.execute(text("CREATE INDEX temp.ix_search_keep ON search_keep (evidence_id, id)"))
         self._conn.execute(text("DROP TABLE search_fts"))
         self._conn.execute(text(FTS_CREATE))
-        self._conn.execute(
-            text(
-                "INSERT INTO search_fts (rowid, title, keywords, body)"
-                " SELECT id, title, keywords, body FROM temp.search_keep ORDER BY id"
-            )
+        self._conn.execute(delete(search_rows))
+        keep = table(
+            "search_keep",
+            column("id"),
+            column("evidence_id"),
+            column("source"),
+            column("start_s"),
+            column("body"),
+            column("marks"),
+            schema="temp",
         )
-        self._conn.execute(text("DROP TABLE temp.search_keep"))
-        # Windows whose text was lost with a damaged table go too (their derivative is
-        # indexed again when its step runs again).
-        self._conn.execute(delete(search_rows).where(search_rows.c.id.not_in(select(_FTS.c.rowid))))
         count = 0
         last = ""
         while True:
@@ -389,9 +467,22 @@ class SqliteSearchIndex:
             )
             if not ids:
                 break
-            self._insert(self._documents(ids))
+            windows: dict[str, list[Any]] = {}
+            for w in self._conn.execute(
+                select(keep).where(keep.c.evidence_id.in_(ids)).order_by(keep.c.evidence_id, keep.c.id)
+            ):
+                windows.setdefault(w.evidence_id, []).append(w)
+            rows: list[Doc] = []
+            for doc in self._documents(ids):
+                rows.append(doc)
+                rows.extend(
+                    (doc[0], w.source, w.start_s, doc[3], doc[4], w.body, w.marks or "")
+                    for w in windows.get(doc[0], [])
+                )
+            self._insert(rows)
             count += len(ids)
             last = ids[-1]
+        self._conn.execute(text("DROP TABLE temp.search_keep"))
         self._conn.execute(text("INSERT INTO search_fts(search_fts) VALUES ('optimize')"))
         return count
 
@@ -498,44 +589,74 @@ class SqliteSearchIndex:
         return SearchResult(hits=self._hits(page_rows, match), total=total, facets=facet_counts)
 
     def _hits(self, rows: list[Any], match: str | None) -> list[Hit]:
-        rids = [int(r.rid) for r in rows if r.rid is not None]
-        snippets: dict[int, tuple[str, str, float | None]] = {}
-        if rids and match is not None:
-            snippet = func.snippet(
-                literal_column("search_fts"), -1, func.char(2), func.char(3), "…", SNIPPET_TOKENS
-            )
-            query = (
-                select(_FTS.c.rowid, search_rows.c.source, search_rows.c.start_s, snippet.label("snip"))
-                .select_from(_FTS.join(search_rows, search_rows.c.id == _FTS.c.rowid))
-                .where(_matches(match), _FTS.c.rowid.in_(rids))
-            )
-            for r in self._conn.execute(query):
-                snippets[int(r.rowid)] = (r.snip or "", r.source, r.start_s)
+        """The page's hits with their snippets. An item's best document is where its snippet
+        comes from -- unless that is a text window whose own words do not match (only the
+        title and keywords it carries do): then the metadata document speaks for the item, so
+        a match in the metadata never claims a moment of a recording."""
+        picked: dict[str, Any] = {}
+        if match is not None:
+            best = {r.value: int(r.rid) for r in rows if r.rid is not None}
+            found = self._snippets(list(best.values()), match)
+            for eid, rid in best.items():
+                if rid in found:
+                    picked[eid] = found[rid]
+            stray = [eid for eid, doc in picked.items() if not _speaks(doc)]
+            if stray:
+                own = self._conn.execute(
+                    select(search_rows.c.evidence_id, search_rows.c.id).where(
+                        search_rows.c.evidence_id.in_(stray), search_rows.c.source == METADATA
+                    )
+                ).all()
+                found = self._snippets([int(o.id) for o in own], match)
+                for o in own:
+                    picked[o.evidence_id] = found.get(int(o.id))
+            picked = {eid: doc for eid, doc in picked.items() if doc is not None and _speaks(doc)}
         titles: dict[str, str] = {}
-        plain = [r.value for r in rows if r.rid is None or int(r.rid) not in snippets]
+        hits = []
+        plain = [r.value for r in rows if r.value not in picked]
         if plain:
             titles = dict(
                 self._conn.execute(
                     select(evidence.c.id, evidence.c.title).where(evidence.c.id.in_(plain))
                 ).all()
             )
-        hits = []
         for r in rows:
-            snip, source, start = snippets.get(
-                int(r.rid) if r.rid is not None else -1, (None, METADATA, None)
-            )
-            if snip is None:
-                snip = titles.get(r.value, "")
-            hits.append(
-                Hit(
-                    evidence_id=r.value,
-                    score=-float(r.score) if r.score else 0.0,  # bm25: lower is better
-                    snippet=snip,
-                    source=source,
-                    at_seconds=start if source != METADATA else None,
-                )
-            )
+            doc = picked.get(r.value)
+            score = -float(r.score) if r.score else 0.0  # bm25: lower is better
+            if doc is None:
+                hits.append(Hit(r.value, score, titles.get(r.value) or "", METADATA, None))
+            elif doc.source == METADATA:
+                hits.append(Hit(r.value, score, doc.snip or "", METADATA, None))
+            else:
+                at = _second_at(doc.body or "", doc.marks or "", doc.start_s)
+                hits.append(Hit(r.value, score, doc.body_snip or "", doc.source, at))
         return hits
+
+    def _snippets(self, rids: list[int], match: str) -> dict[int, Any]:
+        """Of these documents, the ones matching, with their snippets and marked body."""
+        if not rids:
+            return {}
+        marks = (func.char(2), func.char(3))
+        fts: Any = literal_column("search_fts")
+        query = (
+            select(
+                _FTS.c.rowid,
+                search_rows.c.source,
+                search_rows.c.start_s,
+                _FTS.c.marks,
+                func.snippet(fts, -1, *marks, "…", SNIPPET_TOKENS).label("snip"),
+                func.snippet(fts, 2, *marks, "…", SNIPPET_TOKENS).label("body_snip"),
+                func.highlight(fts, 2, *marks).label("body"),
+            )
+            .select_from(_FTS.join(search_rows, search_rows.c.id == _FTS.c.rowid))
+            .where(_matches(match), _FTS.c.rowid.in_(rids))
+        )
+        return {int(r.rowid): r for r in self._conn.execute(query)}
+
+
+def _speaks(doc: Any) -> bool:
+    """The document's own words match: it is the metadata, or a window whose text matches."""
+    return bool(doc.source == METADATA or "\x02" in (doc.body or ""))
 
 
 def _facet_rows(matched: Any) -> Select[Any]:
