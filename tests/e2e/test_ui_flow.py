@@ -62,6 +62,11 @@ def test_investigator_workflow(browser: Browser, app_server: Server, tmp_path: P
     assert page.inner_text("#current-time").startswith("00:00:0")
     check_page(page, "flow-video")
 
+    # A link to a moment (as a transcript search hit gives) opens the player there.
+    page.goto(f"{app_server.url}/evidence/{video_id}?t=6.5")
+    wait_for(page, "Math.abs(document.getElementById('media')?.currentTime - 6.5) < 0.1", timeout=30)
+    assert page.inner_text("#current-time").startswith("00:00:06.")
+
     # Edit metadata with a reason.
     page.click("#edit-details summary")
     page.fill("#edit-title", "Front door, arrival")

@@ -55,10 +55,16 @@ function setupPlayer(root) {
     drawWave();
   }
 
+  // A link to a moment (a search hit in a transcript: ?t=SECONDS) opens the player there.
+  const startAt = Number(new URLSearchParams(location.search).get("t"));
   media.addEventListener("loadedmetadata", () => {
     duration = length();
     scrub.max = String(duration);
     total.textContent = clock(duration);
+    if (startAt > 0) {
+      seek(startAt);
+      say(`Opened at ${clock(media.currentTime)}`);
+    }
     drawWave();
   });
   media.addEventListener("timeupdate", show);
