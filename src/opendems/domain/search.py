@@ -763,3 +763,6 @@ class SearchResult:
     hits: list[Hit]
     total: int
     facets: dict[str, list[FacetCount]] = field(default_factory=dict)  # keys: FACET_FIELDS
+    # False when the matching set was too large to count: ``total`` is then a lower bound
+    # (the search stopped counting there) and the facets count the best ``total`` matches only.
+    total_exact: bool = True

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
@@ -44,13 +45,11 @@ from sqlalchemy import (
     insert,
     literal,
     literal_column,
-    null,
     or_,
     select,
     table,
     text,
     union,
-    union_all,
 )
 
 from opendems.adapters.db.access_repo import evidence_sealed, evidence_visible
@@ -88,6 +87,9 @@ FTS_CREATE = (
     "tokenize = 'porter unicode61 remove_diacritics 2', prefix = '2 3')"
 )
 RANK = "bm25(10.0, 4.0, 1.0)"  # the weights of title, keywords and body
+# The table's own ranking (kept in its configuration), so ``ORDER BY rank`` weighs the columns
+# wherever the planner moves the ordering to.
+FTS_RANK = "INSERT INTO search_fts (search_fts, rank) VALUES ('rank', 'bm25(10.0, 4.0, 1.0)')"
 SNIPPET_TOKENS = 12
 FACET_TOP = 20
 # Text derivatives are indexed in windows of about this many words (consecutive segments
@@ -97,6 +99,37 @@ WINDOW_WORDS = 100
 METADATA = "metadata"
 EARTH_RADIUS_M = 6_371_008.8
 DIRTY_KEY = "opendems.search_dirty"
+# A text match of more documents than this is cut down to its newest this many (below).
+MATCH_WINDOW = 2_000
+# A list without text (or a narrow one) is taken from this many newest items.
+LIST_WINDOW = 2_000
+# A scope or a filter reaching at most this many items is where a search starts from.
+NARROW_ITEMS = 5_000
+# The candidate documents of a text match (see ``search``). FTS5 answers ORDER BY rowid
+# and LIMIT itself; CROSS JOIN makes SQLite look the items' own documents up one by one.
+COUNT_MATCHING = (
+    "SELECT count(*) FROM (SELECT rowid FROM search_fts WHERE search_fts MATCH :match LIMIT :most)"
+)
+ALL_MATCHING = "SELECT rowid AS rid, rank AS score FROM search_fts WHERE search_fts MATCH :match"
+NEWEST_MATCHING = ALL_MATCHING + " ORDER BY rowid DESC LIMIT :window"
+SNIPPETS = (
+    "SELECT f.rowid, r.source, r.start_s, f.marks,"
+    " snippet(search_fts, -1, char(2), char(3), '…', 12) AS snip,"  # 12: SNIPPET_TOKENS
+    " snippet(search_fts, 2, char(2), char(3), '…', 12) AS body_snip,"
+    " highlight(search_fts, 2, char(2), char(3)) AS body"
+    " FROM search_rows AS r CROSS JOIN search_fts AS f"
+    " WHERE r.id IN :rids AND f.rowid = r.id AND search_fts MATCH :match"
+)
+ITEMS_MATCHING = (
+    "SELECT DISTINCT r.evidence_id FROM search_rows AS r CROSS JOIN search_fts AS f"
+    " WHERE r.evidence_id IN :ids AND f.rowid = r.id AND search_fts MATCH :match"
+)
+MARKED_OF_ITEMS = (
+    "SELECT r.id AS rid, highlight(search_fts, 0, char(2), '') AS title,"
+    " highlight(search_fts, 1, char(2), '') AS keywords, highlight(search_fts, 2, char(2), '') AS body"
+    " FROM search_rows AS r CROSS JOIN search_fts AS f"
+    " WHERE r.evidence_id IN :ids AND f.rowid = r.id AND search_fts MATCH :match"
+)
 # Probe results worth finding an item by (container, codecs and the device's own words).
 MEDIA_KEYS = ("container", "device_make", "device_model", "device_serial", "software", "lens")
 
@@ -446,6 +479,7 @@ class SqliteSearchIndex:
         self._conn.execute(text("CREATE INDEX temp.ix_search_keep ON search_keep (evidence_id, id)"))
         self._conn.execute(text("DROP TABLE search_fts"))
         self._conn.execute(text(FTS_CREATE))
+        self._conn.execute(text(FTS_RANK))
         self._conn.execute(delete(search_rows))
         keep = table(
             "search_keep",
@@ -491,48 +525,38 @@ class SqliteSearchIndex:
     def search(
         self, query: SearchQuery, scope: Visibility, *, limit: int, offset: int, facets: bool
     ) -> SearchResult:
-        """One statement computes the visible matching set once (a materialised CTE) and
-        returns from it the page, the total and the facet counts; a second one makes the
-        page's snippets."""
+        """The page, the total and the facet counts over the visible matching items.
+
+        A text match is first cut down to candidate documents, then each candidate item is
+        checked against the access rule and the filters (every hit, count and facet comes from
+        checked items only), then sorted by relevance (bm25) or date:
+        - a match of at most MATCH_WINDOW documents: all of them (exact);
+        - a broader one, when the scope or a filter reaches only a few items (an officer's
+          own, a case, an area): those items' documents that match (exact);
+        - otherwise the newest MATCH_WINDOW matching documents: the total is then a lower
+          bound (``total_exact`` false) and the facets count those candidates.
+        Without text: the items a narrow scope or filter reaches (exact), or else the newest
+        LIST_WINDOW items (of the capture range, when one is given), checked the same way.
+        """
         match, excluded = compile_match(query.text)
-        # Supersets of the answer that indexes find quickly: the items a narrow scope can
-        # reach, and the selective filters. The exact rules still apply to every row.
-        drivers = [d for d in (_reachable(scope), *_filter_drivers(query.filters)) if d is not None]
-        conds = [*(evidence.c.id.in_(d) for d in drivers), evidence_visible(scope), *_filters(query.filters)]
-        for expression in excluded:
-            matching = (
-                select(search_rows.c.evidence_id)
-                .select_from(_FTS.join(search_rows, search_rows.c.id == _FTS.c.rowid))
-                .where(_matches(expression))
-            )
-            conds.append(evidence.c.id.not_in(matching))
-        if match is not None:
-            best = (
-                # rank is bm25 with the columns' weights; min() keeps its best document's
-                # row id with it (SQLite's bare columns of a min() aggregate).
-                select(
-                    search_rows.c.evidence_id.label("eid"),
-                    func.min(_FTS.c.rank).label("score"),
-                    search_rows.c.id.label("rid"),
-                )
-                .select_from(_FTS.join(search_rows, search_rows.c.id == _FTS.c.rowid))
-                .where(
-                    _matches(match),
-                    _FTS.c.rank.op("MATCH")(literal(RANK)),
-                    *(search_rows.c.evidence_id.in_(d) for d in drivers),
-                )
-                .group_by(search_rows.c.evidence_id)
-                .subquery("best")
-            )
-            base = select(evidence.c.id, best.c.score, best.c.rid).select_from(
-                best.join(evidence, evidence.c.id == best.c.eid)
-            )
-        else:
-            base = select(evidence.c.id, literal(0.0, Float).label("score"), null().label("rid"))
         sort = query.sort
         if match is None and sort is SearchSort.RELEVANCE:
             sort = SearchSort.NEWEST  # nothing to rank: a filtered list, newest first
-        carried = [evidence.c.created_at, evidence.c.captured_at]
+        # Checked on given candidate items, the filters first (SQLite checks them in this
+        # order, and they are the cheaper).
+        checks = [*_filters(query.filters, plain=True), evidence_visible(scope)]
+        # Supersets of the answer that indexes find quickly: the items a narrow scope can
+        # reach, and the selective filters. Used only when small; the exact rules still apply.
+        reachable = _reachable(scope)
+        if (
+            scope.unit_scope
+            and scope.unit
+            and not self._small(select(evidence.c.id).where(evidence.c.unit == scope.unit))
+        ):
+            reachable = None  # a large unit: not worth gathering everything it holds
+        drivers = [d for d in (reachable, *_filter_drivers(query.filters)) if d is not None]
+        narrow = [d for d in drivers if self._small(d)]
+        carried: list[Any] = [evidence.c.id, evidence.c.created_at, evidence.c.captured_at]
         if facets:
             carried += [
                 evidence.c.kind,
@@ -540,53 +564,144 @@ class SqliteSearchIndex:
                 evidence.c.captured_by,
                 evidence.c.device_serial,
                 evidence.c.status,
-                evidence.c.restriction,
+                _level().label("level"),
             ]
-        matched = base.add_columns(*carried).where(*conds).cte("matched").prefix_with("MATERIALIZED")
-        m = matched.c
-        order: list[Any] = {
-            SearchSort.RELEVANCE: [m.score.asc(), m.created_at.desc(), m.id.desc()],
-            SearchSort.NEWEST: [m.created_at.desc(), m.id.desc()],
-            SearchSort.OLDEST: [m.created_at.asc(), m.id.asc()],
-            SearchSort.CAPTURED: [m.captured_at.desc().nulls_last(), m.id.desc()],
-        }[sort]
-        page = (
-            select(m.id.label("value"), m.score, m.rid, func.row_number().over(order_by=order).label("pos"))
-            .order_by(*order)
-            .limit(limit)
-            .offset(offset)
-            .subquery("page")
+        complete = True
+        items: list[Any]
+        if match is not None:
+            # the newest documents, one more than the window: all of them when it is not full
+            found = self._conn.execute(
+                text(NEWEST_MATCHING), {"match": match, "window": MATCH_WINDOW + 1}
+            ).all()
+            if len(found) > MATCH_WINDOW:
+                if narrow:
+                    found = self._matching_of(self._items_in(narrow), match)
+                else:
+                    found = found[:MATCH_WINDOW]
+                    complete = False
+            score = {int(r.rid): float(r.score) for r in found}
+            best: dict[str, Any] = {}
+            rids = sorted(score)
+            for start in range(0, len(rids), 5000):
+                stmt = (
+                    select(search_rows.c.id.label("rid"), *carried)
+                    .select_from(search_rows.join(evidence, evidence.c.id == search_rows.c.evidence_id))
+                    .where(search_rows.c.id.in_(rids[start : start + 5000]), *checks)
+                )
+                for row in self._conn.execute(stmt):
+                    held = best.get(row.id)
+                    if held is None or score[row.rid] < score[held.rid]:
+                        best[row.id] = row
+            gone = self._excluded(list(best), excluded)
+            items = [_Item(row, score[row.rid]) for eid, row in best.items() if eid not in gone]
+            _sort(items, sort)
+        elif narrow:
+            stmt = select(*carried).where(evidence.c.id.in_(self._items_in(narrow)), *checks)
+            items = [_Item(row, 0.0) for row in self._conn.execute(stmt)]
+            _sort(items, sort)
+        else:
+            # The newest (oldest) LIST_WINDOW items -- of the capture range when there is one,
+            # through its index -- are the candidates; the filters and the access rule are
+            # checked on those. All of them when the window is not full.
+            f = query.filters
+            dated = f.captured_from is not None or f.captured_to is not None or sort is SearchSort.CAPTURED
+            walk = evidence.c.captured_at if dated else evidence.c.created_at
+            in_range = []
+            if f.captured_from is not None:
+                in_range.append(evidence.c.captured_at >= f.captured_from)
+            if f.captured_to is not None:
+                in_range.append(evidence.c.captured_at <= f.captured_to)
+            window = (
+                select(evidence.c.id)
+                .where(*in_range)
+                .order_by(walk.asc() if sort is SearchSort.OLDEST else walk.desc())
+                .limit(LIST_WINDOW + 1)
+            )
+            ids = list(self._conn.execute(window).scalars())
+            if len(ids) > LIST_WINDOW:
+                ids = ids[:LIST_WINDOW]
+                complete = False
+            checks += [evidence.c.id.not_in(_items_matching(x)) for x in excluded]
+            stmt = select(*carried).where(evidence.c.id.in_(ids), *checks)
+            items = [_Item(row, 0.0) for row in self._conn.execute(stmt)]
+            _sort(items, sort)
+        return SearchResult(
+            hits=self._hits(items[offset : offset + limit], match),
+            total=len(items),
+            facets=self._facets(items) if facets else {},
+            total_exact=complete,
         )
-        parts: list[Any] = [
-            select(
-                literal(0).label("part"),
-                literal("").label("facet"),
-                page.c.value,
-                page.c.score,
-                page.c.rid,
-                page.c.pos.label("n"),
-            ),
-            select(literal(1), literal(""), literal(""), literal(0.0), literal(0), func.count()).select_from(
-                matched
-            ),
-        ]
-        if facets:
-            parts.append(_facet_rows(matched))
-        rows = self._conn.execute(union_all(*parts)).all()
-        total = 0
-        page_rows: list[Any] = []
-        facet_counts: dict[str, list[FacetCount]] = {name: [] for name in FACET_FIELDS} if facets else {}
-        for r in rows:
-            if r.part == 0:
-                page_rows.append(r)  # its n is its place in the order
-            elif r.part == 1:
-                total = int(r.n)
-            else:
-                facet_counts[r.facet].append(FacetCount(value=str(r.value), count=int(r.n)))
-        for counts in facet_counts.values():
-            counts.sort(key=lambda fc: (-fc.count, fc.value))
-        page_rows.sort(key=lambda r: int(r.n))
-        return SearchResult(hits=self._hits(page_rows, match), total=total, facets=facet_counts)
+
+    def _matching_of(self, ids: list[str], match: str) -> list[Any]:
+        """(rid, score) of these items' documents that match. FTS5 cannot give bm25 here (it
+        would count each word's documents again for every lookup), so the score weighs the
+        marked words by column as bm25 does (title 10, keywords 4, body 1), without rarity."""
+        query = text(MARKED_OF_ITEMS).bindparams(bindparam("ids", ids, expanding=True))
+        out = []
+        for start in range(0, len(ids), 5000):
+            for r in self._conn.execute(query, {"match": match, "ids": ids[start : start + 5000]}):
+                weight = 10 * r.title.count("\x02") + 4 * r.keywords.count("\x02") + r.body.count("\x02")
+                out.append(_Found(int(r.rid), -float(weight)))
+        return out
+
+    def _excluded(self, ids: list[str], expressions: list[str]) -> set[str]:
+        """Of these items, the ones with a document matching any of these expressions."""
+        gone: set[str] = set()
+        for expression in expressions:
+            query = text(ITEMS_MATCHING).bindparams(bindparam("ids", ids, expanding=True))
+            for start in range(0, len(ids), 5000):
+                chunk = ids[start : start + 5000]
+                found = self._conn.execute(query, {"match": expression, "ids": chunk})
+                gone.update(r.evidence_id for r in found)
+        return gone
+
+    def _small(self, items: Select[Any]) -> bool:
+        """Whether a set of items is small enough to start a search from."""
+        counted = select(func.count()).select_from(items.limit(NARROW_ITEMS + 1).subquery())
+        return int(self._conn.execute(counted).scalar_one()) <= NARROW_ITEMS
+
+    def _items_in(self, sets: list[Select[Any]]) -> list[str]:
+        """The items in every one of these sets."""
+        return list(
+            self._conn.execute(select(evidence.c.id).where(*(evidence.c.id.in_(d) for d in sets))).scalars()
+        )
+
+    def _facets(self, items: list[Any]) -> dict[str, list[FacetCount]]:
+        """The FACET_TOP most frequent values of each facet over these items."""
+        counts: dict[str, Counter[str]] = {name: Counter() for name in FACET_FIELDS}
+        columns = {
+            "kind": "kind",
+            "category": "category",
+            "officer": "captured_by",
+            "device": "device_serial",
+            "state": "status",
+            "restriction": "level",
+        }
+        for row in items:
+            for name, attr in columns.items():
+                value = getattr(row, attr)
+                if value is not None:
+                    counts[name][str(value)] += 1
+        ids = [row.id for row in items]
+        for name, link, value in (
+            ("case", case_evidence, case_evidence.c.case_number),
+            ("tag", evidence_tags, evidence_tags.c.tag),
+        ):
+            for start in range(0, len(ids), 5000):
+                query = (
+                    select(value, func.count())
+                    .where(link.c.evidence_id.in_(ids[start : start + 5000]))
+                    .group_by(value)
+                )
+                for v, n in self._conn.execute(query):
+                    counts[name][str(v)] += int(n)
+        return {
+            name: [
+                FacetCount(value=v, count=n)
+                for v, n in sorted(c.items(), key=lambda vn: (-vn[1], vn[0]))[:FACET_TOP]
+            ]
+            for name, c in counts.items()
+        }
 
     def _hits(self, rows: list[Any], match: str | None) -> list[Hit]:
         """The page's hits with their snippets. An item's best document is where its snippet
@@ -595,7 +710,7 @@ class SqliteSearchIndex:
         a match in the metadata never claims a moment of a recording."""
         picked: dict[str, Any] = {}
         if match is not None:
-            best = {r.value: int(r.rid) for r in rows if r.rid is not None}
+            best = {r.id: int(r.rid) for r in rows if r.rid is not None}
             found = self._snippets(list(best.values()), match)
             for eid, rid in best.items():
                 if rid in found:
@@ -613,7 +728,7 @@ class SqliteSearchIndex:
             picked = {eid: doc for eid, doc in picked.items() if doc is not None and _speaks(doc)}
         titles: dict[str, str] = {}
         hits = []
-        plain = [r.value for r in rows if r.value not in picked]
+        plain = [r.id for r in rows if r.id not in picked]
         if plain:
             titles = dict(
                 self._conn.execute(
@@ -621,37 +736,57 @@ class SqliteSearchIndex:
                 ).all()
             )
         for r in rows:
-            doc = picked.get(r.value)
+            doc = picked.get(r.id)
             score = -float(r.score) if r.score else 0.0  # bm25: lower is better
             if doc is None:
-                hits.append(Hit(r.value, score, titles.get(r.value) or "", METADATA, None))
+                hits.append(Hit(r.id, score, titles.get(r.id) or "", METADATA, None))
             elif doc.source == METADATA:
-                hits.append(Hit(r.value, score, doc.snip or "", METADATA, None))
+                hits.append(Hit(r.id, score, doc.snip or "", METADATA, None))
             else:
                 at = _second_at(doc.body or "", doc.marks or "", doc.start_s)
-                hits.append(Hit(r.value, score, doc.body_snip or "", doc.source, at))
+                hits.append(Hit(r.id, score, doc.body_snip or "", doc.source, at))
         return hits
 
     def _snippets(self, rids: list[int], match: str) -> dict[int, Any]:
         """Of these documents, the ones matching, with their snippets and marked body."""
         if not rids:
             return {}
-        marks = (func.char(2), func.char(3))
-        fts: Any = literal_column("search_fts")
-        query = (
-            select(
-                _FTS.c.rowid,
-                search_rows.c.source,
-                search_rows.c.start_s,
-                _FTS.c.marks,
-                func.snippet(fts, -1, *marks, "…", SNIPPET_TOKENS).label("snip"),
-                func.snippet(fts, 2, *marks, "…", SNIPPET_TOKENS).label("body_snip"),
-                func.highlight(fts, 2, *marks).label("body"),
-            )
-            .select_from(_FTS.join(search_rows, search_rows.c.id == _FTS.c.rowid))
-            .where(_matches(match), _FTS.c.rowid.in_(rids))
-        )
+        query = text(SNIPPETS).bindparams(bindparam("rids", rids, expanding=True), match=match)
         return {int(r.rowid): r for r in self._conn.execute(query)}
+
+
+class _Found(NamedTuple):
+    rid: int
+    score: float
+
+
+class _Item:
+    """A visible matching item: its row (id, dates, facet values, best document) and score."""
+
+    __slots__ = ("captured_at", "created_at", "id", "rid", "row", "score")
+
+    def __init__(self, row: Any, score: float) -> None:
+        self.row, self.score = row, score
+        self.id, self.created_at, self.captured_at = row.id, row.created_at, row.captured_at
+        self.rid: int | None = getattr(row, "rid", None)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.row, name)
+
+
+def _sort(items: list[_Item], sort: SearchSort) -> None:
+    """In the order asked for (ties: newest first), like the SQL orders."""
+    if sort is SearchSort.OLDEST:
+        items.sort(key=lambda i: (i.created_at, i.id))
+        return
+    if sort is SearchSort.CAPTURED:
+        items.sort(
+            key=lambda i: (i.captured_at is not None, i.captured_at or i.created_at, i.id), reverse=True
+        )
+        return
+    items.sort(key=lambda i: (i.created_at, i.id), reverse=True)
+    if sort is SearchSort.RELEVANCE:
+        items.sort(key=lambda i: i.score)  # stable: equal scores stay newest first
 
 
 def _speaks(doc: Any) -> bool:
@@ -659,57 +794,25 @@ def _speaks(doc: Any) -> bool:
     return bool(doc.source == METADATA or "\x02" in (doc.body or ""))
 
 
-def _facet_rows(matched: Any) -> Select[Any]:
-    """(2, facet, value, 0, 0, count) rows: the FACET_TOP most frequent values of each facet
-    over exactly the visible matching set."""
-    m = matched.c
+def _level() -> ColumnElement[str]:
+    """An item's effective level: its own, or that of the strictest case holding it."""
     in_case = exists().where(
-        case_evidence.c.evidence_id == m.id, case_evidence.c.case_number == cases.c.number
+        case_evidence.c.evidence_id == evidence.c.id, case_evidence.c.case_number == cases.c.number
     )
-    level = case(
-        (or_(m.restriction == "sealed", in_case.where(cases.c.restriction == "sealed")), "sealed"),
+    return case(
+        (or_(evidence.c.restriction == "sealed", in_case.where(cases.c.restriction == "sealed")), "sealed"),
         (
-            or_(m.restriction == "restricted", in_case.where(cases.c.restriction == "restricted")),
+            or_(evidence.c.restriction == "restricted", in_case.where(cases.c.restriction == "restricted")),
             "restricted",
         ),
         else_="normal",
     )
 
-    def by(name: str, column: Any, source: Any = matched) -> Select[Any]:
-        return (
-            select(literal(name).label("facet"), column.label("value"), func.count().label("n"))
-            .select_from(source)
-            .where(column.is_not(None))
-            .group_by(column)
-        )
 
-    # The matched set drives these joins (a unary + keeps SQLite from indexing the set and
-    # scanning every link of the agency instead).
-    outer_id: ColumnElement[Any] = literal_column(f"+{matched.name}.id")
-    every = union_all(
-        by("kind", m.kind),
-        by("category", m.category),
-        by("officer", m.captured_by),
-        by("device", m.device_serial),
-        by(
-            "case",
-            case_evidence.c.case_number,
-            matched.join(case_evidence, case_evidence.c.evidence_id == outer_id),
-        ),
-        by("tag", evidence_tags.c.tag, matched.join(evidence_tags, evidence_tags.c.evidence_id == outer_id)),
-        by("restriction", level),
-        by("state", m.status),
-    ).subquery("facets")
-    ranked = select(
-        every.c.facet,
-        every.c.value,
-        every.c.n,
-        func.row_number()
-        .over(partition_by=every.c.facet, order_by=(every.c.n.desc(), every.c.value))
-        .label("rank"),
-    ).subquery("ranked")
-    return select(literal(2), ranked.c.facet, ranked.c.value, literal(0.0), literal(0), ranked.c.n).where(
-        ranked.c.rank <= FACET_TOP
+def _items_matching(expression: str) -> Select[Any]:
+    """The items with a document matching an FTS5 expression."""
+    return select(search_rows.c.evidence_id).where(
+        search_rows.c.id.in_(select(_FTS.c.rowid).where(_matches(expression)))
     )
 
 
@@ -812,17 +915,33 @@ def _lower_in(column: Any, values: tuple[str, ...]) -> ColumnElement[bool]:
     return func.lower(column).in_(sorted({v.lower() for v in values}))
 
 
-def _filters(f: SearchFilters) -> list[ColumnElement[bool]]:
-    """The WHERE conditions on ``evidence`` for the structured filters."""
+class _Columns:
+    """``evidence``'s columns, or -- plain -- the same behind a unary + that keeps SQLite from
+    choosing their index (without statistics it takes any equality on an index for selective)."""
+
+    def __init__(self, plain: bool) -> None:
+        self._plain = plain
+
+    def __getattr__(self, name: str) -> Any:
+        column = evidence.c[name]
+        if not self._plain:
+            return column
+        return literal_column(f"+evidence.{name}", type_=column.type)
+
+
+def _filters(f: SearchFilters, *, plain: bool = False) -> list[ColumnElement[bool]]:
+    """The WHERE conditions on ``evidence`` for the structured filters; ``plain``: in a form
+    no index serves (for checking a given set of items, which SQLite should look up by id)."""
+    e = _Columns(plain)
     conds: list[ColumnElement[bool]] = []
     if f.kinds:
-        conds.append(evidence.c.kind.in_(sorted({k.value for k in f.kinds})))
+        conds.append(e.kind.in_(sorted({k.value for k in f.kinds})))
     if f.officers:
-        conds.append(_lower_in(evidence.c.captured_by, f.officers))
+        conds.append(_lower_in(e.captured_by, f.officers))
     if f.devices:
-        conds.append(_lower_in(evidence.c.device_serial, f.devices))
+        conds.append(_lower_in(e.device_serial, f.devices))
     if f.categories:
-        conds.append(_lower_in(evidence.c.category, f.categories))
+        conds.append(_lower_in(e.category, f.categories))
     if f.cases:
         conds.append(
             exists().where(
@@ -849,48 +968,58 @@ def _filters(f: SearchFilters) -> list[ColumnElement[bool]]:
             options.append(and_(~sealed, ~restricted))
         conds.append(or_(*options) if options else false())
     if f.states:
-        conds.append(evidence.c.status.in_(sorted({s.value for s in f.states})))
+        conds.append(e.status.in_(sorted({s.value for s in f.states})))
     if f.captured_from is not None:
-        conds.append(evidence.c.captured_at >= f.captured_from)
+        conds.append(e.captured_at >= f.captured_from)
     if f.captured_to is not None:
-        conds.append(evidence.c.captured_at <= f.captured_to)
+        conds.append(e.captured_at <= f.captured_to)
     if f.near is not None:
-        conds.extend(_near(f.near.lat, f.near.lon, f.near.radius_m))
+        conds.extend(_near(f.near.lat, f.near.lon, f.near.radius_m, plain=plain))
     if f.box is not None:
-        conds.extend(_box(f.box))
+        conds.extend(_box(f.box, plain=plain))
     return conds
 
 
-def _box(b: GeoBox) -> list[ColumnElement[bool]]:
-    conds: list[ColumnElement[bool]] = [evidence.c.latitude.between(b.south, b.north)]
+def _box(b: GeoBox, *, plain: bool = False) -> list[ColumnElement[bool]]:
+    e = _Columns(plain)
+    conds: list[ColumnElement[bool]] = [e.latitude.between(b.south, b.north)]
     if b.west <= b.east:
-        conds.append(evidence.c.longitude.between(b.west, b.east))
+        conds.append(e.longitude.between(b.west, b.east))
     else:  # across the 180th meridian
-        conds.append(or_(evidence.c.longitude >= b.west, evidence.c.longitude <= b.east))
+        conds.append(or_(e.longitude >= b.west, e.longitude <= b.east))
     return conds
 
 
-def _near(lat: float, lon: float, radius_m: float) -> list[ColumnElement[bool]]:
+def _near(lat: float, lon: float, radius_m: float, *, plain: bool = False) -> list[ColumnElement[bool]]:
     """A bounding box the index can use, then the exact great-circle (haversine) distance."""
+    e = _Columns(plain)
     dlat = math.degrees(radius_m / EARTH_RADIUS_M)
-    conds: list[ColumnElement[bool]] = [evidence.c.latitude.between(lat - dlat, lat + dlat)]
+    conds: list[ColumnElement[bool]] = [e.latitude.between(lat - dlat, lat + dlat)]
     cos_lat = math.cos(math.radians(min(89.999, abs(lat) + dlat)))
     dlon = dlat / cos_lat if cos_lat > 1e-9 else 360.0
     if dlon < 180:
         west, east = lon - dlon, lon + dlon
         if west < -180:
-            conds.append(or_(evidence.c.longitude >= west + 360, evidence.c.longitude <= east))
+            conds.append(or_(e.longitude >= west + 360, e.longitude <= east))
         elif east > 180:
-            conds.append(or_(evidence.c.longitude >= west, evidence.c.longitude <= east - 360))
+            conds.append(or_(e.longitude >= west, e.longitude <= east - 360))
         else:
-            conds.append(evidence.c.longitude.between(west, east))
+            conds.append(e.longitude.between(west, east))
     phi1 = math.radians(lat)
-    phi2 = func.radians(evidence.c.latitude)
+    phi2 = func.radians(e.latitude)
     half_dphi = (phi2 - phi1) / 2
-    half_dlmb = (func.radians(evidence.c.longitude) - math.radians(lon)) / 2
+    half_dlmb = (func.radians(e.longitude) - math.radians(lon)) / 2
     a = func.pow(func.sin(half_dphi), 2) + math.cos(phi1) * func.cos(phi2) * func.pow(func.sin(half_dlmb), 2)
     conds.append(2 * EARTH_RADIUS_M * func.asin(func.min(1.0, func.sqrt(a))) <= radius_m)
     return conds
 
 
-__all__ = ["FTS_CREATE", "NoSearchIndex", "SqliteSearchIndex", "compile_match", "mark_dirty", "take_dirty"]
+__all__ = [
+    "FTS_CREATE",
+    "FTS_RANK",
+    "NoSearchIndex",
+    "SqliteSearchIndex",
+    "compile_match",
+    "mark_dirty",
+    "take_dirty",
+]
