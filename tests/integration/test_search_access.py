@@ -177,3 +177,48 @@ def test_facets_of_a_narrowed_search_stay_inside_the_scope(
             assert result.total == len(result.hits)
             for f in result.facets.get("case", []):
                 assert f.count <= result.total
+
+
+@pytest.mark.parametrize("name", sorted(PEOPLE))
+@pytest.mark.parametrize("q", [SECRET, "zanzi*", f"{SECRET} -nothing", "", "tag:shared", "said"])
+def test_a_broad_search_cut_short_still_shows_only_what_is_allowed(
+    world: tuple[Container, dict[str, Actor], dict[str, set[str]]],
+    name: str,
+    q: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With the candidate windows far smaller than the matching set, the total is a lower
+    bound -- and still nothing hidden appears in hits, totals, facets or snippets."""
+    from opendems.adapters.db import search_repo
+
+    monkeypatch.setattr(search_repo, "MATCH_WINDOW", 7)
+    monkeypatch.setattr(search_repo, "LIST_WINDOW", 7)
+    c, actors, expected = world
+    allowed = expected[name]
+    result = search_svc.search(
+        actors[name], q, None, limit=200, offset=0, facets=True, uow=c.uow(), clock=c.clock
+    )
+    hits = {h.evidence_id for h in result.hits}
+    assert hits <= allowed
+    assert result.total == len(hits) <= len(allowed)
+    if result.total_exact:
+        assert hits == allowed
+    if not allowed:
+        assert not hits and all(not v for v in result.facets.values())
+        return
+    if name in ("cora", "irene", "aud"):  # agency-wide: the match is cut to the window
+        assert not result.total_exact
+    with c.uow() as uow:
+        seeds = {}
+        for evidence_id in hits:
+            item = uow.evidence.get(evidence_id)
+            assert item is not None and item.device_serial is not None
+            seeds[evidence_id] = item.device_serial.removeprefix("SER")
+    facets = result.facets
+    for field in ("kind", "restriction", "state"):
+        assert sum(f.count for f in facets[field]) == result.total  # over the same candidates
+    assert {f.value.removeprefix("cat") for f in facets["category"]} <= set(seeds.values())
+    assert {f.value.removeprefix("SER") for f in facets["device"]} <= set(seeds.values())
+    for h in result.hits:
+        digits = {tok for tok in h.snippet.replace("\x02", " ").replace("\x03", " ").split() if tok.isdigit()}
+        assert digits <= {seeds[h.evidence_id]}

@@ -299,6 +299,26 @@ def test_a_match_only_in_the_metadata_does_not_claim_a_moment(world: World) -> N
     assert world.find("recording OR crowbar").total == 1
 
 
+def test_a_broad_match_is_counted_as_a_lower_bound(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    from opendems.adapters.db import search_repo
+
+    fillers = {v for k, v in world.ids.items() if k.startswith("filler")}
+    exact = world.find("patrol")
+    assert exact.total == 16 and exact.total_exact
+    monkeypatch.setattr(search_repo, "MATCH_WINDOW", 5)
+    cut = world.find("patrol")
+    assert not cut.total_exact
+    assert 1 <= cut.total <= 5  # the newest five matching documents' items
+    assert {h.evidence_id for h in cut.hits} <= fillers
+    assert sum(f.count for f in cut.facets["kind"]) == cut.total  # facets of those candidates
+    assert world.find("crowbar").total_exact  # a match within the window stays exact
+    monkeypatch.setattr(search_repo, "LIST_WINDOW", 5)
+    listed = world.find("")
+    assert not listed.total_exact and listed.total <= 5
+    newest = world.find("sort:newest", limit=3)
+    assert [h.evidence_id for h in newest.hits] == [h.evidence_id for h in listed.hits[:3]]
+
+
 # -- filters ------------------------------------------------------------------------------------
 
 
@@ -442,7 +462,7 @@ def test_the_index_follows_every_committed_change(fresh: World) -> None:
 def test_a_hit_deep_in_a_window_jumps_to_its_own_segment(fresh: World) -> None:
     w, c = fresh, fresh.c
     item = ingest(c, w.olga, "x", title="Long interview")
-    words = "we kept talking about nothing much at all".split()
+    words = ["we", "kept", "talking", "about", "nothing", "much", "at", "all"]
     segments: list[tuple[float | None, str]] = [(n * 3.0, " ".join(words)) for n in range(60)]
     segments[37] = (111.0, "and then the getaway driver said hello")
     transcript(c, item, segments)
