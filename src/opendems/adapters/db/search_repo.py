@@ -120,9 +120,12 @@ SNIPPETS = (
     " FROM search_rows AS r CROSS JOIN search_fts AS f"
     " WHERE r.id IN :rids AND f.rowid = r.id AND search_fts MATCH :match"
 )
-ITEMS_MATCHING = (
-    "SELECT DISTINCT r.evidence_id FROM search_rows AS r CROSS JOIN search_fts AS f"
-    " WHERE r.evidence_id IN :ids AND f.rowid = r.id AND search_fts MATCH :match"
+# (FTS5 lists the documents matching once; looking each candidate document up would evaluate
+# the expression again for every one.)
+EXCLUDED_OF_ITEMS = (
+    "SELECT DISTINCT r.evidence_id FROM search_rows AS r WHERE r.evidence_id IN :ids"
+    " AND r.id IN (SELECT rowid FROM search_fts WHERE search_fts MATCH :match"
+    " AND rowid BETWEEN :low AND :high)"
 )
 MARKED_OF_ITEMS = (
     "SELECT r.id AS rid, highlight(search_fts, 0, char(2), '') AS title,"
@@ -569,13 +572,15 @@ class SqliteSearchIndex:
         complete = True
         items: list[Any]
         if match is not None:
-            # the newest documents, one more than the window: all of them when it is not full
+            # The newest documents, one more than the window: all of them when it is not full.
+            # A document holding an excluded word is no candidate (its item is excluded too).
+            strict = f"({match}) NOT ({' OR '.join(excluded)})" if excluded else match
             found = self._conn.execute(
-                text(NEWEST_MATCHING), {"match": match, "window": MATCH_WINDOW + 1}
+                text(NEWEST_MATCHING), {"match": strict, "window": MATCH_WINDOW + 1}
             ).all()
             if len(found) > MATCH_WINDOW:
                 if narrow:
-                    found = self._matching_of(self._items_in(narrow), match)
+                    found = self._matching_of(self._items_in(narrow), strict)
                 else:
                     found = found[:MATCH_WINDOW]
                     complete = False
@@ -647,12 +652,19 @@ class SqliteSearchIndex:
     def _excluded(self, ids: list[str], expressions: list[str]) -> set[str]:
         """Of these items, the ones with a document matching any of these expressions."""
         gone: set[str] = set()
-        for expression in expressions:
-            query = text(ITEMS_MATCHING).bindparams(bindparam("ids", ids, expanding=True))
-            for start in range(0, len(ids), 5000):
-                chunk = ids[start : start + 5000]
-                found = self._conn.execute(query, {"match": expression, "ids": chunk})
-                gone.update(r.evidence_id for r in found)
+        query = text(EXCLUDED_OF_ITEMS).bindparams(bindparam("ids", expanding=True))
+        for start in range(0, len(ids), 5000):
+            chunk = ids[start : start + 5000]
+            # Only the documents in the span of these items' own are listed.
+            span = select(func.min(search_rows.c.id), func.max(search_rows.c.id)).where(
+                search_rows.c.evidence_id.in_(chunk)
+            )
+            low, high = self._conn.execute(span).one()
+            if low is None:
+                continue
+            for expression in expressions:
+                args = {"match": expression, "ids": chunk, "low": low, "high": high}
+                gone.update(r.evidence_id for r in self._conn.execute(query, args))
         return gone
 
     def _small(self, items: Select[Any]) -> bool:
