@@ -585,20 +585,22 @@ class SqliteSearchIndex:
                     found = found[:MATCH_WINDOW]
                     complete = False
             score = {int(r.rid): float(r.score) for r in found}
-            best: dict[str, Any] = {}
+            # Each item once, with its best document: the checks run per item, not per document.
+            best: dict[str, int] = {}
             rids = sorted(score)
             for start in range(0, len(rids), 5000):
-                stmt = (
-                    select(search_rows.c.id.label("rid"), *carried)
-                    .select_from(search_rows.join(evidence, evidence.c.id == search_rows.c.evidence_id))
-                    .where(search_rows.c.id.in_(rids[start : start + 5000]), *checks)
+                owners = select(search_rows.c.id, search_rows.c.evidence_id).where(
+                    search_rows.c.id.in_(rids[start : start + 5000])
                 )
-                for row in self._conn.execute(stmt):
-                    held = best.get(row.id)
-                    if held is None or score[row.rid] < score[held.rid]:
-                        best[row.id] = row
-            gone = self._excluded(list(best), excluded)
-            items = [_Item(row, score[row.rid]) for eid, row in best.items() if eid not in gone]
+                for rid, eid in self._conn.execute(owners):
+                    if eid not in best or score[rid] < score[best[eid]]:
+                        best[eid] = rid
+            gone = self._excluded(sorted(best), excluded)
+            ids = sorted(set(best) - gone)
+            items = []
+            for start in range(0, len(ids), 5000):
+                stmt = select(*carried).where(evidence.c.id.in_(ids[start : start + 5000]), *checks)
+                items += [_Item(row, score[best[row.id]], best[row.id]) for row in self._conn.execute(stmt)]
             _sort(items, sort)
         elif narrow:
             stmt = select(*carried).where(evidence.c.id.in_(self._items_in(narrow)), *checks)
@@ -652,6 +654,8 @@ class SqliteSearchIndex:
     def _excluded(self, ids: list[str], expressions: list[str]) -> set[str]:
         """Of these items, the ones with a document matching any of these expressions."""
         gone: set[str] = set()
+        if not expressions:
+            return gone
         query = text(EXCLUDED_OF_ITEMS).bindparams(bindparam("ids", expanding=True))
         for start in range(0, len(ids), 5000):
             chunk = ids[start : start + 5000]
@@ -777,10 +781,9 @@ class _Item:
 
     __slots__ = ("captured_at", "created_at", "id", "rid", "row", "score")
 
-    def __init__(self, row: Any, score: float) -> None:
-        self.row, self.score = row, score
+    def __init__(self, row: Any, score: float, rid: int | None = None) -> None:
+        self.row, self.score, self.rid = row, score, rid
         self.id, self.created_at, self.captured_at = row.id, row.created_at, row.captured_at
-        self.rid: int | None = getattr(row, "rid", None)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.row, name)
