@@ -127,6 +127,11 @@ EXCLUDED_OF_ITEMS = (
     " AND r.id IN (SELECT rowid FROM search_fts WHERE search_fts MATCH :match"
     " AND rowid BETWEEN :low AND :high)"
 )
+SNIPPETS_IN_SPAN = SNIPPETS.replace(
+    " FROM search_rows AS r CROSS JOIN search_fts AS f WHERE r.id IN :rids AND f.rowid = r.id AND",
+    " FROM search_fts AS f CROSS JOIN search_rows AS r WHERE f.rowid BETWEEN :low AND :high"
+    " AND +f.rowid IN :rids AND r.id = f.rowid AND",
+)
 MARKED_OF_ITEMS = (
     "SELECT r.id AS rid, highlight(search_fts, 0, char(2), '') AS title,"
     " highlight(search_fts, 1, char(2), '') AS keywords, highlight(search_fts, 2, char(2), '') AS body"
@@ -767,7 +772,13 @@ class SqliteSearchIndex:
         """Of these documents, the ones matching, with their snippets and marked body."""
         if not rids:
             return {}
-        query = text(SNIPPETS).bindparams(bindparam("rids", rids, expanding=True), match=match)
+        if "*" in match:
+            # A prefix is expanded anew for every document looked up: read the span once.
+            query = text(SNIPPETS_IN_SPAN).bindparams(
+                bindparam("rids", rids, expanding=True), match=match, low=min(rids), high=max(rids)
+            )
+        else:
+            query = text(SNIPPETS).bindparams(bindparam("rids", rids, expanding=True), match=match)
         return {int(r.rowid): r for r in self._conn.execute(query)}
 
 
