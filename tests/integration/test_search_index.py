@@ -319,6 +319,19 @@ def test_a_broad_match_is_counted_as_a_lower_bound(world: World, monkeypatch: py
     assert [h.evidence_id for h in newest.hits] == [h.evidence_id for h in listed.hits[:3]]
 
 
+@pytest.mark.parametrize("cost", [0, 16, 10**6])
+def test_excluded_words_drop_items_whichever_way_they_are_found(
+    world: World, cost: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opendems.adapters.db import search_repo
+
+    monkeypatch.setattr(search_repo, "LOOKUP_COST", cost)
+    assert world.names("recording -crowbar") == []  # the transcript holds it
+    assert world.names("interview -weather") == []
+    assert set(world.names("burglary -bakery")) == {"desc"}
+    assert len(world.names("patrol -nothing")) == 16
+
+
 # -- filters ------------------------------------------------------------------------------------
 
 

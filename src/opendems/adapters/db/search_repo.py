@@ -103,6 +103,8 @@ DIRTY_KEY = "opendems.search_dirty"
 MATCH_WINDOW = 2_000
 # A list without text (or a narrow one) is taken from this many newest items.
 LIST_WINDOW = 2_000
+# Looking a document up in FTS5 costs about this many documents listed.
+LOOKUP_COST = 16
 # A scope or a filter reaching at most this many items is where a search starts from.
 NARROW_ITEMS = 5_000
 # The candidate documents of a text match (see ``search``). FTS5 answers ORDER BY rowid
@@ -126,6 +128,14 @@ EXCLUDED_OF_ITEMS = (
     "SELECT DISTINCT r.evidence_id FROM search_rows AS r WHERE r.evidence_id IN :ids"
     " AND r.id IN (SELECT rowid FROM search_fts WHERE search_fts MATCH :match"
     " AND rowid BETWEEN :low AND :high)"
+)
+EXCLUDED_BY_LOOKUP = (
+    "SELECT DISTINCT r.evidence_id FROM search_rows AS r CROSS JOIN search_fts AS f"
+    " WHERE r.evidence_id IN :ids AND f.rowid = r.id AND search_fts MATCH :match"
+)
+COUNT_IN_SPAN = (
+    "SELECT count(*) FROM (SELECT rowid FROM search_fts WHERE search_fts MATCH :match"
+    " AND rowid BETWEEN :low AND :high LIMIT :most)"
 )
 SNIPPETS_IN_SPAN = SNIPPETS.replace(
     " FROM search_rows AS r CROSS JOIN search_fts AS f WHERE r.id IN :rids AND f.rowid = r.id AND",
@@ -665,15 +675,23 @@ class SqliteSearchIndex:
         for start in range(0, len(ids), 5000):
             chunk = ids[start : start + 5000]
             # Only the documents in the span of these items' own are listed.
-            span = select(func.min(search_rows.c.id), func.max(search_rows.c.id)).where(
+            span = select(func.min(search_rows.c.id), func.max(search_rows.c.id), func.count()).where(
                 search_rows.c.evidence_id.in_(chunk)
             )
-            low, high = self._conn.execute(span).one()
+            low, high, documents = self._conn.execute(span).one()
             if low is None:
                 continue
             for expression in expressions:
                 args = {"match": expression, "ids": chunk, "low": low, "high": high}
-                gone.update(r.evidence_id for r in self._conn.execute(query, args))
+                # List the excluded matches, or look the documents up: whichever is less.
+                most = LOOKUP_COST * int(documents)
+                listed = self._conn.execute(text(COUNT_IN_SPAN), {**args, "most": most + 1}).scalar_one()
+                lookup = (
+                    query
+                    if listed <= most
+                    else text(EXCLUDED_BY_LOOKUP).bindparams(bindparam("ids", expanding=True))
+                )
+                gone.update(r.evidence_id for r in self._conn.execute(lookup, args))
         return gone
 
     def _small(self, items: Select[Any]) -> bool:
