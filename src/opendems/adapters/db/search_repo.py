@@ -1,22 +1,32 @@
 """The search index on SQLite: FTS5 over every item's metadata and text derivatives.
 
 Layout. ``search_rows`` holds one row per indexed document -- an item's metadata, or a window
-of a text derivative (transcript, OCR text) with the second it starts at -- and its id is the
-rowid of the same document in the FTS5 table ``search_fts`` (columns title, keywords, body,
-weighted 10 : 4 : 1 by bm25). Filters and access control are not in the index: a search joins
-the matches to ``evidence`` and applies ``evidence_visible`` -- the clause the evidence list
-uses -- and the filters there, so a change of level, membership or case is seen at once.
+of about WINDOW_WORDS words of a text derivative (transcript, OCR text) with the second it
+starts at -- and its id is the rowid of the same document in the FTS5 table ``search_fts``
+(columns title, keywords, body, marks; bm25 weighs them 10 : 4 : 1, the table's configured
+ranking). A window carries its item's title and keywords too (tags, cases, officer, device,
+file name), and ``marks`` says where each of its segments starts. Filters and access control
+are not in the index: the candidate items are checked against ``evidence_visible`` -- the
+clause the evidence list uses -- and the filters, so a change of level, membership or case is
+seen at once.
 
 Consistency. The repositories that write an item's searchable fields mark it dirty on their
-connection (``mark_dirty``); the unit of work rebuilds those items' metadata documents with
-``refresh`` just before it commits, in the same transaction. Text derivatives are written by
-``add_text`` in the transaction that stores them. ``rebuild_all`` recovers from anything else.
+connection (``mark_dirty``); the unit of work rebuilds those items' metadata documents -- and
+the title and keywords their windows carry -- with ``refresh`` just before it commits, in the
+same transaction. Text derivatives are written by ``add_text`` in the transaction that stores
+them. ``rebuild_all`` recovers from anything else.
 
 Query semantics. The positive part of a query is one FTS5 expression, evaluated per document
-(``a b`` finds a document holding both); an item's score is that of its best document and
-its snippet comes from there. Negations at the top of a query exclude an item when any of
-its documents matches (``-draft`` drops an item whose description says "draft" even when the
-hit is in its transcript).
+(``a b`` finds a document holding both; since a window carries the title and keywords,
+``smith knife`` finds the item captured by Smith whose transcript says "knife" -- but words
+of the description and of the transcript are not combined). An item's score is that of its
+best document and its snippet comes from there, unless that is a window matched only through
+the metadata it carries: then the metadata speaks (no second to jump to). Negations at the top
+of a query exclude an item when any of its documents matches (``-draft`` drops an item whose
+description says "draft" even when the hit is in its transcript).
+
+Bounded work (see ``search``): a broad match is cut to its newest MATCH_WINDOW documents, a
+list without text to the newest LIST_WINDOW items; ``SearchResult.total_exact`` is then false.
 """
 
 from __future__ import annotations
