@@ -110,7 +110,7 @@ METADATA = "metadata"
 EARTH_RADIUS_M = 6_371_008.8
 DIRTY_KEY = "opendems.search_dirty"
 # A text match of more documents than this is cut down to its newest this many (below).
-MATCH_WINDOW = 2_000
+MATCH_WINDOW = 1_000
 # A list without text (or a narrow one) is taken from this many newest items.
 LIST_WINDOW = 2_000
 # Looking a document up in FTS5 costs about this many documents listed.
