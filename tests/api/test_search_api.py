@@ -137,7 +137,7 @@ def test_words_are_ranked_with_highlighted_plain_snippets(world: World) -> None:
     ids = world.ids
     body = search(world, q="bakery")
     assert found(body) == {ids["traffic"], ids["burglary"], ids["interview"]}
-    assert body["total"] == 3 and body["limit"] == 25 and body["offset"] == 0
+    assert body["total"] == 3 and body["total_exact"] is True and body["limit"] == 25 and body["offset"] == 0
     assert body["hits"][0]["evidence_id"] == ids["burglary"]  # a title match outranks the rest
     hit = body["hits"][0]
     assert hit["snippet"] == "Burglary at the bakery"

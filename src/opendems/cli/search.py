@@ -60,6 +60,7 @@ def _as_json(found: view.SearchPage, limit: int) -> dict[str, Any]:
     return {
         "hits": hits,
         "total": found.total,
+        "total_exact": found.total_exact,
         "limit": limit,
         "offset": 0,
         "facets": {
@@ -126,7 +127,10 @@ def search(
         console.print(table)
         shown = len(found.rows)
         more = f", showing the first {shown} (--limit)" if found.total > shown else ""
-        console.print(f"{found.total} item{'' if found.total == 1 else 's'} found{more}.")
+        counted = f"{found.total} item{'' if found.total == 1 else 's'}"
+        if not found.total_exact:
+            counted = f"At least {counted} (a broad match: the newest were examined; narrow it to count all)"
+        console.print(f"{counted} found{more}.")
     if facets:
         for name in FACET_FIELDS:
             counts = found.facets.get(name) or []

@@ -48,6 +48,7 @@ class SearchPage:
     rows: list[SearchRow]
     total: int
     facets: dict[str, list[FacetCount]]
+    total_exact: bool = True  # false: a broad match was cut; total is a lower bound
 
 
 def summaries(actor: Actor, evidence_ids: list[str], *, uow: UnitOfWork) -> dict[str, ItemSummary]:
@@ -91,7 +92,7 @@ def search_page(
     )
     found = summaries(actor, [h.evidence_id for h in result.hits], uow=uow)
     rows = [SearchRow(hit=h, item=found[h.evidence_id]) for h in result.hits if h.evidence_id in found]
-    return SearchPage(rows=rows, total=result.total, facets=result.facets)
+    return SearchPage(rows=rows, total=result.total, facets=result.facets, total_exact=result.total_exact)
 
 
 def highlight_ranges(snippet: str) -> tuple[str, list[tuple[int, int]]]:

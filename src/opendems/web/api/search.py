@@ -66,6 +66,10 @@ class FacetCountOut(BaseModel):
 class SearchOut(BaseModel):
     hits: list[SearchHitOut]
     total: int
+    total_exact: bool = Field(
+        description="false when the match was too broad to count in full: total is then a lower "
+        "bound ('at least'), and the facets count the items examined"
+    )
     limit: int
     offset: int
     facets: dict[str, list[FacetCountOut]] = Field(
@@ -148,6 +152,7 @@ def search(
     return SearchOut(
         hits=[_hit(r) for r in page.rows],
         total=page.total,
+        total_exact=page.total_exact,
         limit=limit,
         offset=offset,
         facets={

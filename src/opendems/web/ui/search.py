@@ -183,7 +183,13 @@ def search_page(request: Request, who: Who) -> HTMLResponse:
                 uow=c.uow(),
                 clock=c.clock,
             )
-        context.update(rows=found.rows, facets=found.facets, total=found.total, pages=pages)
+        context.update(
+            rows=found.rows,
+            facets=found.facets,
+            total=found.total,
+            total_exact=found.total_exact,
+            pages=pages,
+        )
     except Invalid as exc:
         context.update(query=query, applied={}, error=exc.message)
         return render(request, template, context, status=exc.status)
