@@ -64,7 +64,9 @@ def test_the_server_processes_what_is_ingested_beside_it(tmp_path: Path) -> None
 
 def test_a_worker_killed_midway_leaves_a_job_that_completes_after_restart(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    (tmp_path / "long.mp4").write_bytes(video_bytes(seconds=40, width=640, height=480))
+    # Long enough that the transcode is still running when the test, polling through the
+    # command line (a new process each time), catches it.
+    (tmp_path / "long.mp4").write_bytes(video_bytes(seconds=150, width=640, height=480))
     cli(data, "ingest", str(tmp_path / "long.mp4"))
     env = {**os.environ, "OPENDEMS_JOB_LEASE_SECONDS": "3"}
     worker = subprocess.Popen([*OPENDEMS, "--data-dir", str(data), "worker"], env=env)
