@@ -73,21 +73,18 @@ def list_evidence(
         raise Invalid("captured_from is after captured_to")
     if not decide(actor.principal, Permission.EVIDENCE_VIEW):
         return [], 0
-    if actor.principal.privileged:
-        # An administrator browsing evidence is a privileged action, recorded as such.
-        with uow:
-            record(
-                uow,
-                actor,
-                "evidence:search",
-                "evidence",
-                "*",
-                clock=clock,
-                details={"filter": _filter_text(f)},
-            )
-            uow.commit()
+    record_search(actor, {"filter": _filter_text(f)}, uow=uow, clock=clock)
     with uow.for_reading() as reader:
         return reader.evidence.page(f, visibility(actor.principal), limit=limit, offset=offset)
+
+
+def record_search(actor: Actor, details: dict[str, Any], *, uow: UnitOfWork, clock: Clock) -> None:
+    """An administrator browsing or searching evidence is a privileged action, recorded as such."""
+    if not actor.principal.privileged:
+        return
+    with uow:
+        record(uow, actor, "evidence:search", "evidence", "*", clock=clock, details=details)
+        uow.commit()
 
 
 def _filter_text(f: EvidenceFilter) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from opendems.domain.search import SearchFilters, SearchResult, parse_query
 from opendems.ports import Clock, UnitOfWork
 from opendems.services.context import Actor
 from opendems.services.custody import record
+from opendems.services.evidence import record_search
 
 MAX_PAGE = 200
 MAX_OFFSET = 10_000  # deeper pages are a sign to narrow the query, and cost the index dearly
@@ -40,19 +41,7 @@ def search(
         raise Invalid("the capture range starts after it ends")
     if not decide(actor.principal, Permission.EVIDENCE_VIEW):
         return SearchResult(hits=[], total=0, facets={})
-    if actor.principal.privileged:
-        # An administrator searching evidence is a privileged action, recorded as such.
-        with uow:
-            record(
-                uow,
-                actor,
-                "evidence:search",
-                "evidence",
-                "*",
-                clock=clock,
-                details={"query": text[:1000], **_filters_text(extra)},
-            )
-            uow.commit()
+    record_search(actor, {"query": text[:1000], **_filters_text(extra)}, uow=uow, clock=clock)
     with uow.for_reading() as reader:
         return reader.search.search(
             query, visibility(actor.principal), limit=limit, offset=offset, facets=facets
