@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, Path, Query, Request
+from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from opendems.domain.access import Permission
@@ -27,7 +27,7 @@ from opendems.services import audit as audit_svc
 from opendems.services import categories as cat_svc
 from opendems.services.context import Actor
 from opendems.web.deps import container
-from opendems.web.ui.common import P, form_actor, page_actor, render
+from opendems.web.ui.common import FormWho, P, Who, render
 
 router = APIRouter(include_in_schema=False)
 Text = Annotated[str, Form(max_length=2000)]
@@ -69,10 +69,6 @@ NOTICES = {
     "category-activated": "The category is active again.",
     "token-revoked": "The token is revoked: it no longer opens the API.",
 }
-
-
-Who = Annotated[Actor, Depends(page_actor)]
-FormWho = Annotated[Actor, Depends(form_actor)]
 
 
 # -- shared page parts ------------------------------------------------------------------------

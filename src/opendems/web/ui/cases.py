@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from opendems.domain.access import decide
@@ -25,7 +25,7 @@ from opendems.services import cases as svc
 from opendems.services import members as member_svc
 from opendems.services.context import Actor
 from opendems.web.deps import container
-from opendems.web.ui.common import P, form_actor, page_actor, render
+from opendems.web.ui.common import FormWho, P, Who, render
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 25
@@ -45,10 +45,6 @@ NOTICES = {
 }
 
 
-PageActor = Annotated[Actor, Depends(page_actor)]
-FormActor = Annotated[Actor, Depends(form_actor)]
-
-
 def when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else ""
 
@@ -63,7 +59,7 @@ def _back(number: str, message: str) -> RedirectResponse:
 @router.get("/cases", response_class=HTMLResponse)
 def case_list(
     request: Request,
-    who: PageActor,
+    who: Who,
     status: str = "",
     page: Annotated[int, Query(le=1_000_000)] = 1,
     number: str = "",
@@ -117,7 +113,7 @@ def _list_page(
 @router.post("/cases", response_class=HTMLResponse)
 def create(
     request: Request,
-    who: FormActor,
+    who: FormWho,
     number: Annotated[str, Form(max_length=64)] = "",
     title: Text = "",
     incident_number: Annotated[str, Form(max_length=64)] = "",
@@ -197,7 +193,7 @@ def _thumbnail(item: EvidenceItem) -> str | None:
 
 
 @router.get("/cases/{number}", response_class=HTMLResponse)
-def case_page(request: Request, number: str, who: PageActor, m: str = "") -> HTMLResponse:
+def case_page(request: Request, number: str, who: Who, m: str = "") -> HTMLResponse:
     return _detail(request, who, number, notice=NOTICES.get(m))
 
 
@@ -229,7 +225,7 @@ def _run(
 def edit(
     request: Request,
     number: str,
-    who: FormActor,
+    who: FormWho,
     title: Text = "",
     incident_number: Annotated[str, Form(max_length=64)] = "",
     case_type: Text = "",
@@ -258,7 +254,7 @@ def edit(
 def change_status(
     request: Request,
     number: str,
-    who: FormActor,
+    who: FormWho,
     action: Annotated[str, Form(max_length=10)] = "",
     reason: Reason = "",
 ) -> Response:
@@ -293,7 +289,7 @@ def split_ids(text: str) -> list[str]:
 def add_evidence(
     request: Request,
     number: str,
-    who: FormActor,
+    who: FormWho,
     ids: Annotated[str, Form(max_length=4000)] = "",
     reason: Reason = "",
 ) -> Response:
@@ -324,7 +320,7 @@ def add_evidence(
 def remove_evidence(
     request: Request,
     number: str,
-    who: FormActor,
+    who: FormWho,
     evidence_id: Annotated[str, Form(max_length=64)] = "",
     reason: Reason = "",
 ) -> Response:
@@ -361,7 +357,7 @@ def _member_change(
 def add_member(
     request: Request,
     number: str,
-    who: FormActor,
+    who: FormWho,
     username: Annotated[str, Form(max_length=64)] = "",
     reason: Reason = "",
 ) -> Response:
@@ -372,7 +368,7 @@ def add_member(
 def remove_member(
     request: Request,
     number: str,
-    who: FormActor,
+    who: FormWho,
     username: Annotated[str, Form(max_length=64)] = "",
     reason: Reason = "",
 ) -> Response:
@@ -383,7 +379,7 @@ def remove_member(
 def restrict(
     request: Request,
     number: str,
-    who: FormActor,
+    who: FormWho,
     level: Annotated[str, Form(max_length=20)] = "",
     reason: Reason = "",
 ) -> Response:
@@ -440,7 +436,7 @@ def player_context(timeline: list[svc.TimelineEntry]) -> dict[str, Any]:
 
 
 @router.get("/cases/{number}/play", response_class=HTMLResponse)
-def play(request: Request, number: str, who: PageActor) -> HTMLResponse:
+def play(request: Request, number: str, who: Who) -> HTMLResponse:
     c = container(request)
     case = svc.get_case(who, number, uow=c.uow(), clock=c.clock)
     allowed = decide(who.principal, P.EVIDENCE_PLAY)

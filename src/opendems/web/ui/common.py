@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
@@ -101,6 +101,9 @@ def page_actor(request: Request, form_token: str | None = None) -> Actor:
     return Actor(state.principal, where(request), extra={"session": state.session.id[:12]})
 
 
+Who = Annotated[Actor, Depends(page_actor)]  # a page's acting principal (route parameter)
+
+
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
@@ -158,3 +161,6 @@ def safe_next(value: str | None) -> str:
     if any(ch < " " or ch == "\x7f" for ch in value):
         return "/"
     return value
+
+
+FormWho = Annotated[Actor, Depends(form_actor)]  # the same, for a route taking a posted form

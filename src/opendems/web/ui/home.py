@@ -3,16 +3,16 @@ their processing queue with live progress, their cases)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from opendems import __version__
 from opendems.services import desk
 from opendems.services.context import Actor
 from opendems.web.deps import SESSION_COOKIE, container
-from opendems.web.ui.common import SignInRequired, page_actor, render, templates
+from opendems.web.ui.common import SignInRequired, Who, page_actor, render, templates
 from opendems.web.ui.library import RESTRICTION_BADGE, STATE_BADGE
 
 router = APIRouter(include_in_schema=False)
@@ -57,7 +57,7 @@ def home(request: Request) -> HTMLResponse:
 
 
 @router.get("/home/queue", response_class=HTMLResponse)
-def queue(request: Request, who: Annotated[Actor, Depends(page_actor)]) -> HTMLResponse:
+def queue(request: Request, who: Who) -> HTMLResponse:
     """The processing-queue panel alone: the home page polls it while anything is pending
     (the answer carries no poll trigger once nothing is, so the polling stops)."""
     return render(request, "_evidence_queue.html", _queue_context(request, who))

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from opendems.domain.custody import CustodyEvent
@@ -24,11 +24,9 @@ from opendems.services import evidence as svc
 from opendems.services.context import Actor
 from opendems.services.custody import authorize
 from opendems.web.deps import container
-from opendems.web.ui.common import P, form_actor, page_actor, render
+from opendems.web.ui.common import FormWho, P, Who, render
 
 router = APIRouter(include_in_schema=False)
-Who = Annotated[Actor, Depends(page_actor)]
-FormWho = Annotated[Actor, Depends(form_actor)]
 Text = Annotated[str, Form(max_length=10_000)]
 NOTICES = {
     "edited": "The metadata is saved; the change and its reason are in the custody timeline.",

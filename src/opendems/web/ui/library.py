@@ -11,10 +11,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -29,12 +29,10 @@ from opendems.domain.evidence import (
 )
 from opendems.services import cases as case_svc
 from opendems.services import evidence as svc
-from opendems.services.context import Actor
 from opendems.web.deps import container
-from opendems.web.ui.common import P, form_actor, page_actor, render
+from opendems.web.ui.common import FormWho, P, Who, render
 
 router = APIRouter(include_in_schema=False)
-Who = Annotated[Actor, Depends(page_actor)]
 
 PAGE_SIZES = (25, 50, 100)
 MAX_TEXT = 200
@@ -253,7 +251,7 @@ def _safe_back(value: str) -> str:
 
 
 @router.post("/evidence/bulk", response_class=HTMLResponse)
-async def bulk(request: Request, who: Annotated[Actor, Depends(form_actor)]) -> HTMLResponse:
+async def bulk(request: Request, who: FormWho) -> HTMLResponse:
     form = await request.form()
     action = _text(form, "action")
     if action not in BULK_ACTIONS:

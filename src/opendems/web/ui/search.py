@@ -11,22 +11,20 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from markupsafe import Markup, escape
 
 from opendems.domain.errors import Invalid
 from opendems.domain.search import FACET_FIELDS, SearchSort, parse_query
 from opendems.services import search_view as view
-from opendems.services.context import Actor
 from opendems.web.deps import container
-from opendems.web.ui.common import page_actor, render
+from opendems.web.ui.common import Who, render
 
 router = APIRouter(include_in_schema=False)
-Who = Annotated[Actor, Depends(page_actor)]
 
 PAGE_SIZE = 25
 MAX_PAGE = 10_000 // PAGE_SIZE + 1  # the service pages no deeper than 10,000 results
