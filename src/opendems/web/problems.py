@@ -12,6 +12,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from opendems.domain.errors import DomainError, Unauthenticated
 from opendems.services.evidence import RangeNotSatisfiable
+from opendems.web.deps import SESSION_COOKIE, session_state
+from opendems.web.ui.common import SignInRequired, render, sign_in_url, templates
 
 log = logging.getLogger("opendems.web")
 PROBLEM = "application/problem+json"
@@ -43,8 +45,6 @@ def is_page_request(request: Request) -> bool:
 
 def page_problem(request: Request, status: int, title: str, message: str) -> HTMLResponse:
     """The same problem for a person: a page, or for htmx a message in the page's alert area."""
-    from opendems.web.ui.common import templates
-
     if request.headers.get("hx-request") == "true":
         response = templates.TemplateResponse(
             request, "flash.html", {"title": title, "message": message}, status_code=status
@@ -53,32 +53,26 @@ def page_problem(request: Request, status: int, title: str, message: str) -> HTM
         response.headers["HX-Reswap"] = "innerHTML"
         return response
     state = getattr(request.state, "session", None)
-    if state is None and request.cookies.get("opendems_session"):
-        from opendems.web.ui.common import page_actor
-
+    if state is None and request.cookies.get(SESSION_COOKIE):
         try:  # an error on a page that never asked who is signed in (say, no such page)
-            page_actor(request)
-            state = request.state.session
-        except Exception:
+            state = session_state(request)  # only to draw the frame: no CSRF check, no events
+            request.state.session = state
+        except DomainError:
             state = None
     context = {"title": title, "message": message, "user": state.user if state else None}
     if state is not None:
-        from opendems.web.ui.common import render
-
         return render(request, "error.html", context, status=status)
     return templates.TemplateResponse(request, "error.html", context, status_code=status)
 
 
 def install(app: FastAPI) -> None:
-    from opendems.web.ui.common import SignInRequired, sign_in_url
-
     @app.exception_handler(SignInRequired)
     async def _sign_in(request: Request, exc: SignInRequired) -> Response:
         target = sign_in_url(exc.next_path, exc.message)
         if request.headers.get("hx-request") == "true":
             return Response(status_code=204, headers={"HX-Redirect": target})
         response = RedirectResponse(target, status_code=303)
-        response.delete_cookie("opendems_session", path="/")
+        response.delete_cookie(SESSION_COOKIE, path="/")
         return response
 
     @app.exception_handler(DomainError)

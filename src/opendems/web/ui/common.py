@@ -20,8 +20,9 @@ from starlette.concurrency import run_in_threadpool
 
 from opendems import __version__
 from opendems.domain.access import Permission, Principal
-from opendems.domain.errors import Forbidden
+from opendems.domain.errors import Forbidden, Unauthenticated
 from opendems.services.auth import SessionState
+from opendems.services.categories import list_categories
 from opendems.services.context import Actor
 from opendems.web.deps import SAFE_METHODS, check_csrf, container, session_state, where
 from opendems.web.ui.assets import asset_version
@@ -68,8 +69,6 @@ def menu(principal: Principal) -> list[MenuItem]:
 
 def page_session(request: Request, form_token: str | None = None) -> SessionState:
     """The signed-in session behind a page request, or a redirect to the sign-in page."""
-    from opendems.domain.errors import Unauthenticated
-
     try:
         state = session_state(request)
     except Unauthenticated as exc:
@@ -140,8 +139,6 @@ def render(
 def _category_names(request: Request, state: SessionState | None) -> list[str]:
     """The agency's active categories, offered wherever evidence is filed (the server still
     checks every value); none when the user may not read the list."""
-    from opendems.services.categories import list_categories
-
     if state is None or not state.principal.permissions & {P.EVIDENCE_VIEW, P.CATEGORY_MANAGE}:
         return []
     c = container(request)
