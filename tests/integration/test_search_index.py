@@ -202,6 +202,10 @@ def test_boolean_operators(world: World) -> None:
     # A pure negation lists everything else the actor sees.
     everything = world.find("", limit=100).total
     assert world.find("NOT burglary").total == everything - 2
+    # ...also where a narrow filter (officer, case, place) is where the search starts from.
+    assert world.names("officer:olga") == ["title"]
+    assert world.names("officer:olga -bakery") == []
+    assert world.names("officer:otto -bakery") == ["desc"]
 
 
 def test_the_index_reads_the_query_tree(world: World) -> None:

@@ -34,7 +34,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
@@ -94,7 +94,7 @@ from opendems.domain.search import (
 FTS_CREATE = (
     "CREATE VIRTUAL TABLE IF NOT EXISTS search_fts USING fts5("
     "title, keywords, body, marks UNINDEXED, "
-    "tokenize = 'porter unicode61 remove_diacritics 2', prefix = '2 3')"
+    "tokenize = 'porter unicode61 remove_diacritics 2', prefix = '2 3 4')"
 )
 RANK = "bm25(10.0, 4.0, 1.0)"  # the weights of title, keywords and body
 # The table's own ranking (kept in its configuration), so ``ORDER BY rank`` weighs the columns
@@ -158,6 +158,9 @@ MARKED_OF_ITEMS = (
     " FROM search_rows AS r CROSS JOIN search_fts AS f"
     " WHERE r.evidence_id IN :ids AND f.rowid = r.id AND search_fts MATCH :match"
 )
+# The items a list picked (see ``_listed``): a temporary table of the connection.
+PICK_CREATE = "CREATE TEMP TABLE IF NOT EXISTS search_pick (id VARCHAR(32) PRIMARY KEY) WITHOUT ROWID"
+_PICK = table("search_pick", column("id", String), schema="temp")
 # Probe results worth finding an item by (container, codecs and the device's own words).
 MEDIA_KEYS = ("container", "device_make", "device_model", "device_serial", "software", "lens")
 
@@ -628,13 +631,20 @@ class SqliteSearchIndex:
                 items += [_Item(row, score[best[row.id]], best[row.id]) for row in self._conn.execute(stmt)]
             _sort(items, sort)
         elif narrow:
-            stmt = select(*carried).where(evidence.c.id.in_(self._items_in(narrow)), *checks)
-            items = [_Item(row, 0.0) for row in self._conn.execute(stmt)]
-            _sort(items, sort)
+            # Negations alone exclude the items they match, as they do beside words.
+            checks += [evidence.c.id.not_in(_items_matching(x)) for x in excluded]
+            return self._listed(
+                [*(evidence.c.id.in_(d) for d in narrow), *checks],
+                sort,
+                limit=limit,
+                offset=offset,
+                facets=facets,
+                complete=True,
+            )
         else:
             # The newest (oldest) LIST_WINDOW items -- of the capture range when there is one,
             # through its index -- are the candidates; the filters and the access rule are
-            # checked on those. All of them when the window is not full.
+            # checked on those, all in SQL. All of them when the window is not full.
             f = query.filters
             dated = f.captured_from is not None or f.captured_to is not None or sort is SearchSort.CAPTURED
             walk = evidence.c.captured_at if dated else evidence.c.created_at
@@ -643,26 +653,118 @@ class SqliteSearchIndex:
                 in_range.append(evidence.c.captured_at >= f.captured_from)
             if f.captured_to is not None:
                 in_range.append(evidence.c.captured_at <= f.captured_to)
-            window = (
-                select(evidence.c.id)
-                .where(*in_range)
-                .order_by(walk.asc() if sort is SearchSort.OLDEST else walk.desc())
-                .limit(LIST_WINDOW + 1)
-            )
-            ids = list(self._conn.execute(window).scalars())
-            if len(ids) > LIST_WINDOW:
-                ids = ids[:LIST_WINDOW]
-                complete = False
+            newest = select(evidence.c.id).where(*in_range)
+            newest = newest.order_by(walk.asc() if sort is SearchSort.OLDEST else walk.desc())
+            beyond = self._conn.execute(newest.offset(LIST_WINDOW).limit(1)).first()
             checks += [evidence.c.id.not_in(_items_matching(x)) for x in excluded]
-            stmt = select(*carried).where(evidence.c.id.in_(ids), *checks)
-            items = [_Item(row, 0.0) for row in self._conn.execute(stmt)]
-            _sort(items, sort)
+            return self._listed(
+                [evidence.c.id.in_(newest.limit(LIST_WINDOW).scalar_subquery()), *checks],
+                sort,
+                limit=limit,
+                offset=offset,
+                facets=facets,
+                complete=beyond is None,
+            )
         return SearchResult(
             hits=self._hits(items[offset : offset + limit], match),
             total=len(items),
             facets=self._facets(items) if facets else {},
             total_exact=complete,
         )
+
+    def _listed(
+        self,
+        where: list[ColumnElement[bool]],
+        sort: SearchSort,
+        *,
+        limit: int,
+        offset: int,
+        facets: bool,
+        complete: bool,
+    ) -> SearchResult:
+        """A list without text, counted, ordered, paged and faceted by the database itself:
+        nothing but the page's ids comes back to Python."""
+        e = evidence.c
+        if sort is SearchSort.OLDEST:
+            order = [e.created_at.asc(), e.id.asc()]
+        elif sort is SearchSort.CAPTURED:
+            order = [
+                e.captured_at.is_(None).asc(),
+                func.coalesce(e.captured_at, e.created_at).desc(),
+                e.id.desc(),
+            ]
+        else:
+            order = [e.created_at.desc(), e.id.desc()]
+        # The items are picked once (access rule, filters) into a temporary table of this
+        # connection; the count, the page and the facet counts read that.
+        self._conn.execute(text(PICK_CREATE))
+        self._conn.execute(text("DELETE FROM temp.search_pick"))
+        self._conn.execute(insert(_PICK).from_select(["id"], select(e.id).where(*where)))
+        picked = [e.id.in_(select(_PICK.c.id))]
+        total = int(self._conn.execute(select(func.count()).select_from(_PICK)).scalar_one())
+        page = self._conn.execute(
+            select(e.id).where(*picked).order_by(*order).limit(limit).offset(offset)
+        ).all()
+        rows = [_Item(r, 0.0) for r in self._conn.execute(
+            select(e.id, e.created_at, e.captured_at).where(e.id.in_([r.id for r in page]))
+        )]  # fmt: skip
+        by_id = {r.id: r for r in rows}
+        return SearchResult(
+            hits=self._hits([by_id[r.id] for r in page if r.id in by_id], None),
+            total=total,
+            facets=self._counted_facets(picked) if facets else {},
+            total_exact=complete,
+        )
+
+    def _counted_facets(self, where: Sequence[ColumnElement[bool]]) -> dict[str, list[FacetCount]]:
+        """The FACET_TOP most frequent values of each facet over the items ``where`` picks,
+        counted in one statement."""
+        e = evidence.c
+        checked = (
+            select(
+                e.id, e.kind, e.category, e.captured_by, e.device_serial, e.status, _level().label("level")
+            )
+            .where(*where)
+            .cte("checked")
+        )
+        c = checked.c
+        parts = [
+            select(literal(name).label("facet"), col.label("value"), func.count().label("n"))
+            .where(col.is_not(None))
+            .group_by(col)
+            for name, col in (
+                ("kind", c.kind),
+                ("category", c.category),
+                ("officer", c.captured_by),
+                ("device", c.device_serial),
+                ("state", c.status),
+                ("restriction", c.level),
+            )
+        ]
+        for name, link, value in (
+            ("case", case_evidence, case_evidence.c.case_number),
+            ("tag", evidence_tags, evidence_tags.c.tag),
+        ):
+            parts.append(
+                select(literal(name).label("facet"), value.label("value"), func.count().label("n"))
+                .where(link.c.evidence_id.in_(select(c.id)))
+                .group_by(value)
+            )
+        grouped = union(*parts).subquery()
+        ranked = select(
+            grouped.c.facet,
+            grouped.c.value,
+            grouped.c.n,
+            func.row_number()
+            .over(partition_by=grouped.c.facet, order_by=[grouped.c.n.desc(), grouped.c.value])
+            .label("place"),
+        ).subquery()
+        out: dict[str, list[FacetCount]] = {name: [] for name in FACET_FIELDS}
+        for facet, value, n, _ in self._conn.execute(
+            select(ranked).where(ranked.c.place <= FACET_TOP).order_by(ranked.c.facet, ranked.c.place)
+        ):
+            out[facet].append(FacetCount(value=str(value), count=int(n)))
+        return out
 
     def _matching_of(self, ids: list[str], match: str) -> list[Any]:
         """(rid, score) of these items' documents that match. FTS5 cannot give bm25 here (it
