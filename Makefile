@@ -7,7 +7,7 @@ NODE   := node_modules/.installed
 CHROMIUM := /usr/bin/chromium
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint bench bench-media bench-search clean
+.PHONY: run test test-scale lint bench bench-media bench-search bench-cluster clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ $(CHROMIUM):
 test: $(STAMP) $(NODE) $(CHROMIUM)
 	$(BIN)/python -m pytest -q
 
+## The whole suite again on the scale-out parts: a private PostgreSQL (initdb), Redis and
+## SeaweedFS (S3) started on loopback for the run, and stopped after it.
+test-scale: $(STAMP) $(NODE) $(CHROMIUM)
+	$(BIN)/python -m tests.stack -q
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
@@ -50,6 +55,10 @@ bench-media: $(STAMP)
 ## Search benchmark (1,000,000 items, 50,000 transcripts; p50/p95/p99 of 20 queries, ratio to bare FTS5).
 bench-search: $(STAMP)
 	$(BIN)/python bench/search.py
+
+## Cluster benchmark (16 concurrent 200 MB uploads through 2 API processes into SeaweedFS).
+bench-cluster: $(STAMP)
+	$(BIN)/python bench/cluster.py
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache test-artifacts

@@ -17,13 +17,18 @@ from opendems.domain.access import DEFAULT_ROLES, Principal, Role
 from opendems.domain.custody import Where
 from opendems.services.accounts import create_user, principal_of
 from opendems.services.context import Actor
+from tests.stack.settings import prepare_data_dir
 
 
 def make_settings(root: Path, **overrides: object) -> Settings:
     # No background workers in tests: a test runs the jobs it means to, when it means to.
     values: dict[str, object] = {"data_dir": root / "data", "segment_size": 64 * 1024, "workers": 0}
     values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
+    if "database_url" not in overrides:
+        prepare_data_dir(
+            Path(str(values["data_dir"]))
+        )  # scale-out mode: this directory's own database and prefix
+    return Settings.load(**values)
 
 
 class FakeClock:
@@ -39,8 +44,12 @@ class FakeClock:
         self.moment += timedelta(**delta)
 
 
+MADE: list[Container] = []  # every container a test made (their pools are closed after it)
+
+
 def make_container(root: Path, clock: FakeClock | None = None, **overrides: object) -> Container:
     c = Container(make_settings(root, **overrides))
+    MADE.append(c)
     if clock is not None:
         c.clock = clock  # type: ignore[assignment]
     initialise(c)

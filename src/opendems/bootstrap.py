@@ -6,6 +6,7 @@ import contextlib
 import getpass
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
@@ -16,7 +17,7 @@ from opendems.adapters.blobs.local import LocalBlobStore
 from opendems.adapters.crypto.anchor import FileCustodyAnchor
 from opendems.adapters.crypto.keys import Keyring, Signer, load_keyring, load_signer
 from opendems.adapters.crypto.secrets import SecretBox
-from opendems.adapters.db.engine import make_engine
+from opendems.adapters.db.engine import exclusive, make_engine
 from opendems.adapters.db.migrate import upgrade
 from opendems.adapters.db.uow import SqlUnitOfWork
 from opendems.adapters.media.probe import MediaProbe
@@ -25,6 +26,7 @@ from opendems.adapters.oidc.client import OidcClient
 from opendems.config import Settings
 from opendems.domain.custody import Where
 from opendems.domain.evidence import MetadataLimits
+from opendems.ports import BlobStore
 from opendems.services.accounts import (
     ensure_cli_account,
     ensure_first_admin,
@@ -63,10 +65,22 @@ class Container:
         return FileCustodyAnchor(self.settings.data_dir / "custody-anchor.json", self.signer)
 
     @cached_property
-    def blobs(self) -> LocalBlobStore:
-        return LocalBlobStore(
-            self.settings.blob_dir, self.settings.staging_dir, self.keyring, self.settings.segment_size
-        )
+    def blobs(self) -> BlobStore:
+        s = self.settings
+        if s.blob_store == "s3":
+            from opendems.adapters.blobs.s3 import S3BlobStore
+
+            return S3BlobStore.from_settings(s, self.keyring)
+        return LocalBlobStore(s.blob_dir, s.staging_dir, self.keyring, s.segment_size)
+
+    @cached_property
+    def job_publisher(self) -> Callable[[list[int]], None] | None:
+        """Hands committed jobs to the broker (scale-out); None: workers poll the jobs table."""
+        if self.settings.job_queue == "celery":
+            from opendems.adapters.jobs.celery_queue import CeleryPublisher
+
+            return CeleryPublisher(self.settings)
+        return None
 
     @cached_property
     def limits(self) -> Limits:
@@ -139,11 +153,7 @@ class Container:
         )
 
     def uow(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(
-            self.engine,
-            signer=self.signer,
-            anchor=self.anchor,
-        )
+        return SqlUnitOfWork(self.engine, signer=self.signer, anchor=self.anchor, publish=self.job_publisher)
 
     def system_actor(self, endpoint: str) -> Actor:
         """The built-in command-line account, acting locally."""
@@ -186,13 +196,17 @@ def initialise(container: Container) -> InitResult:
     os.chmod(s.key_dir, 0o700)
     container.keyring  # noqa: B018 - creates the agency key on first start
     container.signer  # noqa: B018
-    upgrade(container.engine)
-    ensure_roles(container.uow(), container.clock)
-    actor = container.system_actor("init")
-    first = ensure_first_admin(container.uow(), container.clock, actor)
+    with exclusive(container.engine, "opendems.initialise"):
+        upgrade(container.engine)
+        ensure_roles(container.uow(), container.clock)
+        actor = container.system_actor("init")
+        first = ensure_first_admin(container.uow(), container.clock, actor)
     swept = sweep_accounts(actor, container.auth_policy, uow=container.uow(), clock=container.clock)
-    # No age threshold is needed: work in progress anywhere is held under a file lock.
-    recovered = recover_storage(container.uow(), container.blobs, older_than_s=0)
+    # On local disk no age threshold is needed: work in progress anywhere is held under a file
+    # lock. A shared object store has no such locks: other nodes may be writing right now, so
+    # only what has lain untouched for an hour is taken for a crash's leftovers.
+    shared = s.blob_store != "local"
+    recovered = recover_storage(container.uow(), container.blobs, older_than_s=3600 if shared else 0)
     recovered["uploads_expired"] = expire_uploads(container.uow(), container.blobs, container.clock)
     recovered["accounts_disabled"] = len(swept["inactive"]) + len(swept["expired"])
     return InitResult(first, recovered)

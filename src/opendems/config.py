@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_FILE = "opendems.env"
 
 
 class Settings(BaseSettings):
@@ -17,11 +21,21 @@ class Settings(BaseSettings):
     database_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
+    # TLS served by this process (a certificate chain and its key, PEM); unset: plain HTTP,
+    # for a loopback address or behind a reverse proxy that terminates TLS.
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    # Reverse proxies whose X-Forwarded-For/-Proto are believed (comma-separated addresses),
+    # so custody events record the client's address rather than the proxy's.
+    trusted_proxies: str = ""
 
     # Agency key-encryption key: base64 of 32 bytes. When unset, a key file in the data
     # directory is used (created on first start).
     kek: str | None = None
     kek_id: str = "agency-1"
+    # Where the agency key files and the custody signing key live (default: the data
+    # directory's keys/). Every node of a cluster must hold the same keys: mount one secret.
+    keys_dir: Path | None = None
 
     # AES-GCM segment size for originals: ranged reads decrypt only the segments they need.
     segment_size: int = 1024 * 1024
@@ -69,6 +83,42 @@ class Settings(BaseSettings):
     oidc_group_roles: str = ""
     oidc_unit_claim: str | None = None
 
+    # Scale-out (docs/deploy.md): each part defaults to the embedded one.
+    # Blob store: "local" (the data directory) or "s3" (AWS S3, MinIO, Ceph RGW, SeaweedFS).
+    blob_store: Literal["local", "s3"] = "local"
+    s3_endpoint_url: str | None = None  # unset: AWS itself
+    s3_region: str = "us-east-1"
+    s3_bucket: str = "opendems"
+    s3_prefix: str = ""  # every key starts with this (several agencies or test runs, one bucket)
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+    # Object Lock on originals: "auto" uses it where the bucket has it enabled, "required"
+    # refuses to start without it, "off" never asks.
+    s3_object_lock: Literal["off", "auto", "required"] = "auto"
+    s3_retention_days: int = 0  # compliance-mode retention of each original (0: none)
+    s3_part_size: int = 16 * 1024 * 1024  # multipart part size (S3's minimum is 5 MiB)
+    # Job queue: "database" (the jobs table, polled) or "celery" (a broker delivers each job;
+    # the jobs table still holds its state and progress).
+    job_queue: Literal["database", "celery"] = "database"
+    broker_url: str = "redis://127.0.0.1:6379/0"  # Redis, or amqp://… for RabbitMQ
+    celery_queue: str = "opendems"
+
+    @classmethod
+    def load(cls, data_dir: Path | None = None, **values: Any) -> Settings:
+        """The settings from the environment (``OPENDEMS_…``), then from the data directory's
+        ``opendems.env`` file (same names), then the defaults. A cluster's nodes keep the
+        shared parts (database, object store, broker) there."""
+        root = data_dir or Path(os.environ.get("OPENDEMS_DATA_DIR") or "opendems-data")
+        env_file = root / ENV_FILE
+        if data_dir is not None:
+            values["data_dir"] = data_dir
+        return cls(_env_file=env_file if env_file.is_file() else None, **values)
+
+    @property
+    def scaled_out(self) -> bool:
+        """Whether any part is a shared service (then nothing may live in one process only)."""
+        return self.database_url is not None and not self.database_url.startswith("sqlite")
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -89,4 +139,4 @@ class Settings(BaseSettings):
 
     @property
     def key_dir(self) -> Path:
-        return self.data_dir / "keys"
+        return self.keys_dir or self.data_dir / "keys"

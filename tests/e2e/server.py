@@ -9,8 +9,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import requests
+
+from opendems.config import ENV_FILE
+from tests.stack.settings import prepare_data_dir
 
 OPENDEMS = [sys.executable, "-m", "opendems.cli.main"]
 
@@ -25,6 +29,7 @@ def cli(
     data_dir: Path, *args: str, input_text: str | None = None, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
     """Run the opendems command line against ``data_dir``."""
+    prepare_data_dir(data_dir)
     result = subprocess.run(
         [*OPENDEMS, "--data-dir", str(data_dir), *args],
         capture_output=True,
@@ -43,6 +48,7 @@ class Server:
         self.data_dir = data_dir
         self.port = port or free_port()
         self.proc: subprocess.Popen[bytes] | None = None
+        self.worker: subprocess.Popen[bytes] | None = None
         self.log = data_dir.parent / f"server-{self.port}.log"
 
     @property
@@ -51,6 +57,7 @@ class Server:
 
     def start(self, timeout: float = 60) -> Server:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        prepare_data_dir(self.data_dir)
         log = self.log.open("ab")
         self.proc = subprocess.Popen(
             [*OPENDEMS, "--data-dir", str(self.data_dir), "serve", "--port", str(self.port)],
@@ -63,10 +70,25 @@ class Server:
                 raise RuntimeError(f"server exited early: {self.log.read_text()[-2000:]}")
             try:
                 if requests.get(f"{self.url}/api/v1/health", timeout=1).ok:
+                    self._start_worker(log)
                     return self
             except requests.ConnectionError:
                 time.sleep(0.1)
         raise RuntimeError("server did not start in time")
+
+    def _start_worker(self, log: Any) -> None:
+        """With a broker delivering the jobs (scale-out mode), a server runs none itself: a
+        worker process beside it does what the embedded server's worker threads would
+        (unless the data directory's settings ask for no workers)."""
+        env_file = self.data_dir / ENV_FILE
+        if (self.worker is not None and self.worker.poll() is None) or not env_file.exists():
+            return
+        settings = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)
+        if settings.get("OPENDEMS_JOB_QUEUE") != "celery" or settings.get("OPENDEMS_WORKERS") == "0":
+            return
+        self.worker = subprocess.Popen(
+            [*OPENDEMS, "--data-dir", str(self.data_dir), "worker"], stdout=log, stderr=subprocess.STDOUT
+        )
 
     def kill(self) -> None:
         """Stop the server abruptly (SIGKILL): nothing gets a chance to clean up."""
@@ -75,6 +97,12 @@ class Server:
             self.proc.wait(timeout=30)
 
     def stop(self) -> None:
+        if self.worker and self.worker.poll() is None:
+            self.worker.terminate()
+            try:
+                self.worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.worker.kill()
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:

@@ -94,12 +94,30 @@ def serve(
     from opendems.web.app import create_app
 
     c = state.container()
-    bind_host = host or c.settings.host
-    bind_port = port or c.settings.port
+    s = c.settings
+    bind_host = host or s.host
+    bind_port = port or s.port
+    if (s.tls_cert_file is None) != (s.tls_key_file is None):
+        raise fail("TLS needs both OPENDEMS_TLS_CERT_FILE and OPENDEMS_TLS_KEY_FILE")
+    for path in (s.tls_cert_file, s.tls_key_file):
+        if path is not None and not path.is_file():
+            raise fail(f"TLS: {path} is not a readable file")
+    scheme = "https" if s.tls_cert_file else "http"
     err.print(
-        f"OpenDEMS {__version__} on http://{bind_host}:{bind_port}  (sign in: /sign-in, API docs: /docs)"
+        f"OpenDEMS {__version__} on {scheme}://{bind_host}:{bind_port}  (sign in: /sign-in, API docs: /docs)"
     )
-    uvicorn.run(create_app(c), host=bind_host, port=bind_port, log_level="info", access_log=False)
+    uvicorn.run(
+        create_app(c),
+        host=bind_host,
+        port=bind_port,
+        log_level="info",
+        access_log=False,
+        ssl_certfile=s.tls_cert_file,
+        ssl_keyfile=s.tls_key_file,
+        proxy_headers=bool(s.trusted_proxies),
+        forwarded_allow_ips=s.trusted_proxies or None,
+        timeout_graceful_shutdown=5,
+    )
 
 
 def _parse_time(value: str | None, name: str) -> datetime | None:

@@ -32,7 +32,7 @@ class State:
 
     def container(self) -> Container:
         if self._container is None:
-            settings = Settings(data_dir=self.data_dir) if self.data_dir else Settings()
+            settings = Settings.load(self.data_dir)
             self._container = Container(settings)
             result = initialise(self._container)
             if result.first_admin:

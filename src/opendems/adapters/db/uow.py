@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
 
+from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 
 from opendems.adapters.crypto.keys import Signer
@@ -13,7 +15,7 @@ from opendems.adapters.db.cases_repo import CaseRepository
 from opendems.adapters.db.categories_repo import CategoryRepository
 from opendems.adapters.db.custody_repo import CustodyRepository
 from opendems.adapters.db.evidence_repo import EvidenceRepository
-from opendems.adapters.db.jobs_repo import JobRepository
+from opendems.adapters.db.jobs_repo import JobRepository, take_enqueued
 from opendems.adapters.db.search_repo import NoSearchIndex, SqliteSearchIndex, take_dirty
 from opendems.adapters.db.sessions_repo import SessionRepository
 from opendems.adapters.db.uploads_repo import UploadRepository
@@ -25,17 +27,28 @@ class SqlUnitOfWork:
     the custody anchor; leaving the block without committing rolls everything back."""
 
     def __init__(
-        self, engine: Engine, *, signer: Signer, anchor: CustodyAnchor, read_only: bool = False
+        self,
+        engine: Engine,
+        *,
+        signer: Signer,
+        anchor: CustodyAnchor,
+        read_only: bool = False,
+        publish: Callable[[list[int]], None] | None = None,
     ) -> None:
         self._engine = engine
         self._signer = signer
         self._anchor = anchor
         self._head: tuple[int, str] | None = None
         self.read_only = read_only
+        # Called with the ids of the jobs this unit queued, once they are committed (a broker
+        # delivers them to workers); without it, workers find them by polling the table.
+        self._publish = publish
 
     def for_reading(self) -> SqlUnitOfWork:
         """A unit of work that only reads: it sees a consistent snapshot and blocks no writer."""
-        return SqlUnitOfWork(self._engine, signer=self._signer, anchor=self._anchor, read_only=True)
+        return SqlUnitOfWork(
+            self._engine, signer=self._signer, anchor=self._anchor, read_only=True, publish=self._publish
+        )
 
     def __enter__(self) -> SqlUnitOfWork:
         # The connection begins a transaction on first use (and again after each commit).
@@ -51,9 +64,8 @@ class SqlUnitOfWork:
         self.categories = CategoryRepository(self._conn)
         self.custody = CustodyRepository(self._conn, signer=self._signer, on_commit=self._note_head)
         take_dirty(self._conn)  # marks left on a pooled connection by work that never committed
-        self.search: SearchIndex = (
-            SqliteSearchIndex(self._conn) if self._conn.dialect.name == "sqlite" else NoSearchIndex()
-        )
+        take_enqueued(self._conn)
+        self.search = search_index(self._conn)
         return self
 
     def _note_head(self, seq: int, event_hash: str) -> None:
@@ -70,10 +82,14 @@ class SqlUnitOfWork:
         if self._head:
             self._anchor.write(*self._head)
             self._head = None
+        queued = take_enqueued(self._conn)
+        if queued and self._publish is not None:
+            self._publish(queued)
 
     def rollback(self) -> None:
         self._conn.rollback()
         take_dirty(self._conn)
+        take_enqueued(self._conn)
         self._head = None
 
     def __exit__(
@@ -81,8 +97,23 @@ class SqlUnitOfWork:
     ) -> None:
         self._head = None  # an event that did not commit must never reach the anchor
         take_dirty(self._conn)
+        take_enqueued(self._conn)
         try:
             if self._conn.in_transaction():
                 self._conn.rollback()
         finally:
             self._conn.close()
+
+
+def search_index(conn: Connection) -> SearchIndex:
+    """The full-text index of the connection's database: FTS5 on SQLite, full-text search
+    (tsvector and GIN) on PostgreSQL."""
+    if conn.dialect.name == "sqlite":
+        return SqliteSearchIndex(conn)
+    if conn.dialect.name == "postgresql":
+        try:  # TEMPORARY-DEV
+            from opendems.adapters.db.search_pg import PostgresSearchIndex
+        except ImportError:
+            return NoSearchIndex()
+        return PostgresSearchIndex(conn)
+    return NoSearchIndex()
