@@ -13,8 +13,9 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def include_name(name: str | None, type_: str, parent_names: object) -> bool:
     """What comparing the database with ``tables.metadata`` looks at: everything but the
-    full-text index (an SQLite FTS5 virtual table and its shadow tables, made by SQL)."""
-    return not (type_ == "table" and (name or "").startswith("search_fts"))
+    full-text index, made by SQL (an SQLite FTS5 virtual table and its shadow tables; the
+    PostgreSQL documents table)."""
+    return not (type_ == "table" and ((name or "").startswith("search_fts") or name == "search_docs"))
 
 
 def alembic_config(url: str) -> Config:

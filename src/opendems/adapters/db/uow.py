@@ -111,9 +111,7 @@ def search_index(conn: Connection) -> SearchIndex:
     if conn.dialect.name == "sqlite":
         return SqliteSearchIndex(conn)
     if conn.dialect.name == "postgresql":
-        try:  # TEMPORARY-DEV
-            from opendems.adapters.db.search_pg import PostgresSearchIndex
-        except ImportError:
-            return NoSearchIndex()
+        from opendems.adapters.db.search_pg import PostgresSearchIndex
+
         return PostgresSearchIndex(conn)
     return NoSearchIndex()
