@@ -40,8 +40,6 @@ from tests.media import jpeg_bytes, video_bytes
 from tests.stack.postgres import create_database, drop_database, free_port
 from tests.stack.redis import start_redis
 
-LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
-
 
 @pytest.fixture(scope="session")
 def broker_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
@@ -57,9 +55,9 @@ def broker_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-def database_url() -> Iterator[str]:
+def database_url(postgres_admin_url: str) -> Iterator[str]:
     """A new, empty PostgreSQL database for the test (dropped after it)."""
-    admin_url = os.environ.get("OPENDEMS_TEST_POSTGRES") or LOCAL_POSTGRES
+    admin_url = postgres_admin_url
     name = f"t_celery_{secrets.token_hex(6)}"
     create_database(admin_url, name)
     try:

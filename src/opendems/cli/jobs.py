@@ -24,15 +24,18 @@ def worker(
         bool, typer.Option("--until-idle", help="Run what is due, then exit (non-zero if a job failed).")
     ] = False,
 ) -> None:
-    """Run processing jobs in this process (beside or instead of the server's own workers)."""
+    """Run processing jobs in this process (beside or instead of the server's own workers).
+    In scale-out mode (OPENDEMS_JOB_QUEUE=celery) the jobs come from the broker."""
     c = state.container()
-    if until_idle:
+    if until_idle:  # in either mode: what is due in the jobs table, then exit
         ended = c.processor.run_until_idle(worker_name("cli"))
         failed = [j for j in ended if j.state is JobState.FAILED]
         console.print(f"Ran {len(ended)} job(s); {len(failed)} failed.")
         for j in failed:
             err.print(f"  job {j.id} {j.kind} {j.evidence_id or ''}: {j.error}", highlight=False)
         raise typer.Exit(1 if failed else 0)
+    if c.settings.job_queue == "celery":
+        raise typer.Exit(_celery_worker(threads))
     pool = [WorkerThread(c.processor, f"worker-{n}") for n in range(threads)]
     for w in pool:
         w.start()
@@ -52,6 +55,29 @@ def worker(
         w.stop()
     for w in pool:
         w.join()
+
+
+def _celery_worker(threads: int) -> int:
+    """Consume the broker's queue until SIGTERM or Ctrl-C (each lets the jobs in hand end)."""
+    from opendems.adapters.jobs.celery_queue import CeleryPublisher, run_worker
+
+    c = state.container()
+    publisher = c.job_publisher
+    assert isinstance(publisher, CeleryPublisher)
+    err.print(
+        f"Running jobs from the broker's queue '{c.settings.celery_queue}' with {threads} thread(s); "
+        "SIGTERM stops after the current job.",
+        highlight=False,
+        soft_wrap=True,
+    )
+    return run_worker(
+        c.settings,
+        run_job=c.processor.run_job,
+        publisher=publisher,
+        engine=c.engine,
+        clock=c.clock,
+        threads=threads,
+    )
 
 
 @clear_errors

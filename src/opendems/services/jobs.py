@@ -1,7 +1,9 @@
 """Running processing jobs: claim, run the step, record the outcome, retry with backoff.
 
-The queue is a port (the jobs table here; a Celery adapter can carry the same steps): a
-step is a plain function of (context, job) that may run more than once for the same job.
+The jobs table holds every job's state; workers either poll it for the next due job
+(``run_next``: the embedded default) or are handed job ids by a broker (``run_job``: Celery,
+in scale-out mode) -- the same claim, lease and steps either way. A step is a plain function
+of (context, job) that may run more than once for the same job.
 """
 
 from __future__ import annotations
@@ -55,10 +57,20 @@ class Processor:
 
     def run_next(self, worker: str) -> Job | None:
         """Run one due job, if any; returns it as it ended (None when the queue had none)."""
+        return self._run(worker, None)
+
+    def run_job(self, job_id: int, worker: str) -> Job | None:
+        """Run that job if it is runnable -- queued and due, or running under a lease that ran
+        out -- and return it as it ended; None when it is not (done, failed, not due yet, or
+        held by a live worker). A broker delivers job ids: a message that comes twice, or
+        late, finds nothing to do."""
+        return self._run(worker, job_id)
+
+    def _run(self, worker: str, job_id: int | None) -> Job | None:
         ctx = self.make_context()
         uow = ctx.uow
         with uow:
-            job = uow.jobs.claim(worker, self.clock.now(), self.lease)
+            job = uow.jobs.claim(worker, self.clock.now(), self.lease, job_id=job_id)
             uow.commit()
         if job is None:
             return None

@@ -60,7 +60,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
                 log.exception("the scheduled account sweep failed; it runs again in an hour")
 
     task = asyncio.create_task(sweep())
-    workers = [WorkerThread(c.processor, f"worker-{n}") for n in range(c.settings.workers)]
+    # In scale-out mode the broker hands jobs to `opendems worker` processes; none run here.
+    count = c.settings.workers if c.settings.job_queue == "database" else 0
+    workers = [WorkerThread(c.processor, f"worker-{n}") for n in range(count)]
     for w in workers:
         w.start()
     try:

@@ -20,6 +20,24 @@ def _job(row: Any) -> Job:
     return Job(**data)
 
 
+ENQUEUED_KEY = "opendems.enqueued_jobs"
+
+
+def take_enqueued(conn: Connection) -> list[int]:
+    """The ids of the jobs queued on this connection since the last call, forgetting them
+    (published to a broker once their transaction has committed)."""
+    ids: list[int] = conn.info.pop(ENQUEUED_KEY, [])
+    return ids
+
+
+def _runnable(now: datetime) -> Any:
+    """Queued and due, or running under a lease that ran out (its worker died)."""
+    return or_(
+        and_(jobs.c.state == JobState.QUEUED.value, jobs.c.run_after <= now),
+        and_(jobs.c.state == JobState.RUNNING.value, jobs.c.locked_until < now),
+    )
+
+
 class JobRepository:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
@@ -49,26 +67,41 @@ class JobRepository:
                 updated_at=now,
             )
         )
-        return int(result.inserted_primary_key[0])  # type: ignore[index]
+        job_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+        self._announce(job_id)
+        return job_id
 
-    def claim(self, worker: str, now: datetime, lease: timedelta) -> Job | None:
-        """The next runnable job, leased to ``worker``: queued and due, or running under a
-        lease that ran out (its worker died)."""
-        runnable = or_(
-            and_(jobs.c.state == JobState.QUEUED.value, jobs.c.run_after <= now),
-            and_(jobs.c.state == JobState.RUNNING.value, jobs.c.locked_until < now),
-        )
+    def _announce(self, job_id: int) -> None:
+        """Note a job that became runnable, for the broker once the transaction commits."""
+        self._conn.info.setdefault(ENQUEUED_KEY, []).append(job_id)
+
+    def claim(self, worker: str, now: datetime, lease: timedelta, *, job_id: int | None = None) -> Job | None:
+        """The next runnable job -- or, with ``job_id``, that job if it is runnable -- leased
+        to ``worker``: queued and due, or running under a lease that ran out (its worker died).
+
+        Safe with any number of workers at once: a row that another transaction is claiming
+        is skipped, not waited for (PostgreSQL's ``FOR UPDATE SKIP LOCKED``; on SQLite every
+        writer is serialised already), and the update takes the row only if it is still as
+        it was read, so two workers never hold the same job."""
+        runnable = _runnable(now)
+        query = select(jobs).where(runnable)
+        if job_id is not None:
+            query = query.where(jobs.c.id == job_id)
+        query = query.order_by(jobs.c.run_after, jobs.c.id).limit(1).with_for_update(skip_locked=True)
         while True:
-            row = self._conn.execute(
-                select(jobs).where(runnable).order_by(jobs.c.run_after, jobs.c.id).limit(1)
-            ).first()
+            row = self._conn.execute(query).first()
             if row is None:
                 return None
+            # ``attempts`` goes up with each claim: it tells a row read here from the same
+            # row claimed by someone else since.
+            unchanged = and_(
+                jobs.c.id == row.id, jobs.c.state == row.state, jobs.c.attempts == row.attempts, runnable
+            )
             if row.state == JobState.RUNNING.value and row.attempts >= row.max_attempts:
                 # Its workers keep dying on it (a native crash, the memory killer): stop here.
                 self._conn.execute(
                     update(jobs)
-                    .where(jobs.c.id == row.id)
+                    .where(unchanged)
                     .values(
                         state=JobState.FAILED.value,
                         error=f"the worker stopped during each of {row.attempts} attempts (crashed or killed)",
@@ -79,20 +112,53 @@ class JobRepository:
                     )
                 )
                 continue
-            break
-        self._conn.execute(
-            update(jobs)
-            .where(jobs.c.id == row.id)
-            .values(
-                state=JobState.RUNNING.value,
-                attempts=jobs.c.attempts + 1,
-                locked_by=worker,
-                locked_until=now + lease,
-                updated_at=now,
-                error=None,
+            taken = self._conn.execute(
+                update(jobs)
+                .where(unchanged)
+                .values(
+                    state=JobState.RUNNING.value,
+                    attempts=jobs.c.attempts + 1,
+                    locked_by=worker,
+                    locked_until=now + lease,
+                    updated_at=now,
+                    error=None,
+                )
             )
+            if taken.rowcount == 1:
+                return self.get(int(row.id))
+            # Another worker took it between the read and the update (a database that cannot
+            # lock the row it reads): look again.
+
+    def take_stale(
+        self, now: datetime, quiet: timedelta, *, again: bool = True, limit: int = 500
+    ) -> list[int]:
+        """Runnable jobs that no live worker holds and whose message may be lost, marked
+        touched now; their ids, to be handed to the broker once more:
+
+        - running under a lease that ran out (its worker died), not handed out since;
+        - with ``again`` (nothing waits in the broker), also those handed out before but
+          still untouched after ``quiet``, and queued jobs due and untouched for ``quiet``
+          (the broker was down when they were queued, or lost the message).
+
+        Of many sweepers at once, only one gets each job; the others find it touched (or
+        locked) and pass it by."""
+        before = now - quiet
+        lost = and_(jobs.c.state == JobState.RUNNING.value, jobs.c.locked_until < now)
+        # A lease is renewed with each touch: touched before it ran out means not sent since.
+        stale = and_(lost, jobs.c.updated_at < jobs.c.locked_until)
+        if again:
+            waiting = and_(jobs.c.state == JobState.QUEUED.value, jobs.c.run_after <= before)
+            stale = or_(stale, and_(or_(lost, waiting), jobs.c.updated_at <= before))
+        found = self._conn.execute(
+            select(jobs.c.id).where(stale).order_by(jobs.c.id).limit(limit).with_for_update(skip_locked=True)
         )
-        return self.get(int(row.id))
+        ids = [int(i) for (i,) in found]
+        if not ids:
+            return []
+        touched = self._conn.execute(
+            update(jobs).where(jobs.c.id.in_(ids), stale).values(updated_at=now).returning(jobs.c.id)
+        )
+        return sorted(int(i) for (i,) in touched)
 
     def get(self, job_id: int) -> Job | None:
         row = self._conn.execute(select(jobs).where(jobs.c.id == job_id)).first()
@@ -178,4 +244,6 @@ class JobRepository:
                 progress=0.0,
             )
         )
+        if result.rowcount:
+            self._announce(job_id)
         return bool(result.rowcount)
