@@ -239,6 +239,9 @@ def _store(
 
     key = blobs.commit(staged)
     try:
+        # Locked before its record commits: evidence is either stored and retained, or (the
+        # lock refused) not stored at all. Derivatives are never retained.
+        blobs.retain(key)
         with uow:
             now = clock.now()
             number = uow.evidence.next_number(f"evidence-{now.year}")

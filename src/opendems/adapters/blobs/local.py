@@ -25,6 +25,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
+from opendems.adapters.blobs.common import HEAD_BYTES, key_digest
 from opendems.adapters.blobs.direct import DirectAppendFile
 from opendems.adapters.crypto.envelope import (
     HEADER_SIZE,
@@ -41,8 +42,6 @@ from opendems.adapters.crypto.envelope import (
 from opendems.adapters.crypto.keys import Keyring
 from opendems.domain.errors import Conflict, NotFound, StorageFull
 from opendems.ports import StagedBlob
-
-HEAD_BYTES = 8192
 
 
 class _Closable(Protocol):
@@ -329,10 +328,8 @@ class LocalBlobStore:
 
     # -- paths --------------------------------------------------------------------------
     def _path(self, key: str) -> Path:
-        algo, _, digest = key.partition("/")
-        if algo != "sha256" or len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
-            raise NotFound(f"no blob {key!r}")
-        return self.root / algo / digest[:2] / digest[2:4] / digest
+        digest = key_digest(key)
+        return self.root / "sha256" / digest[:2] / digest[2:4] / digest
 
     # -- single-request writes ----------------------------------------------------------
     def writer(self) -> _LocalWriter:
@@ -476,6 +473,10 @@ class LocalBlobStore:
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
+
+    def retain(self, key: str) -> None:
+        """Nothing to do: a local disk has no write-once retention. Originals are protected
+        here by the file permissions of the data directory and by fixity checks."""
 
     # -- resumable uploads --------------------------------------------------------------
     def create_resumable(self, upload_id: str) -> None:
