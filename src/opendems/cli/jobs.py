@@ -114,13 +114,14 @@ def jobs(
                     "attempts": j.attempts,
                     "progress": j.progress,
                     "error": j.error,
+                    "worker": j.locked_by,  # host:process of the worker running it
                 }
                 for j in recent
             ],
         }
         sys.stdout.write(json.dumps(body, indent=2) + "\n")
     else:
-        table = Table("id", "kind", "item", "state", "tries", "progress", "error")
+        table = Table("id", "kind", "item", "state", "tries", "progress", "worker", "error")
         for j in recent:
             table.add_row(
                 str(j.id),
@@ -129,6 +130,7 @@ def jobs(
                 j.state.value,
                 str(j.attempts),
                 f"{j.progress:.0%}",
+                (j.locked_by or "") if j.state is JobState.RUNNING else "",
                 j.error or "",
             )
         console.print(table)

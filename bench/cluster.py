@@ -1,0 +1,199 @@
+"""Cluster benchmark on the scale-out stack.
+
+Starts a private PostgreSQL, Redis and SeaweedFS (the S3 server) on loopback, two
+``opendems serve`` processes sharing them, and measures in the same run:
+  (a) the S3 server's own multipart throughput: boto3 uploading the same N files at once
+      (same part size, same concurrency) straight to SeaweedFS -- the limit;
+  (b) N concurrent tus uploads (tuspy) of those files through the 2 API processes (half
+      each), each hashed, encrypted and stored as evidence; aggregate throughput and its
+      ratio to (a) (target >= 0.7);
+  (c) custody appends per second from 8 processes at once on PostgreSQL.
+
+Usage: python bench/cluster.py [--uploads 16] [--size-mib 200] [--chunk-mib 16] [--appends 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import multiprocessing
+import os
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "src"))
+
+from tests.e2e.server import Server, cli  # noqa: E402
+from tests.stack.services import running_services  # noqa: E402
+from tests.stack.settings import prepare_data_dir  # noqa: E402
+
+MIB = 1024 * 1024
+TARGET = 0.7
+
+
+def make_files(folder: Path, count: int, size: int) -> list[Path]:
+    """``count`` different files of ``size`` random bytes (distinct content: nothing dedups)."""
+    base = os.urandom(size)
+    files = []
+    for n in range(count):
+        path = folder / f"bwc-{n:02d}.mp4"
+        with path.open("wb") as f:
+            f.write(hashlib.sha256(str(n).encode()).digest())
+            f.write(memoryview(base)[32:])
+        files.append(path)
+    return files
+
+
+def s3_baseline(files: list[Path], s3: dict[str, Any], part: int) -> float:
+    """Aggregate bytes/s of boto3 multipart uploads of every file at once."""
+    import boto3
+    from boto3.s3.transfer import TransferConfig
+    from botocore.config import Config
+
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3["endpoint_url"],
+        aws_access_key_id=s3["access_key"],
+        aws_secret_access_key=s3["secret_key"],
+        region_name=s3["region"],
+        config=Config(s3={"addressing_style": "path"}, max_pool_connections=len(files) * 2),
+    )
+    bucket = "baseline"
+    client.create_bucket(Bucket=bucket)
+    transfer = TransferConfig(multipart_threshold=part, multipart_chunksize=part, max_concurrency=1)
+
+    def put(path: Path) -> None:
+        client.upload_file(str(path), bucket, path.name, Config=transfer)
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(len(files)) as pool:
+        list(pool.map(put, files))
+    elapsed = time.perf_counter() - start
+    return sum(p.stat().st_size for p in files) / elapsed
+
+
+def tus_uploads(files: list[Path], servers: list[Server], token: str, chunk: int) -> float:
+    """Aggregate bytes/s of tus uploads of every file at once, alternating between servers."""
+    from tusclient import client as tus
+
+    errors: list[BaseException] = []
+    gate = threading.Barrier(len(files))
+
+    def upload(n: int, path: Path) -> None:
+        try:
+            server = servers[n % len(servers)]
+            c = tus.TusClient(f"{server.url}/api/v1/uploads", headers={"Authorization": f"Bearer {token}"})
+            uploader = c.uploader(
+                file_path=str(path), chunk_size=chunk, metadata={"filename": path.name}, retries=0
+            )
+            gate.wait()
+            uploader.upload()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=upload, args=(n, p)) for n, p in enumerate(files)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - start
+    if errors:
+        raise SystemExit(f"{len(errors)} upload(s) failed: {errors[0]!r}")
+    return sum(p.stat().st_size for p in files) / elapsed
+
+
+def _append(data_dir: str, evidence_id: str, count: int, start: Any, done: Any) -> None:
+    from opendems.bootstrap import Container
+    from opendems.config import Settings
+    from opendems.services.evidence import get_evidence
+
+    c = Container(Settings.load(Path(data_dir), workers=0))
+    actor = c.system_actor("bench")
+    start.wait(120)
+    for _ in range(count):
+        get_evidence(actor, evidence_id, uow=c.uow(), clock=c.clock)  # one custody event each
+    done.put(time.perf_counter())
+
+
+def custody_appends(data_dir: Path, evidence_id: str, processes: int, each: int) -> float:
+    ctx = multiprocessing.get_context("spawn")
+    start, done = ctx.Event(), ctx.Queue()
+    procs = [
+        ctx.Process(target=_append, args=(str(data_dir), evidence_id, each, start, done))
+        for _ in range(processes)
+    ]
+    for p in procs:
+        p.start()
+    time.sleep(3)  # every process connected and waiting
+    began = time.perf_counter()
+    start.set()
+    ends = [done.get(timeout=600) for _ in procs]
+    for p in procs:
+        p.join()
+    return processes * each / (max(ends) - began)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--uploads", type=int, default=16)
+    parser.add_argument("--size-mib", type=int, default=200)
+    parser.add_argument("--chunk-mib", type=int, default=16, help="tus PATCH size and S3 part size")
+    parser.add_argument("--appends", type=int, default=200, help="custody appends per process (8 processes)")
+    args = parser.parse_args()
+    chunk = args.chunk_mib * MIB
+
+    with tempfile.TemporaryDirectory(prefix="opendems-cluster-bench-") as tmp:
+        root = Path(tmp)
+        os.chmod(root, 0o755)
+        print(f"Cluster benchmark: {args.uploads} x {args.size_mib} MiB uploads through 2 API processes")
+        files = make_files(root, args.uploads, args.size_mib * MIB)
+        with running_services(root / "services") as services:
+            data = root / "data"
+            prepare_data_dir(
+                data, services, extra={"OPENDEMS_WORKERS": "0", "OPENDEMS_S3_PART_SIZE": str(chunk)}
+            )
+            cli(data, "user", "add", "bench", "--role", "officer")
+            token = cli(data, "token", "create", "--user", "bench", "--name", "bench").stdout.strip()
+
+            baseline = s3_baseline(files, services["s3"], chunk)
+            print(f"(a) S3 multipart, boto3 straight to SeaweedFS: {baseline / MIB:8.1f} MiB/s (the limit)")
+
+            servers = [Server(data).start(), Server(data).start()]
+            try:
+                rate = tus_uploads(files, servers, token, chunk)
+                listed = requests.get(
+                    f"{servers[1].url}/api/v1/evidence?limit=100",
+                    headers={"Authorization": f"Bearer {token}"},
+                    timeout=30,
+                ).json()
+            finally:
+                for s in servers:
+                    s.stop()
+            stored = {i["original"]["sha256"] for i in listed["items"]}
+            expected = {hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+            if stored != expected:
+                raise SystemExit(f"stored {len(stored & expected)} of {len(files)} files intact")
+            print(
+                f"(b) tus through 2 API processes into S3:      {rate / MIB:8.1f} MiB/s"
+                f"   ratio {rate / baseline:.2f} (target >= {TARGET})"
+            )
+            per_s = custody_appends(data, listed["items"][0]["id"], 8, args.appends)
+            print(f"(c) custody appends, 8 processes on PostgreSQL: {per_s:8.0f} events/s")
+            verdict = "meets" if rate / baseline >= TARGET else "does NOT meet"
+            print(f"Upload ratio {rate / baseline:.2f}: {verdict} the {TARGET} target")
+
+
+if __name__ == "__main__":
+    main()
