@@ -9,7 +9,6 @@ import os
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
@@ -18,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from opendems.bootstrap import Container
 from opendems.domain.custody import CustodyEvent
+from tests.backends import staged_parts, stored_blobs
 from tests.factories import mp4_bytes, pdf_bytes, png_bytes, wav_bytes
 
 API = "/api/v1/evidence"
@@ -65,16 +65,6 @@ def events(container: Container) -> list[CustodyEvent]:
         return list(uow.custody.iter_all())
 
 
-def stored_blobs(container: Container) -> list[Path]:
-    root = container.settings.blob_dir / "sha256"
-    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
-
-
-def parts(container: Container) -> list[Path]:
-    d = container.settings.staging_dir / "parts"
-    return sorted(d.glob("*.part")) if d.exists() else []
-
-
 def assert_problem(r: httpx.Response, status: int) -> dict[str, Any]:
     assert r.status_code == status, r.text
     assert r.headers["content-type"].split(";")[0] == PROBLEM
@@ -89,7 +79,7 @@ def assert_nothing_stored(client: TestClient, auth: dict[str, str], container: C
     page = client.get(API, headers=auth).json()
     assert page["total"] == 0 and page["items"] == []
     assert stored_blobs(container) == []
-    assert parts(container) == []
+    assert staged_parts(container) == []
     with container.uow() as uow:
         ingests = [
             e for e in uow.custody.iter_all() if e.action == "evidence:ingest" and e.outcome == "success"
@@ -147,7 +137,7 @@ def test_upload_detects_kind_from_content(
     # The stored bytes are the uploaded bytes.
     assert client.get(f"{API}/{item['id']}/original", headers=auth).content == data
     assert len(stored_blobs(container)) == 1
-    assert parts(container) == []
+    assert staged_parts(container) == []
 
 
 def test_upload_title_defaults_to_filename_and_metadata_is_kept(
@@ -202,7 +192,7 @@ def test_same_bytes_again_is_a_duplicate_with_the_same_id(
     assert body["item"]["original"]["filename"] == "a.png"
     assert list_ids(client, auth) == [first.json()["item"]["id"]]
     assert len(stored_blobs(container)) == 1
-    assert parts(container) == []
+    assert staged_parts(container) == []
     dup = [e for e in events(container) if e.action == "evidence:duplicate"]
     assert len(dup) == 1 and dup[0].object_id == body["item"]["id"]
     assert dup[0].details_dict["filename"] == "copy-of-a.png"

@@ -7,13 +7,13 @@ import hashlib
 import os
 import re
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
 from fastapi.testclient import TestClient
 
 from opendems.bootstrap import Container
+from tests.backends import staged_parts, stored_blobs, upload_staging
 from tests.factories import png_bytes
 
 UPLOADS = "/api/v1/uploads"
@@ -79,16 +79,6 @@ def offset_of(client: TestClient, headers: dict[str, str], url: str) -> int:
     r = head(client, headers, url)
     assert r.status_code == 200, r.status_code
     return int(r.headers["upload-offset"])
-
-
-def stored_blobs(container: Container) -> list[Path]:
-    root = container.settings.blob_dir / "sha256"
-    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
-
-
-def parts(container: Container) -> list[Path]:
-    d = container.settings.staging_dir / "parts"
-    return sorted(d.glob("*.part")) if d.exists() else []
 
 
 def evidence_total(client: TestClient, headers: dict[str, str]) -> int:
@@ -160,7 +150,7 @@ def test_create_refuses_bad_announcements(
     with container.uow() as uow:
         created = [e for e in uow.custody.iter_all() if e.action == "upload:create"]
     assert created == []
-    assert list((container.settings.staging_dir / "uploads").iterdir()) == []
+    assert upload_staging(container) == []
 
 
 def test_create_needs_a_token(client: TestClient) -> None:
@@ -305,8 +295,8 @@ def test_upload_in_several_patches_becomes_evidence(
     assert item["title"] == "Dashcam dump" and item["captured_by"] == "Reyes"
     assert client.get(f"{EVIDENCE}/{evidence_id}/original", headers=auth).content == data
     assert len(stored_blobs(container)) == 1
-    assert parts(container) == []
-    assert not (container.settings.staging_dir / "uploads" / upload_id).exists()
+    assert staged_parts(container) == []
+    assert upload_id not in upload_staging(container)
     with container.uow() as uow:
         ingests = [e for e in uow.custody.iter_all() if e.action == "evidence:ingest"]
     assert len(ingests) == 1 and ingests[0].details_dict["via"] == "tus"
@@ -345,8 +335,8 @@ def test_declared_sha256_mismatch_stores_nothing(
     assert status["error"]
     assert evidence_total(client, auth) == 0
     assert stored_blobs(container) == []
-    assert parts(container) == []
-    assert not (container.settings.staging_dir / "uploads" / upload_id).exists()
+    assert staged_parts(container) == []
+    assert upload_id not in upload_staging(container)
     assert head(client, auth, url).status_code in {404, 410}
     assert send(client, auth, url, 0, data[:10]).status_code in {404, 409, 410}
 
@@ -384,7 +374,7 @@ def test_more_bytes_than_announced_is_413(
     assert r.status_code == 204, r.text
     evidence_id = r.headers["opendems-evidence-id"]
     assert client.get(f"{EVIDENCE}/{evidence_id}/original", headers=auth).content == data
-    assert parts(container) == []
+    assert staged_parts(container) == []
 
 
 def test_terminate(client: TestClient, auth: dict[str, str], container: Container) -> None:
@@ -400,7 +390,7 @@ def test_terminate(client: TestClient, auth: dict[str, str], container: Containe
     assert r.status_code == 204, r.text
     assert r.headers["tus-resumable"] == "1.0.0"
     assert head(client, auth, url).status_code in {404, 410}
-    assert not (container.settings.staging_dir / "uploads" / upload_id).exists()
+    assert upload_id not in upload_staging(container)
     assert evidence_total(client, auth) == 0
     with container.uow() as uow:
         terminated = [e for e in uow.custody.iter_all() if e.action == "upload:terminate"]

@@ -13,7 +13,7 @@ from typing import Any
 
 import requests
 
-from opendems.config import ENV_FILE
+from opendems.config import Settings
 from tests.stack.settings import prepare_data_dir
 
 OPENDEMS = [sys.executable, "-m", "opendems.cli.main"]
@@ -80,11 +80,10 @@ class Server:
         """With a broker delivering the jobs (scale-out mode), a server runs none itself: a
         worker process beside it does what the embedded server's worker threads would
         (unless the data directory's settings ask for no workers)."""
-        env_file = self.data_dir / ENV_FILE
-        if (self.worker is not None and self.worker.poll() is None) or not env_file.exists():
+        if self.worker is not None and self.worker.poll() is None:
             return
-        settings = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)
-        if settings.get("OPENDEMS_JOB_QUEUE") != "celery" or settings.get("OPENDEMS_WORKERS") == "0":
+        settings = Settings.load(self.data_dir)  # as the server read them (environment first)
+        if settings.job_queue != "celery" or settings.workers == 0:
             return
         self.worker = subprocess.Popen(
             [*OPENDEMS, "--data-dir", str(self.data_dir), "worker"], stdout=log, stderr=subprocess.STDOUT

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.backends import RawDatabase, container_of, read_stored, stored_blobs, write_stored
 from tests.e2e.server import cli
 from tests.factories import mp4_bytes, pdf_bytes, png_bytes, wav_bytes
 
@@ -88,10 +89,11 @@ def test_custody_history_and_verify(tmp_path: Path) -> None:
     assert "custody chain" in ok.stdout and "FAIL" not in ok.stdout
 
     # Flip one byte of the stored (encrypted) original: verify must name the item and fail.
-    [blob] = [p for p in (data / "blobs" / "sha256").rglob("*") if p.is_file()]
-    raw = bytearray(blob.read_bytes())
+    c = container_of(data)
+    [blob] = stored_blobs(c)
+    raw = bytearray(read_stored(c, blob))
     raw[len(raw) // 2] ^= 0xFF
-    blob.write_bytes(bytes(raw))
+    write_stored(c, blob, bytes(raw))
     bad = cli(data, "verify", "EV-2026-000001", check=False)
     assert bad.returncode == 1
     assert "FAIL" in bad.stdout and "EV-2026-000001" in bad.stdout
@@ -146,7 +148,10 @@ def test_token_is_printed_once_and_works(tmp_path: Path) -> None:
     cli(data, "user", "add", "inv.park", "--role", "investigator")
     token = cli(data, "token", "create", "--user", "inv.park", "--name", "laptop").stdout.strip()
     assert token.startswith("odt_")
-    assert token not in (data / "opendems.db").read_bytes().decode("latin-1")
+    raw = RawDatabase(container_of(data))
+    stored = raw.execute("SELECT * FROM api_tokens").fetchall()
+    raw.close()
+    assert stored and not any(token in str(column) for row in stored for column in row)  # only its hash
     server = Server(data).start()
     try:
         me = requests.get(f"{server.url}/api/v1/me", headers={"Authorization": f"Bearer {token}"})

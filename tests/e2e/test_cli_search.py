@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 from pathlib import Path
 
+from tests.backends import RawDatabase, container_of
 from tests.e2e.server import cli
 from tests.factories import pdf_bytes, png_bytes
 
@@ -78,9 +78,11 @@ def test_search_from_the_command_line(tmp_path: Path) -> None:
     assert cli(data, "search", "x", "--limit", "0", check=False).returncode != 0
 
     # The index is lost (say, restored from an old copy): --reindex rebuilds it from the database.
-    with sqlite3.connect(data / "opendems.db") as db:
-        db.execute("DELETE FROM search_fts")
-        db.execute("DELETE FROM search_rows")
+    raw = RawDatabase(container_of(data))
+    tables = ["search_fts", "search_rows"] if raw.dialect == "sqlite" else ["search_docs"]
+    for table in tables:
+        raw.execute(f"DELETE FROM {table}")
+    raw.close()
     assert not ids_in(cli(data, "search", "bakery").stdout)
     rebuilt = cli(data, "search", "--reindex")
     assert rebuilt.stdout.strip() == "Search index rebuilt: 3 items."

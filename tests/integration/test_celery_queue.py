@@ -418,3 +418,26 @@ def test_a_sweeper_sends_a_lost_job_once_and_again_only_while_the_broker_queue_i
     assert take(now + quiet, again=True) == [waiting, lost]  # the queue is empty: theirs were lost
     # Later: the retry is due, and the worker holding ``held`` has stopped renewing its lease.
     assert take(timedelta(minutes=11), again=True) == [waiting, lost, held, later]
+
+
+def test_every_worker_clears_crash_leftovers_from_time_to_time(engine: Engine, broker_url: str) -> None:
+    from opendems.adapters.jobs.celery_queue import CeleryPublisher, Sweeper
+    from opendems.config import Settings
+    from opendems.services.context import SystemClock
+
+    calls: list[float] = []
+    publisher = CeleryPublisher(Settings(broker_url=broker_url, celery_queue=f"t-{secrets.token_hex(4)}"))
+    sweeper = Sweeper(
+        engine,
+        publisher,
+        SystemClock(),
+        quiet=timedelta(seconds=30),
+        every_s=0.05,
+        housekeeping=lambda: calls.append(time.monotonic()),
+        housekeeping_every_s=0.3,
+    )
+    sweeper.start()
+    time.sleep(1.2)
+    sweeper.stop()
+    sweeper.join(5)
+    assert 2 <= len(calls) <= 5  # every 0.3 s, not on every sweep

@@ -687,10 +687,8 @@ def test_an_upload_resumes_after_the_process_writing_it_is_killed(
     keyring = Keyring(KeyEncryptionKey("k1", secret))
     store = S3BlobStore.from_settings(Settings(**values), keyring, lock_lease_s=3)  # type: ignore[arg-type]
     assert store.resumable_offset("up-k") == 6 * MiB  # what was saved
-    with pytest.raises(Conflict, match="being written"):
-        store.open_resumable("up-k")  # its lock is fresh: the writer may still be alive
-    time.sleep(4.5)
-    upload = store.open_resumable("up-k")  # now stale: taken over
+    assert bucket.listing("staging/uploads/up-k/lock")  # the dead writer's lock, still fresh...
+    upload = store.open_resumable("up-k")  # ...but its process, on this machine, is gone
     assert upload.offset == 6 * MiB
     upload.append(data[6 * MiB :])
     staged = upload.finish()
@@ -701,6 +699,25 @@ def test_an_upload_resumes_after_the_process_writing_it_is_killed(
     store.discard_resumable("up-k")
     assert read(store, key) == data
     assert bucket.only_blobs() == []
+
+
+def test_a_lock_held_on_another_machine_is_waited_for_until_its_lease_runs_out(
+    make: MakeStore, bucket: Bucket
+) -> None:
+    store = make(lock_lease_s=3)
+    store.create_resumable("up-o")
+    # A writer on another machine holds it (whether that one lives cannot be seen from here).
+    bucket.client.put_object(
+        Bucket=bucket.name, Key=bucket.prefix + "staging/uploads/up-o/lock", Body=b"elsewhere pid 4242 f00d"
+    )
+    with pytest.raises(Conflict, match="being written"):
+        store.open_resumable("up-o")
+    time.sleep(4.5)
+    upload = store.open_resumable("up-o")  # its lease ran out: taken over
+    upload.append(b"x" * 1000)
+    upload.savepoint()
+    upload.close()
+    assert store.resumable_offset("up-o") == 1000
 
 
 def test_a_stalled_writer_cannot_save_over_the_one_that_took_over(make: MakeStore, bucket: Bucket) -> None:

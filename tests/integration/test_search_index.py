@@ -449,6 +449,14 @@ def fresh(tmp_path: Path) -> World:
     return World(c, olga, cora, {})
 
 
+@pytest.fixture
+def fresh_sqlite(tmp_path: Path) -> World:
+    """``fresh`` on SQLite whatever the run's database: for the checks that read the FTS5
+    table itself (test_search_postgresql.py reads PostgreSQL's)."""
+    c = make_container(tmp_path, database_url=f"sqlite:///{tmp_path / 'search.db'}")
+    return World(c, user_actor(c, "olga", Role.OFFICER), user_actor(c, "cora", Role.CUSTODIAN), {})
+
+
 def test_the_index_follows_every_committed_change(fresh: World) -> None:
     w, c = fresh, fresh.c
     item = ingest(c, w.olga, "x", title="Stolen bicycle", description="blue frame")
@@ -492,8 +500,8 @@ def test_a_hit_deep_in_a_window_jumps_to_its_own_segment(fresh: World) -> None:
     assert hit.at_seconds == 5.0 and "\x02zeppelin\x03" in hit.snippet
 
 
-def test_editing_an_item_updates_the_words_its_windows_carry(fresh: World) -> None:
-    w, c = fresh, fresh.c
+def test_editing_an_item_updates_the_words_its_windows_carry(fresh_sqlite: World) -> None:
+    w, c = fresh_sqlite, fresh_sqlite.c
     item = ingest(c, w.olga, "x", title="Parked van")
     with c.uow() as uow:  # a long text: 2,000 words in 20 windows
         uow.search.add_text(item, "ocr", [(None, f"line {n} about the weather") for n in range(400)])
@@ -548,8 +556,8 @@ def test_rebuild_all_reproduces_the_results(world: World) -> None:
     assert event.details_dict["items"] == len(world.ids)
 
 
-def test_rebuild_all_repairs_a_damaged_index(fresh: World) -> None:
-    w, c = fresh, fresh.c
+def test_rebuild_all_repairs_a_damaged_index(fresh_sqlite: World) -> None:
+    w, c = fresh_sqlite, fresh_sqlite.c
     item = ingest(c, w.olga, "x", title="Broken lamp")
     with c.engine.begin() as conn:  # lose the item's document behind the application's back
         conn.exec_driver_sql("DELETE FROM search_fts")

@@ -1,9 +1,9 @@
-"""`verify` must detect tampering with stored bytes and with the custody log, made directly on
-disk or in the database (bypassing the application), and name what was touched."""
+"""`verify` must detect tampering with stored bytes and with the custody log, made directly in
+the evidence store or in the database (bypassing the application), and name what was
+touched -- on the local disk and SQLite, and on S3 and PostgreSQL (``make test-scale``)."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -11,6 +11,7 @@ import pytest
 from opendems.bootstrap import Container
 from opendems.services.ingest import IngestRequest, ingest_stream
 from opendems.services.verify import VerifyReport, verify
+from tests.backends import RawDatabase, delete_stored, read_stored, write_stored
 from tests.factories import admin, make_container, pdf_bytes, png_bytes, wav_bytes
 
 
@@ -36,21 +37,17 @@ def run(c: Container, ids: list[str] | None = None) -> VerifyReport:
     return verify(admin(c), ids, uow=c.uow(), blobs=c.blobs, anchor=c.anchor, signer=c.signer, clock=c.clock)
 
 
-def db(c: Container) -> sqlite3.Connection:
-    """A raw connection, as someone with file access would have, with the append-only
-    triggers dropped first (they would refuse the edits below)."""
-    conn = sqlite3.connect(c.settings.data_dir / "opendems.db", isolation_level=None)
-    conn.execute("DROP TRIGGER IF EXISTS custody_events_no_update")
-    conn.execute("DROP TRIGGER IF EXISTS custody_events_no_delete")
-    return conn
+def db(c: Container) -> RawDatabase:
+    """A raw connection, as someone with the database's owner rights would have, with the
+    append-only triggers dropped first (they would refuse the edits below)."""
+    return RawDatabase(c).drop_guards()
 
 
-def blob_path(c: Container, evidence_id: str) -> Path:
+def blob_key(c: Container, evidence_id: str) -> str:
     with c.uow() as uow:
         item = uow.evidence.get(evidence_id)
     assert item and item.original
-    digest = item.original.sha256
-    return c.settings.blob_dir / "sha256" / digest[:2] / digest[2:4] / digest
+    return item.original.blob_key
 
 
 def test_untouched_vault_verifies(held: tuple[Container, list[str]]) -> None:
@@ -74,11 +71,11 @@ def test_verification_run_is_a_custody_event(held: tuple[Container, list[str]]) 
 @pytest.mark.parametrize("where", ["header", "first segment", "last byte"])
 def test_one_flipped_byte_in_a_stored_blob_is_detected(held: tuple[Container, list[str]], where: str) -> None:
     c, ids = held
-    path = blob_path(c, ids[1])
-    raw = bytearray(path.read_bytes())
+    key = blob_key(c, ids[1])
+    raw = bytearray(read_stored(c, key))
     pos = {"header": 40, "first segment": 200, "last byte": len(raw) - 1}[where]
     raw[pos] ^= 0x01
-    path.write_bytes(bytes(raw))
+    write_stored(c, key, bytes(raw))
     report = run(c)
     assert not report.ok
     failed = [i.evidence_id for i in report.items if not i.ok]
@@ -88,7 +85,7 @@ def test_one_flipped_byte_in_a_stored_blob_is_detected(held: tuple[Container, li
 
 def test_missing_blob_is_detected(held: tuple[Container, list[str]]) -> None:
     c, ids = held
-    blob_path(c, ids[2]).unlink()
+    delete_stored(c, blob_key(c, ids[2]))
     report = run(c)
     assert [i.evidence_id for i in report.items if not i.ok] == [ids[2]]
     assert "missing" in (report.items[2].problem or "")
@@ -96,10 +93,10 @@ def test_missing_blob_is_detected(held: tuple[Container, list[str]]) -> None:
 
 def test_append_only_triggers_refuse_changes_through_sql(held: tuple[Container, list[str]]) -> None:
     c, _ = held
-    conn = sqlite3.connect(c.settings.data_dir / "opendems.db")
-    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+    conn = RawDatabase(c)
+    with pytest.raises(Exception, match="append-only"):
         conn.execute("UPDATE custody_events SET actor_name = 'someone' WHERE seq = 2")
-    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+    with pytest.raises(Exception, match="append-only"):
         conn.execute("DELETE FROM custody_events WHERE seq = 2")
 
 

@@ -11,10 +11,13 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from opendems.bootstrap import Container
 from opendems.cli.runtime import clear_errors, console, err, state
 from opendems.domain.jobs import JobState
 from opendems.services import evidence as evidence_svc
+from opendems.services.ingest import recover_storage
 from opendems.services.jobs import WorkerThread, wait_until_idle, worker_name
+from opendems.services.uploads import expire_uploads
 
 
 @clear_errors
@@ -77,7 +80,18 @@ def _celery_worker(threads: int) -> int:
         engine=c.engine,
         clock=c.clock,
         threads=threads,
+        housekeeping=lambda: _housekeeping(c),
     )
+
+
+def _housekeeping(c: Container) -> None:
+    """What start-up does on one machine, done by every worker from time to time in a
+    cluster (no node restarts often enough): the leftovers of crashed writes that have lain
+    untouched for an hour, and expired uploads."""
+    recovered = recover_storage(c.uow(), c.blobs, older_than_s=3600)
+    expired = expire_uploads(c.uow(), c.blobs, c.clock)
+    if any(recovered.values()) or expired:
+        err.print(f"Housekeeping: {recovered}, {expired} expired upload(s)", highlight=False)
 
 
 @clear_errors

@@ -69,6 +69,14 @@ class StorageFull(DomainError):
     title = "Insufficient storage"
 
 
+class StorageUnavailable(DomainError):
+    """The evidence store cannot be reached or refused the request (a shared object store
+    that is down, misconfigured credentials). Nothing was half-stored; trying later may work."""
+
+    status = 503
+    title = "Evidence store unavailable"
+
+
 class TooManyRequests(DomainError):
     status = 429
     title = "Too many requests"

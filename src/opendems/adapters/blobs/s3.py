@@ -93,7 +93,7 @@ from opendems.adapters.crypto.envelope import (
     open_data_key,
 )
 from opendems.adapters.crypto.keys import Keyring
-from opendems.domain.errors import Conflict, NotFound, StorageFull
+from opendems.domain.errors import Conflict, NotFound, StorageFull, StorageUnavailable
 from opendems.ports import StagedBlob
 
 if TYPE_CHECKING:
@@ -126,7 +126,7 @@ _FULL = {
 _NO_RETENTION = {"NoSuchObjectLockConfiguration", "ObjectLockConfigurationNotFoundError"}
 
 
-class ObjectStoreError(OSError):
+class ObjectStoreError(StorageUnavailable, OSError):
     """The object store could not be used: unreachable, wrong credentials, a missing bucket,
     or a request it refused. Whatever raised it kept nothing half-stored."""
 
@@ -538,6 +538,27 @@ class _Saved:
     hasher: hashlib._Hash
 
 
+def _holder_gone(store: S3BlobStore, key: str) -> bool:
+    """Whether a lock's holder was a process of this machine that no longer runs (a server
+    restarted after a crash takes its uploads back at once instead of after the lease).
+    Only a shortcut: a holder wrongly taken for dead still cannot save over the new one,
+    since every save is conditional on the version it read."""
+    try:
+        got = store.client.get_object(Bucket=store.bucket, Key=key)
+        host, _, pid, *_ = got["Body"].read().decode().split()
+    except Exception:
+        return False
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
 class _Lease:
     """An exclusive lock object: created with ``If-None-Match: *``, refreshed with ``If-Match``
     while held, and taken over once older than the store's ``lock_lease_s`` (its holder died)."""
@@ -562,7 +583,7 @@ class _Lease:
             held = store._head(key)
             if held is None:
                 continue  # released meanwhile: try again
-            if _age(held) <= store.lock_lease_s:
+            if _age(held) <= store.lock_lease_s and not _holder_gone(store, key):
                 raise Conflict(busy)
             try:  # its holder died: take it over (of several trying, one wins)
                 etag, version = store._put(key, body, what="take a lock", if_match=str(held["ETag"]))
@@ -765,6 +786,22 @@ class _S3Resumable:
 # -- the store -----------------------------------------------------------------------------------
 
 
+_SESSION: list[Any] = []
+
+
+def _session() -> Any:
+    """One boto3 session per process: it caches the service models that every client would
+    otherwise load again (clients made from it keep event hooks of their own)."""
+    with _SESSION_LOCK:
+        if not _SESSION:
+            _SESSION.append(boto3.session.Session())
+        return _SESSION[0]
+
+
+_SESSION_LOCK = threading.Lock()
+_CHECKED: dict[tuple[Any, ...], tuple[bool, bool]] = {}
+
+
 def _client_config() -> Config:
     return Config(
         s3={"addressing_style": "path"},
@@ -834,7 +871,9 @@ class S3BlobStore:
         when retention is asked for, or required, and the store supports it) and find out
         whether it is versioned and locked. Raises ``ObjectStoreError`` with what to fix."""
         s = settings
-        client = boto3.session.Session().client(
+        # The bucket's properties are checked once per process (they take several requests).
+        identity = (s.s3_endpoint_url, s.s3_region, s.s3_access_key_id, s.s3_secret_access_key)
+        client = _session().client(
             "s3",
             endpoint_url=s.s3_endpoint_url or None,
             region_name=s.s3_region,
@@ -856,6 +895,11 @@ class S3BlobStore:
             lock_lease_s=lock_lease_s,
         )
         mode = s.s3_object_lock
+        checked = (*identity, s.s3_bucket, s.s3_prefix, mode, s.s3_retention_days)
+        known = _CHECKED.get(checked)
+        if known is not None:
+            store.versioned, store.object_lock = known
+            return store
         store._ensure_bucket(
             s.s3_region,
             lock=mode == "required" or (mode == "auto" and s.s3_retention_days > 0),
@@ -872,6 +916,7 @@ class S3BlobStore:
                     s.s3_bucket,
                     s.s3_retention_days,
                 )
+        _CHECKED[checked] = (store.versioned, store.object_lock)
         return store
 
     def _ensure_bucket(self, region: str, *, lock: bool, required: bool) -> None:

@@ -142,15 +142,29 @@ def sweep_timing(lease_s: int) -> tuple[timedelta, float]:
     return timedelta(seconds=min(lease_s, 60)), min(5.0, max(1.0, lease_s / 3))
 
 
+# How often a worker also clears what crashes left in the shared stores (see ``housekeeping``).
+HOUSEKEEPING_S = 600.0
+
+
 class Sweeper(threading.Thread):
     """Sends the broker, once more, the jobs no worker holds whose message went missing:
     running under a lease that ran out (the worker died), or queued, due and untouched for
     a while (the broker was down when they were queued, or lost the message)."""
 
     def __init__(
-        self, engine: Engine, publisher: CeleryPublisher, clock: Clock, *, quiet: timedelta, every_s: float
+        self,
+        engine: Engine,
+        publisher: CeleryPublisher,
+        clock: Clock,
+        *,
+        quiet: timedelta,
+        every_s: float,
+        housekeeping: Callable[[], None] | None = None,
+        housekeeping_every_s: float = HOUSEKEEPING_S,
     ) -> None:
         super().__init__(name="opendems-sweeper", daemon=True)
+        self.housekeeping = housekeeping
+        self.housekeeping_every_s = housekeeping_every_s
         self.engine = engine
         self.publisher = publisher
         self.clock = clock
@@ -171,11 +185,18 @@ class Sweeper(threading.Thread):
         return ids
 
     def run(self) -> None:
+        last_housekeeping = time.monotonic()
         while not self.stopping.wait(self.every_s):
             try:
                 self.sweep()
             except Exception:
                 log.exception("the job sweeper hit an error; it carries on")
+            if self.housekeeping and time.monotonic() - last_housekeeping >= self.housekeeping_every_s:
+                last_housekeeping = time.monotonic()
+                try:
+                    self.housekeeping()
+                except Exception:
+                    log.exception("storage housekeeping hit an error; it carries on")
 
     def stop(self) -> None:
         self.stopping.set()
@@ -189,6 +210,7 @@ def run_worker(
     engine: Engine,
     clock: Clock,
     threads: int = 1,
+    housekeeping: Callable[[], None] | None = None,
 ) -> int:
     """Consume ``settings.celery_queue`` in this process, ``threads`` jobs at once, with a
     sweeper beside it, until SIGTERM (or Ctrl-C); the exit code. ``run_job(job_id, worker)``
@@ -205,7 +227,7 @@ def run_worker(
 
     app.task(name=TASK, ignore_result=True)(run_job_task)
     quiet, every_s = sweep_timing(settings.job_lease_seconds)
-    sweeper = Sweeper(engine, publisher, clock, quiet=quiet, every_s=every_s)
+    sweeper = Sweeper(engine, publisher, clock, quiet=quiet, every_s=every_s, housekeeping=housekeeping)
     options: dict[str, Any] = {
         "hostname": f"opendems-{os.getpid()}@{host}",
         "pool_cls": "solo" if threads == 1 else "threads",
