@@ -441,3 +441,32 @@ def test_every_worker_clears_crash_leftovers_from_time_to_time(engine: Engine, b
     sweeper.stop()
     sweeper.join(5)
     assert 2 <= len(calls) <= 5  # every 0.3 s, not on every sweep
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_url() -> Iterator[str]:
+    """A private RabbitMQ broker (AMQP), for the same delivery by configuration."""
+    import tempfile
+
+    from tests.stack.rabbitmq import start_rabbitmq
+
+    with (
+        tempfile.TemporaryDirectory(prefix="opendems-rabbitmq-") as tmp,
+        start_rabbitmq(Path(tmp) / "mq") as mq,
+    ):
+        yield mq.url
+
+
+def test_rabbitmq_delivers_jobs_by_configuration(
+    tmp_path: Path, database_url: str, rabbitmq_url: str
+) -> None:
+    cl = Cluster(tmp_path, database_url, rabbitmq_url, 30)
+    try:
+        cl.start_worker()
+        photo = cl.ingest(jpeg_bytes(), "scene.jpg")
+        cl.wait_for("every job done", cl.all_done, timeout_s=25)  # sooner than a sweeper would send
+        assert sorted((j.kind, j.attempts) for j in cl.jobs()) == [("previews", 1), ("probe", 1)]
+        assert derivatives(cl.c, photo.id) == ["preview", "thumbnail"]
+        assert "amqp://guest:**@127.0.0.1" in cl.log_of(cl.workers[0])  # it was RabbitMQ that delivered
+    finally:
+        cl.close()
