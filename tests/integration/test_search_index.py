@@ -323,17 +323,36 @@ def test_a_broad_match_is_counted_as_a_lower_bound(world: World, monkeypatch: py
     assert [h.evidence_id for h in newest.hits] == [h.evidence_id for h in listed.hits[:3]]
 
 
-@pytest.mark.parametrize("cost", [0, 16, 10**6])
-def test_excluded_words_drop_items_whichever_way_they_are_found(
-    world: World, cost: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from opendems.adapters.db import search_repo
-
-    monkeypatch.setattr(search_repo, "LOOKUP_COST", cost)
+def test_excluded_words_drop_items_whichever_document_holds_them(world: World) -> None:
     assert world.names("recording -crowbar") == []  # the transcript holds it
     assert world.names("interview -weather") == []
     assert set(world.names("burglary -bakery")) == {"desc"}
     assert len(world.names("patrol -nothing")) == 16
+
+
+def test_an_exclusion_looks_only_at_the_items_own_documents(fresh_sqlite: World) -> None:
+    """Exclusions list matches within each run of an item's documents: a run that spans
+    another item's document must not exclude the item for what that one says."""
+    from opendems.adapters.db.search_repo import SqliteSearchIndex
+
+    w, c = fresh_sqlite, fresh_sqlite.c
+    x = ingest(c, w.olga, "x", title="Harbour patrol")
+    y = ingest(c, w.olga, "y", title="Market patrol")
+    w.ids.update(x=x, y=y)
+    with c.uow() as uow:
+        index = uow.search
+        assert isinstance(index, SqliteSearchIndex)
+        index._insert(  # the rowids of x's windows on either side of y's
+            [
+                (x, "ocr", None, "Harbour patrol", "", "the crane was idle", ""),
+                (y, "ocr", None, "Market patrol", "", "a stolen moped", ""),
+                (x, "ocr", None, "Harbour patrol", "", "the ferry left late", ""),
+            ]
+        )
+        uow.commit()
+    assert w.names("patrol -moped") == ["x"]
+    assert w.names("crane -moped") == ["x"]
+    assert w.names("patrol -ferry") == ["y"]
 
 
 # -- filters ------------------------------------------------------------------------------------

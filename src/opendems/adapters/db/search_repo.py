@@ -113,8 +113,6 @@ DIRTY_KEY = "opendems.search_dirty"
 MATCH_WINDOW = 1_000
 # A list without text (or a narrow one) is taken from this many newest items.
 LIST_WINDOW = 2_000
-# Looking a document up in FTS5 costs about this many documents listed.
-LOOKUP_COST = 16
 # A scope or a filter reaching at most this many items is where a search starts from.
 NARROW_ITEMS = 5_000
 # The candidate documents of a text match (see ``search``). FTS5 answers ORDER BY rowid
@@ -132,31 +130,31 @@ SNIPPETS = (
     " FROM search_rows AS r CROSS JOIN search_fts AS f"
     " WHERE r.id IN :rids AND f.rowid = r.id AND search_fts MATCH :match"
 )
-# (FTS5 lists the documents matching once; looking each candidate document up would evaluate
-# the expression again for every one.)
-EXCLUDED_OF_ITEMS = (
-    "SELECT DISTINCT r.evidence_id FROM search_rows AS r WHERE r.evidence_id IN :ids"
-    " AND r.id IN (SELECT rowid FROM search_fts WHERE search_fts MATCH :match"
-    " AND rowid BETWEEN :low AND :high)"
-)
-EXCLUDED_BY_LOOKUP = (
-    "SELECT DISTINCT r.evidence_id FROM search_rows AS r CROSS JOIN search_fts AS f"
-    " WHERE r.evidence_id IN :ids AND f.rowid = r.id AND search_fts MATCH :match"
-)
-COUNT_IN_SPAN = (
-    "SELECT count(*) FROM (SELECT rowid FROM search_fts WHERE search_fts MATCH :match"
-    " AND rowid BETWEEN :low AND :high LIMIT :most)"
+# The items, of some, with a document matching an expression: per run of an item's documents
+# of one source, the matches FTS5 lists within that rowid range (see ``_excluded``).
+EXCLUDED_IN_RUNS = (
+    "SELECT DISTINCT g.evidence_id FROM"
+    " (SELECT evidence_id, min(id) AS lo, max(id) AS hi FROM search_rows WHERE evidence_id IN :ids"
+    " GROUP BY evidence_id, source) AS g"
+    " CROSS JOIN search_fts AS f CROSS JOIN search_rows AS r"
+    " WHERE f.rowid BETWEEN g.lo AND g.hi AND search_fts MATCH :match"
+    " AND r.id = f.rowid AND r.evidence_id = g.evidence_id"
 )
 SNIPPETS_IN_SPAN = SNIPPETS.replace(
     " FROM search_rows AS r CROSS JOIN search_fts AS f WHERE r.id IN :rids AND f.rowid = r.id AND",
     " FROM search_fts AS f CROSS JOIN search_rows AS r WHERE f.rowid BETWEEN :low AND :high"
     " AND +f.rowid IN :rids AND r.id = f.rowid AND",
 )
+# These items' documents that match, with the matched words marked, listed per run of an
+# item's documents of one source (as EXCLUDED_IN_RUNS).
 MARKED_OF_ITEMS = (
-    "SELECT r.id AS rid, highlight(search_fts, 0, char(2), '') AS title,"
+    "SELECT f.rowid AS rid, highlight(search_fts, 0, char(2), '') AS title,"
     " highlight(search_fts, 1, char(2), '') AS keywords, highlight(search_fts, 2, char(2), '') AS body"
-    " FROM search_rows AS r CROSS JOIN search_fts AS f"
-    " WHERE r.evidence_id IN :ids AND f.rowid = r.id AND search_fts MATCH :match"
+    " FROM (SELECT evidence_id, min(id) AS lo, max(id) AS hi FROM search_rows WHERE evidence_id IN :ids"
+    " GROUP BY evidence_id, source) AS g"
+    " CROSS JOIN search_fts AS f CROSS JOIN search_rows AS r"
+    " WHERE f.rowid BETWEEN g.lo AND g.hi AND search_fts MATCH :match"
+    " AND r.id = f.rowid AND r.evidence_id = g.evidence_id"
 )
 # The items a list picked (see ``_listed``): a temporary table of the connection.
 PICK_CREATE = "CREATE TEMP TABLE IF NOT EXISTS search_pick (id VARCHAR(32) PRIMARY KEY) WITHOUT ROWID"
@@ -586,7 +584,10 @@ class SqliteSearchIndex:
         ):
             reachable = None  # a large unit: not worth gathering everything it holds
         drivers = [d for d in (reachable, *_filter_drivers(query.filters)) if d is not None]
-        narrow = [d for d in drivers if self._small(d)]
+        # The small ones, and the items each reaches (read once, for a text match to start from).
+        reached = [(d, self._ids_if_small(d)) for d in drivers]
+        narrow = [d for d, ids in reached if ids is not None]
+        narrow_ids = [ids for _, ids in reached if ids is not None]
         carried: list[Any] = [evidence.c.id, evidence.c.created_at, evidence.c.captured_at]
         if facets:
             carried += [
@@ -608,7 +609,7 @@ class SqliteSearchIndex:
             ).all()
             if len(found) > MATCH_WINDOW:
                 if narrow:
-                    found = self._matching_of(self._items_in(narrow), strict)
+                    found = self._matching_of(sorted(set.intersection(*narrow_ids)), strict)
                 else:
                     found = found[:MATCH_WINDOW]
                     complete = False
@@ -779,31 +780,17 @@ class SqliteSearchIndex:
         return out
 
     def _excluded(self, ids: list[str], expressions: list[str]) -> set[str]:
-        """Of these items, the ones with a document matching any of these expressions."""
+        """Of these items, the ones with a document matching any of these expressions. An
+        item's documents of one source lie side by side, so FTS5 lists the matches within
+        each such run of rowids (a seek in each word's list) rather than evaluating the
+        expression once per document; the owner is checked, so a run that spans another
+        item's documents costs time, never a wrong answer."""
         gone: set[str] = set()
-        if not expressions:
-            return gone
-        query = text(EXCLUDED_OF_ITEMS).bindparams(bindparam("ids", expanding=True))
-        for start in range(0, len(ids), 5000):
-            chunk = ids[start : start + 5000]
-            # Only the documents in the span of these items' own are listed.
-            span = select(func.min(search_rows.c.id), func.max(search_rows.c.id), func.count()).where(
-                search_rows.c.evidence_id.in_(chunk)
-            )
-            low, high, documents = self._conn.execute(span).one()
-            if low is None:
-                continue
-            for expression in expressions:
-                args = {"match": expression, "ids": chunk, "low": low, "high": high}
-                # List the excluded matches, or look the documents up: whichever is less.
-                most = LOOKUP_COST * int(documents)
-                listed = self._conn.execute(text(COUNT_IN_SPAN), {**args, "most": most + 1}).scalar_one()
-                lookup = (
-                    query
-                    if listed <= most
-                    else text(EXCLUDED_BY_LOOKUP).bindparams(bindparam("ids", expanding=True))
-                )
-                gone.update(r.evidence_id for r in self._conn.execute(lookup, args))
+        query = text(EXCLUDED_IN_RUNS).bindparams(bindparam("ids", expanding=True))
+        for expression in expressions:
+            for start in range(0, len(ids), 5000):
+                chunk = ids[start : start + 5000]
+                gone.update(self._conn.execute(query, {"match": expression, "ids": chunk}).scalars())
         return gone
 
     def _small(self, items: Select[Any]) -> bool:
@@ -811,11 +798,10 @@ class SqliteSearchIndex:
         counted = select(func.count()).select_from(items.limit(NARROW_ITEMS + 1).subquery())
         return int(self._conn.execute(counted).scalar_one()) <= NARROW_ITEMS
 
-    def _items_in(self, sets: list[Select[Any]]) -> list[str]:
-        """The items in every one of these sets."""
-        return list(
-            self._conn.execute(select(evidence.c.id).where(*(evidence.c.id.in_(d) for d in sets))).scalars()
-        )
+    def _ids_if_small(self, items: Select[Any]) -> set[str] | None:
+        """The items of a set small enough to start a search from; None for a larger one."""
+        ids = set(self._conn.execute(items.limit(NARROW_ITEMS + 1)).scalars())
+        return ids if len(ids) <= NARROW_ITEMS else None
 
     def _facets(self, items: list[Any]) -> dict[str, list[FacetCount]]:
         """The FACET_TOP most frequent values of each facet over these items."""
