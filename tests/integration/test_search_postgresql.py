@@ -126,7 +126,7 @@ class TestIndex:
             "test_the_words_of_a_query_may_be_split_between_metadata_and_speech",
             "test_a_match_only_in_the_metadata_does_not_claim_a_moment",
             "test_a_broad_match_is_counted_as_a_lower_bound",
-            "test_excluded_words_drop_items_whichever_way_they_are_found",
+            "test_excluded_words_drop_items_whichever_document_holds_them",
             "test_every_filter",
             "test_several_values_of_one_field_are_either",
             "test_geography",
