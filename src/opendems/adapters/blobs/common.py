@@ -1,6 +1,10 @@
-"""What every blob store shares: the key format and how much plaintext a staged blob shows."""
+"""What every blob store shares: the key format, how much plaintext a staged blob shows, and
+the cache of resumable uploads' running digests."""
 
 from __future__ import annotations
+
+import hashlib
+import threading
 
 from opendems.domain.errors import NotFound
 
@@ -15,3 +19,27 @@ def key_digest(key: str) -> str:
     if algo != "sha256" or len(digest) != 64 or not set(digest) <= _HEX:
         raise NotFound(f"no blob {key!r}")
     return digest
+
+
+class DigestCache:
+    """In-process running SHA-256 of resumable uploads, so an upload served by this process is
+    hashed exactly once; another process (or this one after a restart) rebuilds the digest
+    from the stored bytes instead. An entry holds for one version of the upload's stored
+    progress (its offset on disk, its state object's ETag in a bucket)."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[object, hashlib._Hash]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, upload_id: str, version: object) -> hashlib._Hash | None:
+        with self._lock:
+            entry = self._entries.get(upload_id)
+        return entry[1].copy() if entry and entry[0] == version else None
+
+    def put(self, upload_id: str, version: object, hasher: hashlib._Hash) -> None:
+        with self._lock:
+            self._entries[upload_id] = (version, hasher.copy())
+
+    def forget(self, upload_id: str) -> None:
+        with self._lock:
+            self._entries.pop(upload_id, None)

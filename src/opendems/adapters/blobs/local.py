@@ -25,7 +25,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from opendems.adapters.blobs.common import HEAD_BYTES, key_digest
+from opendems.adapters.blobs.common import HEAD_BYTES, DigestCache, key_digest
 from opendems.adapters.blobs.direct import DirectAppendFile
 from opendems.adapters.crypto.envelope import (
     HEADER_SIZE,
@@ -184,7 +184,7 @@ class _LocalResumable:
         self._blob.truncate(HEADER_SIZE + committed * (self._seg + SEGMENT_OVERHEAD))
         self._blob.seek(0, os.SEEK_END)
         offset = committed * self._seg + len(pending)
-        hasher = store.cached_hash(self.upload_id, offset)
+        hasher = store.digests.get(self.upload_id, offset)
         if hasher is None:
             # Another process or a restart: rebuild the digest from the committed prefix.
             hasher = hashlib.sha256()
@@ -225,7 +225,7 @@ class _LocalResumable:
             os.fsync(self._out.fileno())
             _write_tail(self.dir / "tail", self._cipher, self._enc.next_index, self._enc.pending)
         self._saved = (self._enc.next_index, self._enc.pending, self._enc.hasher.copy())
-        self._store.remember_hash(self.upload_id, self._enc.size, self._enc.hasher)
+        self._store.digests.put(self.upload_id, self._enc.size, self._enc.hasher)
 
     def rollback(self) -> None:
         committed, pending, hasher = self._saved
@@ -254,7 +254,7 @@ class _LocalResumable:
         # A second name, not a move: the upload keeps its bytes until its evidence commits.
         os.link(self.dir / "blob", part)
         self._store.hold(str(part), self._blob)
-        self._store.forget_hash(self.upload_id)
+        self._store.digests.forget(self.upload_id)
         head = _read_head(part, self._store.keyring)
         return StagedBlob(str(part), self._enc.hasher.hexdigest(), self._enc.size, head)
 
@@ -302,8 +302,7 @@ class LocalBlobStore:
         self.unsettled_dir = root / "unsettled"
         for d in (root, self.parts_dir, self.uploads_dir, self.unsettled_dir):
             d.mkdir(parents=True, exist_ok=True)
-        self._hashes: dict[str, tuple[int, hashlib._Hash]] = {}
-        self._hash_lock = threading.Lock()
+        self.digests = DigestCache()  # running digests of the uploads this process serves
         # Open, locked handles on staged parts and unsettled markers: a file this process
         # still works on is locked, so a crash sweep (here or in another process) removes
         # only what a dead process left behind.
@@ -515,21 +514,4 @@ class LocalBlobStore:
             with contextlib.suppress(OSError):
                 d.rmdir()
         (self.parts_dir / f"{upload_id}.part").unlink(missing_ok=True)
-        self.forget_hash(upload_id)
-
-    # In-process cache of running digests, so an upload served by this process is hashed
-    # exactly once; after a restart the digest is rebuilt from the stored prefix instead.
-    def cached_hash(self, upload_id: str, offset: int) -> hashlib._Hash | None:
-        with self._hash_lock:
-            entry = self._hashes.get(upload_id)
-        if entry and entry[0] == offset:
-            return entry[1].copy()
-        return None
-
-    def remember_hash(self, upload_id: str, offset: int, hasher: hashlib._Hash) -> None:
-        with self._hash_lock:
-            self._hashes[upload_id] = (offset, hasher.copy())
-
-    def forget_hash(self, upload_id: str) -> None:
-        with self._hash_lock:
-            self._hashes.pop(upload_id, None)
+        self.digests.forget(upload_id)

@@ -79,7 +79,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from opendems.adapters.blobs.common import HEAD_BYTES, key_digest
+from opendems.adapters.blobs.common import HEAD_BYTES, DigestCache, key_digest
 from opendems.adapters.crypto.envelope import (
     HEADER_SIZE,
     SEGMENT_OVERHEAD,
@@ -641,7 +641,7 @@ class _S3Resumable:
         state = _unpack_state(raw, store.keyring, self.upload_id)
         self._header, self._cipher = state.header, state.cipher
         self._seg = state.header.segment_size
-        hasher = store.cached_hash(self.upload_id, self._etag)
+        hasher = store.digests.get(self.upload_id, self._etag)
         if hasher is None:
             # Another process (or a restart) carried it here: rebuild the digest from the bytes.
             hasher = self._rebuild_hash(state)
@@ -742,7 +742,7 @@ class _S3Resumable:
             list(self._parts), state.buffered, state.committed, state.pending, self._enc.hasher.copy()
         )
         self._new = []
-        store.remember_hash(self.upload_id, self._etag, self._enc.hasher)
+        store.digests.put(self.upload_id, self._etag, self._enc.hasher)
 
     def rollback(self) -> None:
         self._wait(quiet=True)
@@ -771,7 +771,7 @@ class _S3Resumable:
                     store._remove(key)
             store._release(key)
             raise
-        store.forget_hash(self.upload_id)
+        store.digests.forget(self.upload_id)
         return StagedBlob(token, self._enc.hasher.hexdigest(), self._enc.size, head)
 
     def close(self) -> None:
@@ -855,7 +855,7 @@ class S3BlobStore:
         self._lock = threading.Lock()
         self._claims: dict[str, list[_Claim]] = {}  # this process's unsettled commits, by key
         self._live: set[str] = set()  # staging objects this process still works on
-        self._hashes: dict[str, tuple[str, hashlib._Hash]] = {}  # upload id -> (state ETag, digest)
+        self.digests = DigestCache()  # running digests of the uploads this process serves
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
@@ -1612,22 +1612,4 @@ class S3BlobStore:
         for key in {k for k, _ in self._versions(finished)}:
             self._remove(key)
             self._release(key)
-        self.forget_hash(upload_id)
-
-    # In-process cache of running digests, so an upload served by this process is hashed
-    # exactly once; another process (or this one after a restart) rebuilds the digest from the
-    # stored bytes instead. Keyed by the ETag of the progress record it matches.
-    def cached_hash(self, upload_id: str, etag: str) -> hashlib._Hash | None:
-        with self._lock:
-            entry = self._hashes.get(upload_id)
-        if entry and entry[0] == etag:
-            return entry[1].copy()
-        return None
-
-    def remember_hash(self, upload_id: str, etag: str, hasher: hashlib._Hash) -> None:
-        with self._lock:
-            self._hashes[upload_id] = (etag, hasher.copy())
-
-    def forget_hash(self, upload_id: str) -> None:
-        with self._lock:
-            self._hashes.pop(upload_id, None)
+        self.digests.forget(upload_id)
