@@ -26,7 +26,7 @@ import pytest
 from botocore.config import Config
 from fastapi.testclient import TestClient
 
-from opendems.adapters.blobs.s3 import ObjectStoreError, S3BlobStore
+from opendems.adapters.blobs.s3 import FIRST_READ, ObjectStoreError, S3BlobStore
 from opendems.adapters.crypto.envelope import HEADER_SIZE, SEGMENT_OVERHEAD, BlobIntegrityError
 from opendems.adapters.crypto.keys import KeyEncryptionKey, Keyring
 from opendems.bootstrap import Container
@@ -143,9 +143,19 @@ class Bucket:
         listed = self.client.list_parts(Bucket=self.name, Key=upload["Key"], UploadId=upload["UploadId"])
         return [int(p["Size"]) for p in listed.get("Parts", [])]
 
+    def named_parts(self) -> set[str]:
+        """The part objects the committed blobs stored as parts name (their manifests)."""
+        named: set[str] = set()
+        for key in self.listing("sha256/"):
+            if self.head(key).get("Metadata", {}).get("layout") == "parts":
+                named |= {name for name, _ in json.loads(self.get(key))["parts"]}
+        return named
+
     def only_blobs(self) -> list[str]:
-        """Everything left but committed blobs (there should be nothing)."""
-        return [k for k in self.listing() if not k.startswith("sha256/")] + self.uploads()
+        """Everything left but committed blobs and the parts they are stored as (there
+        should be nothing)."""
+        named = self.named_parts()
+        return [k for k in self.listing() if not k.startswith("sha256/") and k not in named] + self.uploads()
 
 
 @pytest.fixture
@@ -275,7 +285,7 @@ def test_a_ranged_read_fetches_only_the_segments_it_needs(committed: tuple[S3Blo
     assert b"".join(store.read_range(key, start, end)) == data[start : end + 1]
     stored = SEG + SEGMENT_OVERHEAD
     assert [r for _, r in seen] == [
-        f"bytes=0-{HEADER_SIZE - 1}",  # the header: the data key and the blob's length
+        f"bytes=0-{FIRST_READ - 1}",  # the header (the data key, the blob's length), or a manifest
         f"bytes={HEADER_SIZE + 10 * stored}-{HEADER_SIZE + 13 * stored - 1}",
     ]
 
@@ -602,23 +612,22 @@ def test_resumable_upload_in_pieces_resumed_by_another_process(make: MakeStore, 
         upload.append(data[i : min(i + 333_333, 6 * MiB)])
     upload.savepoint()
     assert a.resumable_offset("up-1") == 6 * MiB
-    assert len(bucket.listing("staging/uploads/up-1/p/")) == 1  # one full part; the rest in the state
+    assert len(bucket.listing("data/up-1/")) == 1  # one full part; the rest in the state
     upload.append(data[6 * MiB : 11 * MiB])  # a chunk whose checksum fails (it fills a part)...
     deadline = time.monotonic() + 30
-    while len(bucket.listing("staging/uploads/up-1/p/")) < 2 and time.monotonic() < deadline:
+    while len(bucket.listing("data/up-1/")) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert len(bucket.listing("staging/uploads/up-1/p/")) == 2
+    assert len(bucket.listing("data/up-1/")) == 2
     upload.rollback()  # ...is dropped, the part it filled too
-    assert len(bucket.listing("staging/uploads/up-1/p/")) == 1
+    assert len(bucket.listing("data/up-1/")) == 1
     assert upload.offset == 6 * MiB
     assert a.resumable_offset("up-1") == 6 * MiB
     upload.append(data[6 * MiB : 7 * MiB + 5])
     upload.savepoint()
     upload.close()
-    stored = bucket.listing("staging/uploads/up-1/")
-    assert stored[-1] == "staging/uploads/up-1/state"
-    assert len([k for k in stored if "/p/" in k]) == 1
-    for name in stored:
+    assert bucket.listing("staging/uploads/up-1/") == ["staging/uploads/up-1/state"]
+    assert len(bucket.listing("data/up-1/")) == 1
+    for name in bucket.listing():
         raw = bucket.get(name)
         assert MARKER not in raw and data[:64] not in raw
 
@@ -628,14 +637,14 @@ def test_resumable_upload_in_pieces_resumed_by_another_process(make: MakeStore, 
     upload.append(data[7 * MiB + 5 : 9 * MiB])
     upload.savepoint()
     upload.close()
-    assert [k for k, _ in seen if "/p/" in k] == []
+    assert [k for k, _ in seen if "/data/" in k] == []
 
     b = make()  # another process: rebuilds the digest from the stored parts
     seen = gets(b)
     assert b.resumable_offset("up-1") == 9 * MiB
     upload = b.open_resumable("up-1")
     assert upload.offset == 9 * MiB
-    assert len([k for k, _ in seen if "/p/" in k]) == 1
+    assert len([k for k, _ in seen if "/data/" in k]) == 1
     upload.append(data[9 * MiB :])
     staged = upload.finish()
     upload.close()
@@ -646,6 +655,152 @@ def test_resumable_upload_in_pieces_resumed_by_another_process(make: MakeStore, 
     b.discard_resumable("up-1")
     assert bucket.only_blobs() == []
     assert read(a, key) == data
+
+
+def upload_whole(store: S3BlobStore, upload_id: str, data: bytes, piece: int = 3 * MiB + 17) -> Any:
+    """A whole resumable upload, saved after each piece, finished."""
+    store.create_resumable(upload_id)
+    handle = store.open_resumable(upload_id)
+    for i in range(0, len(data), piece):
+        handle.append(data[i : i + piece])
+        if i + piece < len(data):
+            handle.savepoint()
+    staged = handle.finish()
+    handle.close()
+    return staged
+
+
+def requests_sent(store: S3BlobStore, *operations: str) -> list[str]:
+    """Record every request of these operations the store's client sends from now on."""
+    seen: list[str] = []
+    for operation in operations:
+        store.client.meta.events.register(
+            f"provide-client-params.s3.{operation}", lambda params, op=operation, **_: seen.append(op)
+        )
+    return seen
+
+
+def test_a_finished_upload_is_committed_without_copying_a_byte(make: MakeStore, bucket: Bucket) -> None:
+    """The parts written while the upload ran are the blob: the content address gets a
+    manifest naming them, and no request copies (or sends again) any byte."""
+    data = sample(13 * MiB + 4321)
+    store = make()
+    store.create_resumable("up-m")
+    handle = store.open_resumable("up-m")
+    for i in range(0, len(data), 3 * MiB + 17):
+        handle.append(data[i : i + 3 * MiB + 17])
+        handle.savepoint()
+    copies = requests_sent(store, "CopyObject", "UploadPartCopy", "UploadPart", "CreateMultipartUpload")
+    staged = handle.finish()
+    handle.close()
+    key = store.commit(staged)
+    store.settle(key)
+    store.discard_resumable("up-m")
+    assert copies == []
+    assert staged.sha256 == sha(data) and key == f"sha256/{sha(data)}"
+
+    (blob,) = bucket.listing("sha256/")
+    assert bucket.head(blob)["Metadata"] == {"layout": "parts"}
+    manifest = json.loads(bucket.get(blob))
+    assert sorted(name for name, _ in manifest["parts"]) == bucket.listing("data/up-m/")
+    assert (
+        manifest["size"]
+        == sum(n for _, n in manifest["parts"])
+        == len(b"".join(bucket.get(n) for n, _ in manifest["parts"]))
+    )
+    assert len(manifest["parts"]) == 3  # two full parts of 5 MiB and the rest
+    assert bucket.listing("staging/") == [] and bucket.only_blobs() == []
+
+    other = make()  # another process reads it: whole, by ranges across parts, by seeking
+    assert read(other, key) == data
+    for start, end in [
+        (0, 10),
+        (5 * MiB - 100, 5 * MiB + 100),
+        (len(data) - 7, len(data) - 1),
+        (0, len(data) - 1),
+    ]:
+        assert b"".join(other.read_range(key, start, end)) == data[start : end + 1]
+    with other.open_plaintext(key) as f:
+        f.seek(10 * MiB - 3)
+        assert f.read(MiB) == data[10 * MiB - 3 : 11 * MiB - 3]
+    assert other.size(key) == len(data) and other.exists(key)
+    for name, _ in manifest["parts"]:
+        raw = bucket.get(name)
+        assert MARKER not in raw and data[:64] not in raw  # encrypted like any blob
+
+
+def test_the_same_bytes_uploaded_twice_keep_one_blob_and_its_parts(make: MakeStore, bucket: Bucket) -> None:
+    data = sample(7 * MiB + 1)
+    store = make()
+    first = store.commit(upload_whole(store, "up-d1", data))
+    store.settle(first)
+    store.discard_resumable("up-d1")
+    kept = bucket.listing("data/up-d1/")
+    second = store.commit(upload_whole(store, "up-d2", data))
+    store.settle(second)
+    store.discard_resumable("up-d2")
+    assert first == second
+    assert bucket.listing("data/") == kept  # the second upload's parts are gone
+    assert bucket.only_blobs() == [] and read(store, first) == data
+
+    # An upload that ends without its blob committing leaves nothing at all.
+    store.create_resumable("up-d3")
+    handle = store.open_resumable("up-d3")
+    handle.append(sample(6 * MiB))
+    handle.savepoint()
+    handle.close()
+    store.discard_resumable("up-d3")
+    assert bucket.listing("data/up-d3/") == []
+    staged = upload_whole(store, "up-d4", sample(6 * MiB))  # finished, but refused before it commits
+    store.discard(staged)
+    store.discard_resumable("up-d4")
+    assert bucket.listing("data/up-d4/") == [] and bucket.listing("staging/") == []
+
+
+def test_deleting_a_blob_stored_as_parts_removes_its_parts(make: MakeStore, bucket: Bucket) -> None:
+    store = make()
+    key = store.commit(upload_whole(store, "up-x", sample(6 * MiB)))
+    store.discard_resumable("up-x")
+    assert store.delete_unclaimed(key, lambda: True) is False  # a record holds it
+    assert bucket.listing("data/up-x/") != []
+    store.settle(key)
+    assert store.delete_unclaimed(key, lambda: False) is True
+    assert bucket.listing() == []
+
+
+def test_a_damaged_part_or_manifest_is_detected(make: MakeStore, bucket: Bucket) -> None:
+    data = sample(6 * MiB)
+    store = make()
+    key = store.commit(upload_whole(store, "up-t", data))
+    store.settle(key)
+    store.discard_resumable("up-t")
+    (blob,) = bucket.listing("sha256/")
+    (first, _), (second, _) = json.loads(bucket.get(blob))["parts"]
+    raw = bytearray(bucket.get(second))
+    raw[1000] ^= 1
+    bucket.client.put_object(Bucket=bucket.name, Key=bucket.prefix + second, Body=bytes(raw))
+    with pytest.raises(BlobIntegrityError):
+        read(store, key)
+    manifest = json.loads(bucket.get(blob))
+    manifest["parts"][0][0] = "../etc/passwd"
+    bucket.client.put_object(
+        Bucket=bucket.name,
+        Key=bucket.prefix + blob,
+        Body=json.dumps(manifest).encode(),
+        Metadata={"layout": "parts"},
+    )
+    with pytest.raises(BlobIntegrityError, match="list of its stored parts is damaged"):
+        read(store, key)
+    bucket.client.delete_object(Bucket=bucket.name, Key=bucket.prefix + first)
+    manifest["parts"][0][0] = first
+    bucket.client.put_object(
+        Bucket=bucket.name,
+        Key=bucket.prefix + blob,
+        Body=json.dumps(manifest).encode(),
+        Metadata={"layout": "parts"},
+    )
+    with pytest.raises(NotFound):
+        read(store, key)
 
 
 KILLED_WRITER = textwrap.dedent(
@@ -856,6 +1011,26 @@ def test_object_lock_retains_originals_in_compliance_mode(
     store.legal_hold(key, False)
     assert look.client.get_object_legal_hold(Bucket=name, Key=prefix + blob)["LegalHold"]["Status"] == "OFF"
 
+    # An original stored as an upload's parts: the manifest and every part are retained.
+    uploaded = store.commit(upload_whole(store, "up-lk", sample(6 * MiB)))
+    store.retain(uploaded)
+    store.settle(uploaded)
+    store.discard_resumable("up-lk")
+    address = next(k for k in look.listing("sha256/") if k != blob)
+    parts = [n for n, _ in json.loads(look.get(address))["parts"]]
+    assert len(parts) == 2
+    for target_key in [address, *parts]:
+        got = look.client.get_object_retention(Bucket=name, Key=prefix + target_key)["Retention"]
+        assert got["Mode"] == "COMPLIANCE"
+    store.legal_hold(uploaded, True)
+    for target_key in [address, *parts]:
+        hold = look.client.get_object_legal_hold(Bucket=name, Key=prefix + target_key)["LegalHold"]
+        assert hold["Status"] == "ON"
+    with pytest.raises(Conflict):
+        store.delete(uploaded)
+    store.legal_hold(uploaded, False)
+    assert read(store, uploaded) and look.listing("data/up-lk/") == sorted(parts)
+
     # Everything else in a locked (versioned) bucket is removed for good, every version.
     other = stage(store, sample(10_000))
     store.discard(other)
@@ -872,7 +1047,7 @@ def test_object_lock_retains_originals_in_compliance_mode(
     store.delete(unlocked)
     versions = look.client.list_object_versions(Bucket=name, Prefix=prefix)
     left = [v["Key"][len(prefix) :] for v in versions.get("Versions", [])]
-    assert left == [blob]
+    assert sorted(left) == sorted([blob, address, *parts])
     assert versions.get("DeleteMarkers", []) == []
 
 
