@@ -6,7 +6,11 @@ Creates a 1 GiB file and prints, measured in this run on this machine:
   (b) `opendems ingest` throughput (as the command reports it: first byte read to record
       committed) and its ratio to (a), plus the command's whole wall time for reference;
   (c) tus upload throughput over loopback with the tuspy client against `opendems serve`,
-      and its ratio to (a).
+      and its ratio to (a);
+  (d) the same tuspy upload against a bare tus endpoint that keeps nothing (bench/tus_sink.py)
+      on the same HTTP server: what the HTTP stack alone lets through on this machine, before
+      OpenDEMS hashes, encrypts or stores a byte. (c) cannot exceed it, so its ratio to (a)
+      bounds (c)'s, and (c)/(d) is the share of the stack's throughput OpenDEMS keeps.
 Targets: (b) >= 0.75, (c) >= 0.5.  Usage: python bench/ingest.py [--size-mib N] [--keep]
 """
 
@@ -17,7 +21,9 @@ import hashlib
 import os
 import re
 import shutil
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -86,6 +92,49 @@ def tus_upload(path: Path, data_dir: Path, chunk: int) -> tuple[float, str]:
         server.stop()
 
 
+def sink_upload(path: Path, chunk: int) -> float:
+    """tuspy against bench/tus_sink.py on uvicorn: the HTTP stack's own ceiling."""
+    import requests
+    from tusclient import client as tus
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bench.tus_sink:app",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/files"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                requests.options(url, timeout=1)
+                break
+            except requests.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise SystemExit("the bare tus endpoint did not start") from None
+                time.sleep(0.1)
+        uploader = tus.TusClient(url).uploader(
+            file_path=str(path), chunk_size=chunk, metadata={"filename": path.name}, retries=0
+        )
+        start = time.perf_counter()
+        uploader.upload()
+        return path.stat().st_size / (time.perf_counter() - start)
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
 def prefault(gib: int) -> float:
     """Touch ``gib`` GiB of memory once and free it. On a virtual machine whose memory the
     host hands over lazily, the first touch of each page costs far more than any later use;
@@ -118,7 +167,7 @@ def main() -> None:
         size = src.stat().st_size
         limit, digest = hash_throughput(src)
 
-        ingest_rates, walls, tus_rates = [], [], []
+        ingest_rates, walls, tus_rates, sink_rates = [], [], [], []
         for run in range(args.runs):
             rate, wall = cli_ingest(src, work / f"ingest-{run}")
             ingest_rates.append(rate)
@@ -130,9 +179,11 @@ def main() -> None:
                 raise SystemExit(f"tus upload stored a different SHA-256 ({sha} != {digest})")
             tus_rates.append(rate)
             shutil.rmtree(work / f"tus-{run}")
+            sink_rates.append(sink_upload(src, args.chunk_mib * MIB))
 
         b = statistics.median(ingest_rates)
         c = statistics.median(tus_rates)
+        d = statistics.median(sink_rates)
         wall = statistics.median(walls)
         print(f"file: {size / MIB:.0f} MiB of random data; cpu cores: {os.cpu_count()}")
         print(f"(a) sha256 hashlib.file_digest : {limit / MIB:8.1f} MiB/s   (limit)")
@@ -148,8 +199,12 @@ def main() -> None:
             "  (target >= 0.5)"
         )
         print(
+            f"(d) HTTP stack alone (tuspy to a bare tus endpoint on uvicorn): {d / MIB:8.1f} MiB/s   "
+            f"ratio {d / limit:.2f}  (the ceiling for (c); (c)/(d) = {c / d:.2f})"
+        )
+        print(
             f"runs: {args.runs}, medians; ingest {[round(r / MIB) for r in ingest_rates]}, "
-            f"tus {[round(r / MIB) for r in tus_rates]} MiB/s"
+            f"tus {[round(r / MIB) for r in tus_rates]}, bare {[round(r / MIB) for r in sink_rates]} MiB/s"
         )
     finally:
         if not args.keep:

@@ -9,11 +9,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.middleware.base import RequestResponseEndpoint
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from opendems import __version__
 from opendems.bootstrap import Container
@@ -34,6 +35,35 @@ def _swagger_assets() -> Path:
     if spec is None or spec.origin is None:
         raise RuntimeError("the fastapi-offline package (Swagger UI assets) is not installed")
     return Path(spec.origin).parent / "static"
+
+
+class SecurityHeaders:
+    """Headers every response carries, and pages a Content-Security-Policy. A plain ASGI
+    middleware: it touches only the response's start, never the request body, so a large
+    upload streams through it at no cost (a request/response middleware would wrap every
+    received chunk in a task group of its own)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        page_policy = scope["path"] != "/docs"
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                headers.setdefault("Referrer-Policy", "same-origin")
+                if page_policy and headers.get("content-type", "").startswith("text/html"):
+                    headers.setdefault("Content-Security-Policy", PAGE_POLICY)
+                    headers.setdefault("X-Frame-Options", "DENY")
+                    headers.setdefault("Cache-Control", "no-store")
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 SWEEP_EVERY_S = 3600
@@ -100,16 +130,7 @@ def create_app(c: Container) -> FastAPI:
             "front-end packages are not installed (%s): run 'make run' or 'npm ci'", ", ".join(missing)
         )
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next: RequestResponseEndpoint) -> Response:
-        response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        if response.headers.get("content-type", "").startswith("text/html") and request.url.path != "/docs":
-            response.headers.setdefault("Content-Security-Policy", PAGE_POLICY)
-            response.headers.setdefault("X-Frame-Options", "DENY")
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
+    app.add_middleware(SecurityHeaders)
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
