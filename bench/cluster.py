@@ -3,7 +3,8 @@
 Starts a private PostgreSQL, Redis and SeaweedFS (the S3 server) on loopback, two
 ``opendems serve`` processes sharing them, and measures in the same run:
   (a) the S3 server's own multipart throughput: boto3 uploading the same N files at once
-      (same part size, same concurrency) straight to SeaweedFS -- the limit;
+      (same part size, same concurrency, same client settings) straight to SeaweedFS, the
+      best of two runs -- the limit;
   (b) N concurrent tus uploads (tuspy) of those files through the 2 API processes (half
       each), each hashed, encrypted and stored as evidence; aggregate throughput and its
       ratio to (a) (target >= 0.7);
@@ -53,8 +54,9 @@ def make_files(folder: Path, count: int, size: int) -> list[Path]:
     return files
 
 
-def s3_baseline(files: list[Path], s3: dict[str, Any], part: int) -> float:
-    """Aggregate bytes/s of boto3 multipart uploads of every file at once."""
+def s3_baseline(files: list[Path], s3: dict[str, Any], part: int, runs: int = 2) -> float:
+    """Aggregate bytes/s of boto3 multipart uploads of every file at once (the best of
+    ``runs``)."""
     import boto3
     from boto3.s3.transfer import TransferConfig
     from botocore.config import Config
@@ -65,20 +67,30 @@ def s3_baseline(files: list[Path], s3: dict[str, Any], part: int) -> float:
         aws_access_key_id=s3["access_key"],
         aws_secret_access_key=s3["secret_key"],
         region_name=s3["region"],
-        config=Config(s3={"addressing_style": "path"}, max_pool_connections=len(files) * 2),
+        # The same client settings as OpenDEMS's store (no extra CRC32 over the bytes).
+        config=Config(
+            s3={"addressing_style": "path"},
+            max_pool_connections=len(files) * 2,
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        ),
     )
     bucket = "baseline"
     client.create_bucket(Bucket=bucket)
     transfer = TransferConfig(multipart_threshold=part, multipart_chunksize=part, max_concurrency=1)
 
-    def put(path: Path) -> None:
-        client.upload_file(str(path), bucket, path.name, Config=transfer)
+    best = 0.0
+    for run in range(runs):  # the best of a few: the limit is what the server can do
 
-    start = time.perf_counter()
-    with ThreadPoolExecutor(len(files)) as pool:
-        list(pool.map(put, files))
-    elapsed = time.perf_counter() - start
-    return sum(p.stat().st_size for p in files) / elapsed
+        def put(path: Path, run: int = run) -> None:
+            client.upload_file(str(path), bucket, f"{run}/{path.name}", Config=transfer)
+
+        start = time.perf_counter()
+        with ThreadPoolExecutor(len(files)) as pool:
+            list(pool.map(put, files))
+        elapsed = time.perf_counter() - start
+        best = max(best, sum(p.stat().st_size for p in files) / elapsed)
+    return best
 
 
 def tus_uploads(files: list[Path], servers: list[Server], token: str, chunk: int) -> float:

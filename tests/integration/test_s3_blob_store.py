@@ -26,7 +26,7 @@ import pytest
 from botocore.config import Config
 from fastapi.testclient import TestClient
 
-from opendems.adapters.blobs.s3 import FIRST_READ, ObjectStoreError, S3BlobStore
+from opendems.adapters.blobs.s3 import FIRST_READ, SAVE_AS_PART, ObjectStoreError, S3BlobStore
 from opendems.adapters.crypto.envelope import HEADER_SIZE, SEGMENT_OVERHEAD, BlobIntegrityError
 from opendems.adapters.crypto.keys import KeyEncryptionKey, Keyring
 from opendems.bootstrap import Container
@@ -623,10 +623,12 @@ def test_resumable_upload_in_pieces_resumed_by_another_process(make: MakeStore, 
     assert upload.offset == 6 * MiB
     assert a.resumable_offset("up-1") == 6 * MiB
     upload.append(data[6 * MiB : 7 * MiB + 5])
-    upload.savepoint()
+    upload.savepoint()  # what gathered since the last part (over 1 MiB) goes up as a part
     upload.close()
     assert bucket.listing("staging/uploads/up-1/") == ["staging/uploads/up-1/state"]
-    assert len(bucket.listing("data/up-1/")) == 1
+    assert len(bucket.listing("data/up-1/")) == 2
+    # The state holds the held-back segment and under 1 MiB of stored bytes, never a part.
+    assert len(bucket.get("staging/uploads/up-1/state")) < SAVE_AS_PART + SEG + 1024
     for name in bucket.listing():
         raw = bucket.get(name)
         assert MARKER not in raw and data[:64] not in raw
@@ -644,7 +646,7 @@ def test_resumable_upload_in_pieces_resumed_by_another_process(make: MakeStore, 
     assert b.resumable_offset("up-1") == 9 * MiB
     upload = b.open_resumable("up-1")
     assert upload.offset == 9 * MiB
-    assert len([k for k, _ in seen if "/data/" in k]) == 1
+    assert len([k for k, _ in seen if "/data/" in k]) == len(bucket.listing("data/up-1/")) == 3
     upload.append(data[9 * MiB :])
     staged = upload.finish()
     upload.close()
@@ -708,7 +710,8 @@ def test_a_finished_upload_is_committed_without_copying_a_byte(make: MakeStore, 
         == sum(n for _, n in manifest["parts"])
         == len(b"".join(bucket.get(n) for n, _ in manifest["parts"]))
     )
-    assert len(manifest["parts"]) == 3  # two full parts of 5 MiB and the rest
+    # What each savepoint held (over 1 MiB each: sent as a part), then the last bytes.
+    assert [n >= SAVE_AS_PART for _, n in manifest["parts"]] == [True] * 5 + [False]
     assert bucket.listing("staging/") == [] and bucket.only_blobs() == []
 
     other = make()  # another process reads it: whole, by ranges across parts, by seeking
