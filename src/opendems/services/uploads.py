@@ -170,7 +170,7 @@ def begin_append(
         raise Gone(f"upload {upload_id} was {rec.status}; start a new upload")
     if rec.expires_at <= clock.now():
         raise NotFound(f"upload {upload_id} has expired")
-    handle = blobs.open_resumable(upload_id)
+    handle = blobs.open_resumable(upload_id, length=rec.length)
     if handle.offset != offset:
         current = handle.offset
         handle.close()

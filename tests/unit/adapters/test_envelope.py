@@ -179,6 +179,45 @@ def test_resuming_a_writer_mid_stream() -> None:
     assert read_all(out.getvalue(), ring) == data
 
 
+@pytest.mark.parametrize("size", [SEG, 2 * SEG, 3 * SEG + 17, 4 * SEG])
+def test_with_a_known_length_full_segments_are_sealed_as_they_fill(size: int) -> None:
+    """Knowing the stream's size, the writer holds nothing back at a segment boundary short
+    of the end (so a resumable upload's saved state carries no held-back segment), and the
+    one segment that ends the stream is still the one marked final."""
+    data = os.urandom(size)
+    ring = keyring()
+    header, key = new_header(ring, SEG)
+    out = io.BytesIO()
+    out.write(header.pack())
+    writer = EncryptingWriter(out, SegmentCipher(header, key), length=size)
+    for at in range(0, size, SEG):  # chunks that end on segment boundaries
+        writer.write(data[at : at + SEG])
+        ends_stream = at + SEG >= size
+        assert writer.pending == (data[at : at + SEG] if ends_stream else b"")
+        assert writer.next_index == (at // SEG if ends_stream else at // SEG + 1)
+    writer.finish()
+    assert read_all(out.getvalue(), ring) == data
+
+    # Rebuilt mid-stream from its state, as after a restart, with the length known again.
+    cut = SEG
+    out = io.BytesIO()
+    out.write(header.pack())
+    first = EncryptingWriter(out, SegmentCipher(header, key), length=size)
+    first.write(data[:cut])
+    second = EncryptingWriter(
+        out,
+        SegmentCipher(header, key),
+        next_index=first.next_index,
+        pending=first.pending,
+        hasher=first.hasher.copy(),
+        size=first.size,
+        length=size,
+    )
+    second.write(data[cut:])
+    second.finish()
+    assert read_all(out.getvalue(), ring) == data
+
+
 def test_empty_stream_cannot_finish() -> None:
     header, key = new_header(keyring(), SEG)
     writer = EncryptingWriter(io.BytesIO(), SegmentCipher(header, key))

@@ -153,9 +153,10 @@ class _LocalResumable:
     remainder is sealed into ``tail`` together with how many segments it follows. The
     tail, replaced atomically at each savepoint, is what defines the committed offset."""
 
-    def __init__(self, store: LocalBlobStore, upload_id: str) -> None:
+    def __init__(self, store: LocalBlobStore, upload_id: str, length: int | None = None) -> None:
         self._store = store
         self.upload_id = upload_id
+        self._length = length
         self.dir = store.uploads_dir / upload_id
         if not (self.dir / "blob").exists():
             raise NotFound(f"upload {upload_id} does not exist")
@@ -194,7 +195,13 @@ class _LocalResumable:
             hasher.update(pending)
         self._out = self._appender(committed)
         self._enc = EncryptingWriter(
-            self._out, self._cipher, next_index=committed, pending=pending, hasher=hasher, size=offset
+            self._out,
+            self._cipher,
+            next_index=committed,
+            pending=pending,
+            hasher=hasher,
+            size=offset,
+            length=self._length,
         )
         self._saved = (committed, pending, hasher.copy())
 
@@ -239,6 +246,7 @@ class _LocalResumable:
             pending=pending,
             hasher=hasher.copy(),
             size=committed * self._seg + len(pending),
+            length=self._length,
         )
 
     def finish(self) -> StagedBlob:
@@ -489,8 +497,10 @@ class LocalBlobStore:
             _write_tail(d / "tail", SegmentCipher(header, key), 0, b"")
             os.replace(d / "blob.tmp", d / "blob")
 
-    def open_resumable(self, upload_id: str) -> _LocalResumable:
-        return _LocalResumable(self, upload_id)
+    def open_resumable(self, upload_id: str, *, length: int | None = None) -> _LocalResumable:
+        """The upload, to append to; ``length`` (its announced size, when known) lets full
+        segments be sealed as they fill instead of one being held back."""
+        return _LocalResumable(self, upload_id, length)
 
     def resumable_offset(self, upload_id: str) -> int:
         d = self.uploads_dir / upload_id

@@ -316,39 +316,33 @@ class _RangedObject:
 
 
 class _PartBuffer:
-    """The sink of an ``EncryptingWriter``: gathers stored bytes and hands on each full part.
+    """The sink of an ``EncryptingWriter``: gathers stored bytes and hands on a part each
+    time ``part_size`` bytes have gathered (a part may run a little over: an object or a
+    multipart part of any size from 5 MiB on will do).
 
-    Each part is gathered in a buffer of its own, allocated at its full size and handed on
-    as it is (the part is sent in the background while the next one fills): every byte is
-    copied once, where growing one buffer and slicing parts off its front cost four."""
+    The buffer grows as bytes arrive and is handed on as it is, never sliced or zero-filled:
+    each stored byte is copied once on its way to the object store."""
 
     def __init__(self, part_size: int, emit: Callable[[bytearray], None], initial: bytes = b"") -> None:
         self._part = part_size
         self._emit = emit
-        self._buf = bytearray(part_size)
-        self._fill = 0
-        self.write(initial)
+        self._buf = bytearray(initial)
 
     def write(self, data: bytes | bytearray | memoryview, /) -> None:
-        mv = memoryview(data).cast("B")
-        while mv:
-            take = min(len(mv), self._part - self._fill)
-            self._buf[self._fill : self._fill + take] = mv[:take]
-            self._fill += take
-            mv = mv[take:]
-            if self._fill == self._part:
-                full, self._buf, self._fill = self._buf, bytearray(self._part), 0
-                self._emit(full)
+        self._buf += data
+        if len(self._buf) >= self._part:
+            full, self._buf = self._buf, bytearray()
+            self._emit(full)
 
     def peek(self) -> bytes:
-        return bytes(self._buf[: self._fill])
+        return bytes(self._buf)
 
     def __len__(self) -> int:
-        return self._fill
+        return len(self._buf)
 
     def take(self) -> bytes:
-        data = self.peek()
-        self._fill = 0
+        data = bytes(self._buf)
+        self._buf = bytearray()
         return data
 
 
@@ -674,9 +668,10 @@ class _Lease:
 class _S3Resumable:
     """One resumable upload, opened under its lock (see the module's description)."""
 
-    def __init__(self, store: S3BlobStore, upload_id: str) -> None:
+    def __init__(self, store: S3BlobStore, upload_id: str, length: int | None = None) -> None:
         self._store = store
         self.upload_id = upload_id
+        self._length = length
         self._dir = store._upload_dir(upload_id)
         self._state_key = self._dir + "state"
         self._inflight = _Inflight()
@@ -739,6 +734,7 @@ class _S3Resumable:
             pending=saved.pending,
             hasher=saved.hasher.copy(),
             size=saved.committed * self._seg + len(saved.pending),
+            length=self._length,
         )
 
     def _put_part(self, data: bytes | bytearray) -> None:
@@ -1757,8 +1753,10 @@ class S3BlobStore:
         version = got.get("VersionId")
         return raw, str(got["ETag"]), str(version) if version else None
 
-    def open_resumable(self, upload_id: str) -> _S3Resumable:
-        return _S3Resumable(self, upload_id)
+    def open_resumable(self, upload_id: str, *, length: int | None = None) -> _S3Resumable:
+        """The upload, to append to; ``length`` (its announced size, when known) lets full
+        segments be sealed as they fill instead of one being held back."""
+        return _S3Resumable(self, upload_id, length)
 
     def resumable_offset(self, upload_id: str) -> int:
         held = self._head(self._upload_dir(upload_id) + "state")

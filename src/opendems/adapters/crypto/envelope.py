@@ -150,7 +150,10 @@ class EncryptingWriter:
     """Hashes and encrypts a byte stream in one pass, writing sealed segments to ``out``.
 
     The newest full segment is held back until more data arrives, so the one marked final
-    is really the last. ``pending`` exposes what is held back (for resumable uploads).
+    is really the last -- unless ``length``, the stream's whole size, is known (a tus upload
+    announces it): then a full segment is sealed as soon as it fills, except the one that
+    ends the stream. ``pending`` exposes what is held back (for resumable uploads), which
+    with a known length is only a segment's unfilled start.
     Buffers are allocated once per writer: no per-segment allocation on the hot path.
     """
 
@@ -163,8 +166,10 @@ class EncryptingWriter:
         pending: bytes = b"",
         hasher: hashlib._Hash | None = None,
         size: int = 0,
+        length: int | None = None,
     ) -> None:
         self._out = out
+        self.length = length
         self._cipher = cipher
         self._seg = cipher.header.segment_size
         if len(pending) > self._seg:
@@ -200,6 +205,9 @@ class EncryptingWriter:
             self.hasher.update(mv)
             self._encrypt(mv)
         self.size += len(mv)
+        if self._fill == self._seg and self.length is not None and self.size < self.length:
+            self._emit(self._buf)  # more is announced: this full segment is not the last
+            self._fill = 0
 
     def _encrypt(self, mv: memoryview) -> None:
         seg = self._seg
