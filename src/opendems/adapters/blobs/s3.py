@@ -126,7 +126,8 @@ LOCK_LEASE_S = 30.0
 READAHEAD_MAX = 8 * MiB
 # A savepoint sends the stored bytes it holds as a part of their own once they reach this.
 SAVE_AS_PART = 1 * MiB
-UPLOAD_DEPTH = 2  # parts of one upload in flight at once (each holds a part in memory)
+UPLOAD_DEPTH = 1  # parts of one upload in flight while the next fills (more only adds memory
+# pressure on the object store: measured on SeaweedFS, 2 cost ~10% more of its CPU than 1)
 COPY_DEPTH = 6  # server-side part copies of one object in flight at once
 
 # A blob stored as the part objects of a resumable upload: the object at its content address
