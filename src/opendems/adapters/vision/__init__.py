@@ -1,0 +1,1 @@
+"""Computer vision adapters: face detection for redaction."""
