@@ -11,6 +11,7 @@ it, so a detector's answer can be scored against it. numpy and OpenCV's resize o
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -151,3 +152,45 @@ def moving_clip(
         frames.append(frame)
         boxes.append(truth)
     return Clip(frames, boxes)
+
+
+def detail(image: Frame, box: Box) -> float:
+    """How much fine detail the central 60% of ``box`` holds in an RGB frame: the mean
+    absolute Laplacian of its grey levels. A blurred, pixelated or boxed face keeps a small
+    fraction of what the face had; an untouched one keeps most of it through compression."""
+    x1, y1, x2, y2 = box
+    w, h = x2 - x1, y2 - y1
+    a, b = int(x1 + 0.2 * w), int(y1 + 0.2 * h)
+    c, d = math.ceil(x2 - 0.2 * w), math.ceil(y2 - 0.2 * h)
+    height, width = image.shape[:2]
+    a, b, c, d = max(0, a), max(0, b), min(width, c), min(height, d)
+    if c - a < 3 or d - b < 3:
+        return 0.0
+    grey = cv2.cvtColor(np.ascontiguousarray(image[b:d, a:c]), cv2.COLOR_RGB2GRAY)
+    return float(np.abs(cv2.Laplacian(grey, cv2.CV_32F)).mean())
+
+
+def face_shows(source: Frame, output: Frame, box: Box, *, keep: float = 0.4) -> bool:
+    """Whether the face in ``box`` of ``source`` can still be seen in ``output``: its detail
+    there is at least ``keep`` of the source's."""
+    before = detail(source, box)
+    return before > 0 and detail(output, box) >= keep * before
+
+
+def visible_part(box: Box, width: int, height: int) -> Box | None:
+    """The part of a true face box inside the frame (None when less than 8 pixels show)."""
+    x1, y1, x2, y2 = max(0.0, box[0]), max(0.0, box[1]), min(float(width), box[2]), min(float(height), box[3])
+    return (x1, y1, x2, y2) if x2 - x1 >= 8 and y2 - y1 >= 8 else None
+
+
+def covered_share(box: Box, regions: Sequence[Box]) -> float:
+    """The share of ``box`` that the union of ``regions`` covers."""
+    x1, y1, x2, y2 = (round(v) for v in box)
+    if x2 <= x1 or y2 <= y1:
+        return 1.0
+    mask = np.zeros((y2 - y1, x2 - x1), dtype=bool)
+    for r in regions:
+        a, b = max(0, math.floor(r[0]) - x1), max(0, math.floor(r[1]) - y1)
+        c, d = max(0, math.ceil(r[2]) - x1), max(0, math.ceil(r[3]) - y1)
+        mask[b:d, a:c] = True
+    return float(mask.mean())

@@ -362,3 +362,67 @@ def _build(
     if frame_size is not None:
         points = {f: TrackPoint(clamp_box(p.box, frame_size), p.score, p.source) for f, p in points.items()}
     return Track(number, dict(sorted(points.items())))
+
+
+def _touches_edge(box: Box, frame_size: tuple[int, int]) -> bool:
+    return box[0] <= 1 or box[1] <= 1 or box[2] >= frame_size[0] - 1 or box[3] >= frame_size[1] - 1
+
+
+def _centred(cx: float, cy: float, w: float, h: float) -> Box:
+    return (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+
+
+def follow_out_of_frame(
+    tracks: Sequence[Track], frame_size: tuple[int, int], frame_count: int, *, max_frames: int
+) -> list[Track]:
+    """Cover faces at the frame's edge as well as those inside it.
+
+    A detector boxes only the visible part of a face cut by the frame's edge, and loses it
+    once too little shows, while the rest of it is still in the picture. So every box of a
+    track that touches the edge is grown to the track's typical size (the median of its
+    boxes clear of the edges), and a track that ends (or starts) at the edge is carried on
+    along its own motion, at that size, until its box has left the frame (at most
+    ``max_frames`` frames; likewise backwards for a face walking in). Added boxes are
+    ``extended`` points; a track that ends inside the frame keeps its own margins only."""
+    result = []
+    for t in tracks:
+        detected = sorted(f for f, p in t.points.items() if p.source == "detected")
+        if not detected:
+            result.append(t)
+            continue
+        clear = [t.points[f].box for f in detected if not _touches_edge(t.points[f].box, frame_size)]
+        sample = clear or [t.points[f].box for f in detected]
+        tw = float(np.median([b[2] - b[0] for b in sample]))
+        th = float(np.median([b[3] - b[1] for b in sample]))
+        points = dict(t.points)
+        for f, p in t.points.items():
+            if _touches_edge(p.box, frame_size):
+                b = p.box
+                grown = _centred(
+                    (b[0] + b[2]) / 2, (b[1] + b[3]) / 2, max(tw, b[2] - b[0]), max(th, b[3] - b[1])
+                )
+                points[f] = TrackPoint(clamp_box(grown, frame_size), p.score, p.source)
+        if len(detected) >= 2:
+            # The motion over the last (first) few detections: boxes cut by the edge jitter.
+            reach = min(len(detected) - 1, 8)
+            for fa, fb, step in ((detected[-1 - reach], detected[-1], 1), (detected[reach], detected[0], -1)):
+                end = points[fb].box
+                if not _touches_edge(end, frame_size):
+                    continue
+                a, b = t.points[fa].box, t.points[fb].box
+                span = abs(fb - fa)
+                vx = ((b[0] + b[2]) - (a[0] + a[2])) / 2 / span
+                vy = ((b[1] + b[3]) - (a[1] + a[3])) / 2 / span
+                cx, cy = (end[0] + end[2]) / 2, (end[1] + end[3]) / 2
+                for k in range(1, max_frames + 1):
+                    f = fb + k * step
+                    if not 0 <= f < frame_count:
+                        break
+                    box = clamp_box(_centred(cx + vx * k, cy + vy * k, tw, th), frame_size)
+                    if box[2] - box[0] < 1 or box[3] - box[1] < 1:
+                        break  # wholly outside now
+                    current = points.get(f)
+                    if current is None or current.source == "extended":
+                        points[f] = TrackPoint(box, t.points[fb].score, "extended")
+        result.append(Track(t.id, dict(sorted(points.items()))))
+    return result

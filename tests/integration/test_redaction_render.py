@@ -1,0 +1,211 @@
+"""Automatic redaction end to end on real media: a clip generated here (two faces walking, one
+out of the picture, over a 440 Hz tone) is analysed by the real detector, turned into a plan
+and rendered by FFmpeg; the output is decoded and compared with the source pixel by pixel."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from opendems.adapters.media import redact
+from opendems.adapters.vision.centerface import FaceDetector
+from opendems.domain.jobs import PermanentFailure
+from opendems.domain.redaction import AudioSegment, Effect, RedactionPlan, plan_from_tracks
+from tests.faces import FacePath, background, covered_share, face_shows, paste, visible_part
+
+W, H, FPS, SECONDS = 640, 360, 30, 4
+FACES = [
+    FacePath(80, 110, 90, dx=5.0, dy=0.2),  # walks out of the picture on the right
+    FacePath(470, 250, 70, dx=-1.5, dy=-0.1, mirror=True),
+]
+TONE_HZ, RATE = 440.0, 48000
+
+
+def make_clip(path: Path) -> list[list[tuple[float, float, float, float]]]:
+    base = background(W, H, seed=3)
+    truth = []
+    with av.open(str(path), "w", format="mp4") as out:
+        v = out.add_stream("libx264", rate=FPS)
+        v.width, v.height, v.pix_fmt = W, H, "yuv420p"
+        v.codec_context.options = {"preset": "ultrafast", "crf": "16"}
+        a = out.add_stream("aac", rate=RATE)
+        a.layout = "mono"
+        for i in range(FPS * SECONDS):
+            frame = base.copy()
+            boxes = []
+            for face in FACES:
+                cx, cy = face.centre(i)
+                box = paste(frame, cx, cy, face.height, mirror=face.mirror)
+                if box is not None:
+                    boxes.append(box)
+            truth.append(boxes)
+            vf = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            vf.pts = i
+            for p in v.encode(vf):
+                out.mux(p)
+        t = np.arange(RATE * SECONDS) / RATE
+        tone = (0.5 * np.sin(2 * np.pi * TONE_HZ * t)).astype(np.float32)
+        for k in range(0, len(tone), 1024):
+            af = av.AudioFrame.from_ndarray(tone[None, k : k + 1024], format="fltp", layout="mono")
+            af.sample_rate, af.pts = RATE, k
+            for p in a.encode(af):
+                out.mux(p)
+        for stream in (v, a):
+            for p in stream.encode():
+                out.mux(p)
+    return truth
+
+
+def frames(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as inp:
+        return [f.to_ndarray(format="rgb24") for f in inp.decode(video=0)]
+
+
+def audio_rms(path: Path, start: float, end: float) -> float:
+    with av.open(str(path)) as inp:
+        samples = np.concatenate([f.to_ndarray()[0] for f in inp.decode(audio=0)])
+        rate = inp.streams.audio[0].sample_rate
+    window = samples[int(start * rate) : int(end * rate)]
+    return float(np.sqrt(np.mean(window.astype(np.float64) ** 2)))
+
+
+@pytest.fixture(scope="module")
+def clip(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, list[list[tuple[float, float, float, float]]]]:
+    path = tmp_path_factory.mktemp("redact") / "clip.mp4"
+    return path, make_clip(path)
+
+
+@pytest.fixture(scope="module")
+def analysed(clip: tuple[Path, list]) -> redact.Analysis:
+    detector = FaceDetector(threshold=redact.UNCERTAIN_FLOOR, threads=2)
+    return redact.analyse(str(clip[0]), detector, every=3)
+
+
+@pytest.fixture(scope="module")
+def plan(analysed: redact.Analysis) -> RedactionPlan:
+    a = analysed
+    return plan_from_tracks(
+        a.tracks,
+        width=a.width,
+        height=a.height,
+        fps=a.fps,
+        frame_count=a.frame_count,
+        uncertain=a.uncertain,
+        detections=a.parameters,
+    )
+
+
+def test_every_face_is_covered_in_every_frame_after_tracking(
+    clip: tuple[Path, list], analysed: redact.Analysis, plan: RedactionPlan
+) -> None:
+    _, truth = clip
+    assert analysed.frame_count == FPS * SECONDS
+    assert analysed.detected_frames == FPS * SECONDS // 3  # one frame in three went to the detector
+    assert analysed.parameters["model_sha256"] and analysed.parameters["every"] == 3
+    shown = [
+        (i, box)
+        for i, boxes in enumerate(truth)
+        for box in boxes
+        if (part := visible_part(box, W, H)) is not None
+        and covered_share(part, [r for r, _ in plan.regions_at(i)]) < 0.98
+    ]
+    total = sum(1 for boxes in truth for b in boxes if visible_part(b, W, H) is not None)
+    assert 1 - len(shown) / total >= 0.99, shown[:10]
+    assert 2 <= len(plan.tracks) <= 3  # two faces (a track may break where one leaves)
+
+
+def test_no_rendered_frame_shows_a_face_and_the_rest_is_untouched(
+    clip: tuple[Path, list], plan: RedactionPlan, tmp_path: Path
+) -> None:
+    source, truth = clip
+    out = tmp_path / "redacted.mp4"
+    params = redact.render(str(source), out, plan)
+    assert params["frames"] == FPS * SECONDS and params["effect"] == "blur"
+    before, after = frames(source), frames(out)
+    assert len(after) == len(before)
+    for i, boxes in enumerate(truth):
+        for box in boxes:
+            part = visible_part(box, W, H)
+            if part is not None:
+                assert not face_shows(before[i], after[i], part), f"frame {i}: a face shows at {part}"
+    # Away from the faces the picture is the source's (up to compression).
+    corner = (slice(300, 360), slice(0, 60))
+    diff = np.abs(before[10][corner].astype(int) - after[10][corner].astype(int)).mean()
+    assert diff < 4
+
+
+def test_an_excluded_track_stays_visible_and_effects_differ(
+    clip: tuple[Path, list], plan: RedactionPlan, tmp_path: Path
+) -> None:
+    source, truth = clip
+    # Keep the second face (the suspect, say): exclude every track that covers it at frame 60.
+    second = truth[60][1]
+    tracks = tuple(
+        replace(t, include=False)
+        if (b := t.box_at(60)) is not None and covered_share(second, [b]) > 0.5
+        else replace(t, effect=Effect.BOX)
+        for t in plan.tracks
+    )
+    assert any(not t.include for t in tracks)
+    out = tmp_path / "kept.mp4"
+    redact.render(str(source), out, plan.with_changes(tracks=tracks))
+    before, after = frames(source), frames(out)
+    assert face_shows(before[60], after[60], second, keep=0.6)
+    first = visible_part(truth[10][0], W, H)
+    assert first is not None
+    x1, y1, x2, y2 = (int(v) for v in first)
+    region = after[10][y1 + 10 : y2 - 10, x1 + 10 : x2 - 10]
+    assert region.mean() < 40  # a solid black box (up to compression)
+
+
+def test_audio_segments_are_muted_and_the_rest_is_kept(
+    clip: tuple[Path, list], plan: RedactionPlan, tmp_path: Path
+) -> None:
+    source, _ = clip
+    out = tmp_path / "muted.mp4"
+    muted = plan.with_changes(audio=(AudioSegment(1.0, 2.0, "mute", "pii"),))
+    params = redact.render(str(source), out, muted)
+    assert params["audio_segments"] == [{"start_s": 1.0, "end_s": 2.0, "mode": "mute", "reason": "pii"}]
+    assert audio_rms(out, 1.1, 1.9) < 0.01
+    assert audio_rms(out, 2.3, 3.5) > 0.25 and audio_rms(out, 0.2, 0.8) > 0.25
+
+
+def test_fail_secure_covers_uncertain_frames_whole(
+    clip: tuple[Path, list], plan: RedactionPlan, tmp_path: Path
+) -> None:
+    source, _ = clip
+    unsure = replace(plan.fail_secure, enabled=True, frames=frozenset({5, 6, 7}))
+    out = tmp_path / "unsure.mp4"
+    params = redact.render(str(source), out, plan.with_changes(fail_secure=unsure))
+    assert params["fail_secure_frames"] == 3
+    before, after = frames(source), frames(out)
+    whole = (0.0, 0.0, float(W), float(H))
+    assert not face_shows(before[6], after[6], whole, keep=0.3)
+    assert face_shows(before[40], after[40], (0.0, 300.0, 60.0, 360.0), keep=0.6)
+
+
+def test_cancelling_a_render_keeps_nothing(
+    clip: tuple[Path, list], plan: RedactionPlan, tmp_path: Path
+) -> None:
+    out = tmp_path / "cancelled.mp4"
+    with pytest.raises(redact.Cancelled):
+        redact.render(str(clip[0]), out, plan, cancelled=lambda: True)
+    assert not out.exists()
+
+
+def test_a_plan_for_another_video_and_damaged_input_are_refused(
+    clip: tuple[Path, list], plan: RedactionPlan, tmp_path: Path
+) -> None:
+    with pytest.raises(PermanentFailure, match="made for 1280x720"):
+        redact.render(str(clip[0]), tmp_path / "x.mp4", replace(plan, width=1280, height=720))
+    assert not (tmp_path / "x.mp4").exists()
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"\x00" * 5000)
+    with pytest.raises(PermanentFailure):
+        redact.analyse(str(junk), FaceDetector())
