@@ -7,7 +7,7 @@ NODE   := node_modules/.installed
 CHROMIUM := /usr/bin/chromium
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-scale lint bench bench-media bench-search bench-cluster clean
+.PHONY: run test test-scale lint bench bench-media bench-search bench-cluster bench-redact clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,12 @@ bench-search: $(STAMP)
 ## Cluster benchmark (16 concurrent 200 MB uploads through 2 API processes into SeaweedFS).
 bench-cluster: $(STAMP)
 	$(BIN)/python bench/cluster.py
+
+## Redaction benchmark (60-second 720p clip with known faces; whole pipeline fps, recall, against deface).
+bench-redact: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/pip install --quiet --no-deps deface==1.5.0
+	$(BIN)/python bench/redact.py
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache test-artifacts

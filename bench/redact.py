@@ -1,0 +1,190 @@
+"""Redaction benchmark.
+
+Generates a 60-second 1280x720 clip at 30 frames/s with two faces (the face of
+scikit-image's astronaut) walking across it at known boxes, one of them out of the picture,
+and measures in the same run:
+  (a) OpenDEMS's whole pipeline -- analysis (decode, detection on every third frame, tracking)
+      and render (decode, covering, H.264 encode) -- in frames per second, against real time;
+      per-frame face recall of the plan (every visible face box covered) and false positives
+      (detected boxes away from any face); and whether any face shows in any output frame
+      (the detail left in each true face box of the decoded output, against the source's);
+  (b) the `deface` command line (--scale 640x360) on the same clip: its frames per second,
+      and in how many output frames a face still shows, by the same measure;
+  and the ratio (a)/(b).
+Targets on 2 CPU cores: recall >= 0.99 with no face visible in any output frame, >= 60
+frames/s, >= 4x deface.  Usage: python bench/redact.py [--seconds 60] [--keep DIR]
+(`deface` needs the bench extra: pip install -e '.[bench]'; `make bench-redact` does it.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "src"))
+
+from tests.faces import FacePath, background, covered_share, face_shows, paste, visible_part  # noqa: E402
+
+from opendems.adapters.media import redact  # noqa: E402
+from opendems.adapters.vision.centerface import FaceDetector  # noqa: E402
+from opendems.domain.redaction import plan_from_tracks  # noqa: E402
+
+W, H, FPS = 1280, 720, 30
+FACES = [
+    FacePath(150, 220, 150, dx=3.2, dy=0.2),  # crosses the picture and walks out on the right
+    FacePath(1050, 500, 110, dx=-1.2, dy=-0.1, mirror=True),
+]
+Boxes = list[list[tuple[float, float, float, float]]]
+
+
+def make_clip(path: Path, seconds: int) -> Boxes:
+    base = background(W, H, seed=7)
+    truth: Boxes = []
+    with av.open(str(path), "w", format="mp4") as out:
+        v = out.add_stream("libx264", rate=FPS)
+        v.width, v.height, v.pix_fmt = W, H, "yuv420p"
+        v.codec_context.options = {"preset": "veryfast", "crf": "18"}
+        a = out.add_stream("aac", rate=48000)
+        a.layout = "mono"
+        for i in range(FPS * seconds):
+            frame = base.copy()
+            boxes = []
+            for face in FACES:
+                cx, cy = face.centre(i)
+                box = paste(frame, cx, cy, face.height, mirror=face.mirror)
+                if box is not None:
+                    boxes.append(box)
+            truth.append(boxes)
+            vf = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            vf.pts = i
+            for p in v.encode(vf):
+                out.mux(p)
+        tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(48000 * seconds) / 48000)).astype(np.float32)
+        for k in range(0, len(tone), 1024):
+            af = av.AudioFrame.from_ndarray(tone[None, k : k + 1024], format="fltp", layout="mono")
+            af.sample_rate, af.pts = 48000, k
+            for p in a.encode(af):
+                out.mux(p)
+        for stream in (v, a):
+            for p in stream.encode():
+                out.mux(p)
+    return truth
+
+
+def faces_showing(source: Path, output: Path, truth: Boxes) -> tuple[int, int]:
+    """(output frames in which some face shows, visible face boxes checked)."""
+    showing = checked = 0
+    with av.open(str(source)) as a, av.open(str(output)) as b:
+        for i, (fa, fb) in enumerate(zip(a.decode(video=0), b.decode(video=0), strict=False)):
+            src, out = fa.to_ndarray(format="rgb24"), fb.to_ndarray(format="rgb24")
+            parts = [p for box in truth[i] if (p := visible_part(box, W, H)) is not None]
+            checked += len(parts)
+            if any(face_shows(src, out, p) for p in parts):
+                showing += 1
+    return showing, checked
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument("--keep", type=Path, help="keep the clip and outputs in this folder")
+    args = parser.parse_args()
+    work = args.keep or Path(tempfile.mkdtemp(prefix="opendems-redact-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        clip = work / "clip.mp4"
+        truth = make_clip(clip, args.seconds)
+        frames = len(truth)
+        print(
+            f"clip: {frames} frames of {W}x{H} at {FPS} fps ({args.seconds} s), two faces; cpu cores: {os.cpu_count()}"
+        )
+
+        detector = FaceDetector(threshold=redact.UNCERTAIN_FLOOR)
+        start = time.perf_counter()
+        analysis = redact.analyse(str(clip), detector)
+        analysed = time.perf_counter()
+        plan = plan_from_tracks(
+            analysis.tracks,
+            width=analysis.width,
+            height=analysis.height,
+            fps=analysis.fps,
+            frame_count=analysis.frame_count,
+            uncertain=analysis.uncertain,
+            detections=analysis.parameters,
+        )
+        ours_out = work / "opendems.mp4"
+        redact.render(str(clip), ours_out, plan)
+        done = time.perf_counter()
+        ours_fps = frames / (done - start)
+
+        covered = total = 0
+        false_positives = 0
+        for i, boxes in enumerate(truth):
+            regions = [r for r, _ in plan.regions_at(i)]
+            for box in boxes:
+                part = visible_part(box, W, H)
+                if part is not None:
+                    total += 1
+                    covered += covered_share(part, regions) >= 0.98
+            for t in analysis.tracks:
+                p = t.points.get(i)
+                if (
+                    p is not None
+                    and p.source == "detected"
+                    and not any(covered_share(p.box, [b]) > 0.3 for b in boxes)
+                ):
+                    false_positives += 1
+        ours_showing, checked = faces_showing(clip, ours_out, truth)
+
+        deface = shutil.which("deface") or str(Path(sys.executable).parent / "deface")
+        deface_out = work / "deface.mp4"
+        t0 = time.perf_counter()
+        run = subprocess.run(
+            [deface, str(clip), "-o", str(deface_out), "--scale", "640x360"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        deface_s = time.perf_counter() - t0
+        if run.returncode != 0:
+            raise SystemExit(f"deface failed ({run.returncode}): {run.stderr[-500:]}")
+        deface_fps = frames / deface_s
+        deface_showing, _ = faces_showing(clip, deface_out, truth)
+
+        recall = covered / total
+        print(
+            f"(a) OpenDEMS detect + track + render: {ours_fps:6.1f} frames/s = {ours_fps / FPS:.1f}x real time"
+            f"   (analysis {frames / (analysed - start):.0f} fps, render {frames / (done - analysed):.0f} fps;"
+            f" detector on {analysis.detected_frames} frames)"
+        )
+        print(
+            f"    per-frame face recall {recall:.4f} ({covered}/{total} visible face boxes covered);"
+            f" false positives {false_positives}; output frames showing a face: {ours_showing} of {frames}"
+            f"  (targets: recall >= 0.99, none showing, >= 60 fps)"
+        )
+        print(
+            f"(b) deface --scale 640x360:            {deface_fps:6.1f} frames/s;"
+            f" output frames showing a face: {deface_showing} of {frames}"
+        )
+        print(f"ratio (a)/(b): {ours_fps / deface_fps:.2f}  (target >= 4)")
+        print(f"checked {checked} face boxes in each output")
+    finally:
+        if args.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
