@@ -38,6 +38,7 @@ from opendems.services.context import Actor, AuthPolicy, Limits, SystemClock
 from opendems.services.ingest import recover_storage
 from opendems.services.jobs import Processor, StepContext
 from opendems.services.media import STEPS
+from opendems.services.redaction import STEPS as REDACTION_STEPS
 from opendems.services.uploads import expire_uploads
 
 
@@ -146,7 +147,7 @@ class Container:
             )
 
         return Processor(
-            steps=dict(STEPS),
+            steps={**STEPS, **REDACTION_STEPS},
             make_context=context,
             clock=self.clock,
             lease=timedelta(seconds=self.settings.job_lease_seconds),

@@ -188,6 +188,7 @@ if TYPE_CHECKING:  # repository types, for annotations only: services never impo
     from opendems.adapters.db.categories_repo import CategoryRepository
     from opendems.adapters.db.custody_repo import CustodyRepository
     from opendems.adapters.db.evidence_repo import EvidenceRepository
+    from opendems.adapters.db.redaction_repo import RedactionRepository
     from opendems.adapters.db.sessions_repo import SessionRepository
     from opendems.adapters.db.uploads_repo import UploadRepository
 
@@ -201,6 +202,7 @@ class UnitOfWork(Protocol):
     uploads: UploadRepository
     custody: CustodyRepository
     categories: CategoryRepository
+    redaction: RedactionRepository
 
     @property
     def jobs(self) -> JobQueue: ...  # a port of its own: the queue may live elsewhere

@@ -289,6 +289,51 @@ SPECS: dict[tuple[str, str], list[Spec]] = {
     ("GET", E + "/{evidence_id}/jobs"): [
         Spec((P.EVIDENCE_VIEW,), "evidence", lambda k: {"method": "GET", "url": f"{E}/{k.item}/jobs"})
     ],
+    # Redaction: the world's items are photos, so an allowed call is answered "not a video" (400).
+    ("POST", E + "/{evidence_id}/redaction/detect"): [
+        Spec(
+            (P.EVIDENCE_EDIT,),
+            "evidence",
+            lambda k: {"method": "POST", "url": f"{E}/{k.item}/redaction/detect"},
+        )
+    ],
+    ("GET", E + "/{evidence_id}/redaction/plan"): [
+        Spec(
+            (P.EVIDENCE_VIEW,),
+            "evidence",
+            lambda k: {"method": "GET", "url": f"{E}/{k.item}/redaction/plan"},
+            also_ok="has no redaction plan",
+        )
+    ],
+    ("GET", E + "/{evidence_id}/redaction/versions"): [
+        Spec(
+            (P.EVIDENCE_VIEW,),
+            "evidence",
+            lambda k: {"method": "GET", "url": f"{E}/{k.item}/redaction/versions"},
+        )
+    ],
+    ("PUT", E + "/{evidence_id}/redaction/plan"): [
+        Spec(
+            (P.EVIDENCE_EDIT,),
+            "evidence",
+            lambda k: {
+                "method": "PUT",
+                "url": f"{E}/{k.item}/redaction/plan",
+                "json": {
+                    "base_version": 1,
+                    "reason": "m",
+                    "plan": {"width": 64, "height": 48, "fps": 30, "frame_count": 10},
+                },
+            },
+        )
+    ],
+    ("POST", E + "/{evidence_id}/redaction/render"): [
+        Spec(
+            (P.EVIDENCE_EDIT,),
+            "evidence",
+            lambda k: {"method": "POST", "url": f"{E}/{k.item}/redaction/render"},
+        )
+    ],
     ("GET", E + "/{evidence_id}/custody"): [
         Spec((P.CUSTODY_READ,), "evidence", lambda k: {"method": "GET", "url": f"{E}/{k.item}/custody"})
     ],

@@ -90,7 +90,8 @@ class Processor:
                 raise LostLease(f"job {job.id} was taken over by another worker")
 
         ctx.report = report
-        step = self.steps.get(job.kind)
+        # A kind may carry an argument after a colon ("redact:3": render version 3).
+        step = self.steps.get(job.kind) or self.steps.get(job.kind.partition(":")[0])
         try:
             if step is None:
                 raise PermanentFailure(f"no step is known for jobs of kind {job.kind!r}")

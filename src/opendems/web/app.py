@@ -21,7 +21,18 @@ from opendems.bootstrap import Container
 from opendems.services.accounts import sweep_accounts
 from opendems.services.jobs import WorkerThread
 from opendems.web import problems
-from opendems.web.api import accounts, audit, cases, categories, evidence, members, search, system, uploads
+from opendems.web.api import (
+    accounts,
+    audit,
+    cases,
+    categories,
+    evidence,
+    members,
+    redaction,
+    search,
+    system,
+    uploads,
+)
 from opendems.web.ui import admin, assets, home, items, library, pages
 from opendems.web.ui import cases as case_pages
 from opendems.web.ui import search as search_pages
@@ -117,7 +128,7 @@ def create_app(c: Container) -> FastAPI:
     )
     app.state.container = c
     problems.install(app)
-    for module in (system, evidence, uploads, cases, members, accounts, audit, categories, search):
+    for module in (system, evidence, uploads, cases, members, accounts, audit, categories, search, redaction):
         app.include_router(module.router)
     app.include_router(evidence.jobs_router)
     for ui in (home, pages, library, items, case_pages, admin, search_pages, assets):

@@ -331,6 +331,20 @@ jobs = Table(
     Index("ix_jobs_state_run_after", "state", "run_after"),
 )
 
+redaction_plans = Table(
+    "redaction_plans",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("evidence_id", String(32), ForeignKey("evidence.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("body", JSON, nullable=False),  # domain.redaction.RedactionPlan.to_dict()
+    Column("note", Text, nullable=False),  # why this version (a person's reason, or the detector's)
+    Column("created_by", Integer, ForeignKey("users.id"), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    # Versions are never rewritten: a change is a new version.
+    Index("uq_redaction_plans_item_version", "evidence_id", "version", unique=True),
+)
+
 categories = Table(
     "categories",
     metadata,

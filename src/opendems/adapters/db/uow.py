@@ -16,6 +16,7 @@ from opendems.adapters.db.categories_repo import CategoryRepository
 from opendems.adapters.db.custody_repo import CustodyRepository
 from opendems.adapters.db.evidence_repo import EvidenceRepository
 from opendems.adapters.db.jobs_repo import JobRepository, take_enqueued
+from opendems.adapters.db.redaction_repo import RedactionRepository
 from opendems.adapters.db.search_repo import NoSearchIndex, SqliteSearchIndex, take_dirty
 from opendems.adapters.db.sessions_repo import SessionRepository
 from opendems.adapters.db.uploads_repo import UploadRepository
@@ -62,6 +63,7 @@ class SqlUnitOfWork:
         self.cases = CaseRepository(self._conn)
         self.uploads = UploadRepository(self._conn)
         self.categories = CategoryRepository(self._conn)
+        self.redaction = RedactionRepository(self._conn)
         self.custody = CustodyRepository(self._conn, signer=self._signer, on_commit=self._note_head)
         take_dirty(self._conn)  # marks left on a pooled connection by work that never committed
         take_enqueued(self._conn)

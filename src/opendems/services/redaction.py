@@ -1,0 +1,336 @@
+"""Redaction of video evidence: the automatic first pass, the versioned plan a person
+reviews, and renders of a chosen version into a redacted derivative.
+
+- ``start_detection`` queues the ``faces`` job: the detector and tracker go through the
+  original and their result becomes version 1 of the item's plan (every face included,
+  reason "unreviewed", fail-secure on the frames the detector was unsure of).
+- ``save_plan`` stores a person's changes as the next version -- never rewriting one -- with
+  the reason they give, and only on top of the version they were looking at.
+- ``request_render`` queues a ``redact:<version>`` job; the render becomes a derivative
+  ``redacted-v<version>`` with its provenance: plan version, detector model and hash,
+  parameters and the source's SHA-256. The original is only read.
+
+Redaction needs ``evidence:edit`` on the item (reading a plan: ``evidence:view``); every step
+is a custody event.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from opendems import __version__
+from opendems.domain.access import Permission
+from opendems.domain.errors import Conflict, Invalid, NotFound
+from opendems.domain.evidence import EvidenceItem, EvidenceKind, parse_evidence_id
+from opendems.domain.jobs import Job, PermanentFailure
+from opendems.domain.redaction import RedactionPlan, plan_from_tracks
+from opendems.ports import Clock, UnitOfWork
+from opendems.services.context import Actor
+from opendems.services.custody import authorize, record
+from opendems.services.jobs import StepContext
+from opendems.services.media import store_derivative
+
+DETECT_JOB = "faces"
+RENDER_JOB = "redact"
+MAX_NOTE = 2000
+
+
+@dataclass(frozen=True)
+class PlanView:
+    evidence_id: str
+    version: int
+    plan: RedactionPlan
+    note: str
+    created_by: str
+    created_at: Any
+
+
+def _item(
+    actor: Actor, evidence_id: str, permission: Permission, action: str, *, uow: UnitOfWork, clock: Clock
+) -> EvidenceItem:
+    canonical = parse_evidence_id(evidence_id)
+    item = uow.evidence.get(canonical)
+    if item is None:
+        raise NotFound(f"evidence {canonical} not found")
+    authorize(
+        uow,
+        actor,
+        permission,
+        clock=clock,
+        action=action,
+        object_type="evidence",
+        object_id=canonical,
+        item=item,
+    )
+    return item
+
+
+def _video(item: EvidenceItem) -> None:
+    if item.kind is not EvidenceKind.VIDEO or item.original is None:
+        raise Invalid(f"{item.id} is not a video: automatic redaction works on video evidence")
+
+
+def start_detection(actor: Actor, evidence_id: str, *, uow: UnitOfWork, clock: Clock) -> int | None:
+    """Queue the detector on the item's original; None when it already ran or is queued."""
+    with uow:
+        item = _item(actor, evidence_id, Permission.EVIDENCE_EDIT, "redaction:detect", uow=uow, clock=clock)
+        _video(item)
+        job_id = uow.jobs.enqueue(DETECT_JOB, item.id, clock.now())
+        record(uow, actor, "redaction:detect", "evidence", item.id, clock=clock, details={"job": job_id})
+        uow.commit()
+        return job_id
+
+
+def get_plan(
+    actor: Actor, evidence_id: str, version: int | None = None, *, uow: UnitOfWork, clock: Clock
+) -> PlanView:
+    with uow:
+        item = _item(actor, evidence_id, Permission.EVIDENCE_VIEW, "redaction:view", uow=uow, clock=clock)
+        found = uow.redaction.get(item.id, version)
+        if found is None:
+            raise NotFound(
+                f"{item.id} has no redaction plan{f' version {version}' if version else ''} yet"
+                + ("" if version else ": start the automatic detection first")
+            )
+        record(
+            uow, actor, "redaction:view", "evidence", item.id, clock=clock, details={"version": found.version}
+        )
+        uow.commit()
+    return PlanView(
+        item.id,
+        found.version,
+        RedactionPlan.from_dict(found.body),
+        found.note,
+        found.created_by,
+        found.created_at,
+    )
+
+
+def plan_history(actor: Actor, evidence_id: str, *, uow: UnitOfWork, clock: Clock) -> list[dict[str, Any]]:
+    with uow:
+        item = _item(actor, evidence_id, Permission.EVIDENCE_VIEW, "redaction:view", uow=uow, clock=clock)
+        return [
+            {"version": v.version, "note": v.note, "created_by": v.created_by, "created_at": v.created_at}
+            for v in uow.redaction.history(item.id)
+        ]
+
+
+def _summary(plan: RedactionPlan) -> dict[str, Any]:
+    return {
+        "tracks_included": sum(1 for t in plan.tracks if t.include),
+        "tracks_excluded": sum(1 for t in plan.tracks if not t.include),
+        "manual_tracks": sum(1 for t in plan.tracks if t.kind == "manual"),
+        "audio_segments": len(plan.audio),
+        "effect": plan.effect.value,
+        "fail_secure": plan.fail_secure.enabled,
+    }
+
+
+def save_plan(
+    actor: Actor,
+    evidence_id: str,
+    body: Any,
+    *,
+    base_version: int,
+    reason: str,
+    uow: UnitOfWork,
+    clock: Clock,
+) -> int:
+    """Store ``body`` as the next version of the item's plan. ``base_version`` is the version
+    the person edited: if another was saved meanwhile, Conflict (nothing is lost: reload,
+    reapply). Returns the new version."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise Invalid("say why the plan changes (a reason is kept with every version)")
+    if len(reason) > MAX_NOTE:
+        raise Invalid(f"the reason is longer than {MAX_NOTE} characters")
+    plan = RedactionPlan.from_dict(body)
+    with uow:
+        item = _item(actor, evidence_id, Permission.EVIDENCE_EDIT, "redaction:edit", uow=uow, clock=clock)
+        _video(item)
+        current = uow.redaction.get(item.id)
+        if current is None:
+            raise NotFound(f"{item.id} has no redaction plan yet: start the automatic detection first")
+        if base_version != current.version:
+            raise Conflict(
+                f"version {current.version} of the plan was saved since version {base_version} was loaded; "
+                "reload it and apply the changes again"
+            )
+        before = RedactionPlan.from_dict(current.body)
+        if (plan.width, plan.height, plan.frame_count) != (before.width, before.height, before.frame_count):
+            raise Invalid(
+                "the plan's clip geometry (width, height, frame count) is that of the video; it cannot change"
+            )
+        plan = plan.with_changes(detections=before.detections)  # the detector's provenance stays
+        version = current.version + 1
+        try:
+            uow.redaction.add(item.id, version, plan.to_dict(), reason, actor.principal.id, clock.now())
+        except IntegrityError:
+            raise Conflict("another change to this plan was saved at the same moment; reload it") from None
+        record(
+            uow,
+            actor,
+            "redaction:edit",
+            "evidence",
+            item.id,
+            clock=clock,
+            reason=reason,
+            details={
+                "version": version,
+                "from_version": current.version,
+                "old": _summary(before),
+                "new": _summary(plan),
+            },
+        )
+        uow.commit()
+    return version
+
+
+def request_render(
+    actor: Actor, evidence_id: str, *, version: int | None = None, uow: UnitOfWork, clock: Clock
+) -> tuple[int, int | None]:
+    """Queue the render of a plan version (the latest by default). Returns (version, job id;
+    None when that version is rendered or queued already)."""
+    with uow:
+        item = _item(actor, evidence_id, Permission.EVIDENCE_EDIT, "redaction:render", uow=uow, clock=clock)
+        _video(item)
+        found = uow.redaction.get(item.id, version)
+        if found is None:
+            raise NotFound(f"{item.id} has no redaction plan{f' version {version}' if version else ''}")
+        job_id = uow.jobs.enqueue(f"{RENDER_JOB}:{found.version}", item.id, clock.now())
+        record(
+            uow,
+            actor,
+            "redaction:render",
+            "evidence",
+            item.id,
+            clock=clock,
+            details={"version": found.version, "job": job_id},
+        )
+        uow.commit()
+    return found.version, job_id
+
+
+# -- job steps ------------------------------------------------------------------------------------
+
+_DETECTOR: list[Any] = []
+_DETECTOR_LOCK = threading.Lock()
+
+
+def _detector() -> Any:
+    """One face detector per worker process (loading and preparing the model takes a second)."""
+    from opendems.adapters.media.redact import UNCERTAIN_FLOOR
+    from opendems.adapters.vision.centerface import FaceDetector
+
+    with _DETECTOR_LOCK:
+        if not _DETECTOR:
+            _DETECTOR.append(FaceDetector(threshold=UNCERTAIN_FLOOR))
+        return _DETECTOR[0]
+
+
+def _job_item(ctx: StepContext, job: Job) -> EvidenceItem:
+    with ctx.uow:
+        item = ctx.uow.evidence.get(job.evidence_id or "")
+    if item is None or item.original is None:
+        raise PermanentFailure("the item or its original no longer exists")
+    return item
+
+
+def detect_step(ctx: StepContext, job: Job) -> None:
+    from opendems.adapters.media import redact
+
+    item = _job_item(ctx, job)
+    with ctx.uow:
+        if ctx.uow.redaction.get(item.id) is not None:
+            return  # an earlier run of this job got as far as storing the plan
+    assert item.original is not None
+    with ctx.blobs.open_plaintext(item.original.blob_key) as f:
+        analysis = redact.analyse(f, _detector(), report=ctx.report)
+    plan = plan_from_tracks(
+        analysis.tracks,
+        width=analysis.width,
+        height=analysis.height,
+        fps=analysis.fps,
+        frame_count=analysis.frame_count,
+        uncertain=analysis.uncertain,
+        detections={**analysis.parameters, "source_sha256": item.original.sha256},
+    )
+    note = (
+        f"automatic detection: {len(plan.tracks)} face track(s), "
+        f"{len(plan.fail_secure.frames)} frame(s) covered whole where the detector was unsure"
+    )
+    with ctx.uow:
+        try:
+            ctx.uow.redaction.add(item.id, 1, plan.to_dict(), note, ctx.actor.principal.id, ctx.clock.now())
+        except IntegrityError:
+            return  # another run stored it first
+        record(
+            ctx.uow,
+            ctx.actor,
+            "redaction:plan",
+            "evidence",
+            item.id,
+            clock=ctx.clock,
+            details={
+                "version": 1,
+                **_summary(plan),
+                "model": analysis.parameters.get("model"),
+                "model_sha256": analysis.parameters.get("model_sha256"),
+            },
+        )
+        ctx.uow.commit()
+
+
+def render_step(ctx: StepContext, job: Job) -> None:
+    from opendems.adapters.media import redact
+
+    item = _job_item(ctx, job)
+    assert item.original is not None
+    _, _, wanted = job.kind.partition(":")
+    if not wanted.isdigit():
+        raise PermanentFailure(f"job kind {job.kind!r} names no plan version")
+    version = int(wanted)
+    kind = f"redacted-v{version}"
+    if any(d.kind == kind and d.source_sha256 == item.original.sha256 for d in item.derivatives):
+        return  # rendered by an earlier run of this job
+    with ctx.uow:
+        found = ctx.uow.redaction.get(item.id, version)
+    if found is None:
+        raise PermanentFailure(f"version {version} of the plan no longer exists")
+    plan = RedactionPlan.from_dict(found.body)
+    for stale in ctx.work_dir.glob(f"job-{job.id}-*"):
+        stale.unlink(missing_ok=True)
+    work = ctx.work_dir / f"job-{job.id}-{uuid.uuid4().hex}.mp4"
+    try:
+        with ctx.blobs.open_plaintext(item.original.blob_key) as f:
+            params = redact.render(f, work, plan, report=ctx.report)
+        detections = dict(plan.detections)
+        params.update(
+            plan_version=version,
+            plan_note=found.note,
+            model=detections.get("model"),
+            model_version=detections.get("model_version"),
+            model_sha256=detections.get("model_sha256"),
+            detection={
+                k: v for k, v in detections.items() if k not in {"model", "model_version", "model_sha256"}
+            },
+        )
+        store_derivative(
+            ctx,
+            item,
+            kind,
+            mime_type="video/mp4",
+            tool=f"opendems-redact {__version__}",
+            parameters=params,
+            path=work,
+        )
+    finally:
+        work.unlink(missing_ok=True)
+
+
+STEPS = {DETECT_JOB: detect_step, RENDER_JOB: render_step}

@@ -1,0 +1,131 @@
+"""Redaction of video evidence: start the automatic detection, read and save versions of
+the plan, render a version into a redacted derivative."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+
+from opendems.services import redaction as svc
+from opendems.services.context import Actor
+from opendems.web.deps import actor, container
+
+router = APIRouter(prefix="/api/v1/evidence", tags=["redaction"])
+ActorDep = Annotated[Actor, Depends(actor)]
+
+
+class JobQueued(BaseModel):
+    job_id: int | None = Field(description="the job queued; null when it had been queued or done already")
+
+
+class PlanOut(BaseModel):
+    evidence_id: str
+    version: int
+    note: str
+    created_by: str
+    created_at: datetime
+    plan: dict[str, Any]
+
+
+class PlanVersionOut(BaseModel):
+    version: int
+    note: str
+    created_by: str
+    created_at: datetime
+
+
+class PlanIn(BaseModel):
+    base_version: int = Field(description="the version these changes were made on")
+    reason: str = Field(description="why the plan changes; kept with the version and in custody")
+    plan: dict[str, Any]
+
+
+class SavedOut(BaseModel):
+    version: int
+
+
+class RenderIn(BaseModel):
+    version: int | None = Field(default=None, description="the plan version to render (default: the latest)")
+
+
+class RenderOut(BaseModel):
+    version: int
+    job_id: int | None
+
+
+@router.post(
+    "/{evidence_id}/redaction/detect",
+    status_code=202,
+    response_model=JobQueued,
+    summary="Find faces automatically: the first version of the item's redaction plan",
+)
+def detect(evidence_id: str, request: Request, who: ActorDep) -> JobQueued:
+    c = container(request)
+    return JobQueued(job_id=svc.start_detection(who, evidence_id, uow=c.uow(), clock=c.clock))
+
+
+@router.get(
+    "/{evidence_id}/redaction/plan",
+    response_model=PlanOut,
+    summary="A version of the redaction plan (default: the latest)",
+)
+def get_plan(
+    evidence_id: str, request: Request, who: ActorDep, version: Annotated[int | None, Query(ge=1)] = None
+) -> PlanOut:
+    c = container(request)
+    view = svc.get_plan(who, evidence_id, version, uow=c.uow(), clock=c.clock)
+    return PlanOut(
+        evidence_id=view.evidence_id,
+        version=view.version,
+        note=view.note,
+        created_by=view.created_by,
+        created_at=view.created_at,
+        plan=view.plan.to_dict(),
+    )
+
+
+@router.get(
+    "/{evidence_id}/redaction/versions",
+    response_model=list[PlanVersionOut],
+    summary="Every version of the redaction plan: who saved it, when and why",
+)
+def versions(evidence_id: str, request: Request, who: ActorDep) -> list[PlanVersionOut]:
+    c = container(request)
+    return [PlanVersionOut(**v) for v in svc.plan_history(who, evidence_id, uow=c.uow(), clock=c.clock)]
+
+
+@router.put(
+    "/{evidence_id}/redaction/plan",
+    status_code=201,
+    response_model=SavedOut,
+    summary="Save changes as the next version of the plan (with a reason)",
+)
+def save_plan(evidence_id: str, body: PlanIn, request: Request, who: ActorDep) -> SavedOut:
+    c = container(request)
+    version = svc.save_plan(
+        who,
+        evidence_id,
+        body.plan,
+        base_version=body.base_version,
+        reason=body.reason,
+        uow=c.uow(),
+        clock=c.clock,
+    )
+    return SavedOut(version=version)
+
+
+@router.post(
+    "/{evidence_id}/redaction/render",
+    status_code=202,
+    response_model=RenderOut,
+    summary="Render a version of the plan into a redacted copy (the original is never touched)",
+)
+def render(evidence_id: str, request: Request, who: ActorDep, body: RenderIn | None = None) -> RenderOut:
+    c = container(request)
+    version, job_id = svc.request_render(
+        who, evidence_id, version=body.version if body else None, uow=c.uow(), clock=c.clock
+    )
+    return RenderOut(version=version, job_id=job_id)

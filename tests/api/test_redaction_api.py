@@ -1,0 +1,151 @@
+"""Redaction through the API on the real app, database, disk and job steps: detect faces in
+an uploaded video, review and change the plan (versions, reasons, conflicts), render a
+version, and find the redacted copy with its provenance -- every step in custody."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+import pytest
+from fastapi.testclient import TestClient
+
+from opendems.bootstrap import Container
+from opendems.services.accounts import create_token
+from opendems.web.app import create_app
+from tests.faces import face_shows, visible_part
+from tests.factories import admin, make_container, user_actor
+from tests.integration.test_redaction_render import FPS, SECONDS, H, W, make_clip
+
+
+@pytest.fixture(scope="module")
+def clip() -> tuple[bytes, list]:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bwc.mp4"
+        truth = make_clip(path)
+        return path.read_bytes(), truth
+
+
+@pytest.fixture
+def c(tmp_path: Path) -> Container:
+    return make_container(tmp_path)
+
+
+@pytest.fixture
+def web(c: Container) -> Iterator[TestClient]:
+    with TestClient(create_app(c)) as client:
+        yield client
+
+
+def headers_for(c: Container, name: str, role: str) -> dict[str, str]:
+    user_actor(c, name, role)
+    token = create_token(admin(c), name, "t", uow=c.uow(), clock=c.clock).token
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_detect_review_and_render_a_redacted_copy(
+    web: TestClient, c: Container, clip: tuple[bytes, list], tmp_path: Path
+) -> None:
+    data, truth = clip
+    ivy = headers_for(c, "ivy", "investigator")
+    r = web.post("/api/v1/evidence", params={"filename": "bwc.mp4"}, content=data, headers=ivy)
+    assert r.status_code == 201, r.text
+    item = r.json()["item"]["id"]
+    base = f"/api/v1/evidence/{item}/redaction"
+
+    assert web.get(f"{base}/plan", headers=ivy).status_code == 404  # nothing detected yet
+    r = web.post(f"{base}/detect", headers=ivy)
+    assert r.status_code == 202 and r.json()["job_id"]
+    assert web.post(f"{base}/detect", headers=ivy).json()["job_id"] is None  # asked twice, done once
+    c.processor.run_until_idle("w")
+
+    r = web.get(f"{base}/plan", headers=ivy)
+    assert r.status_code == 200, r.text
+    v1 = r.json()
+    assert v1["version"] == 1 and v1["note"].startswith("automatic detection")
+    plan = v1["plan"]
+    assert (plan["width"], plan["height"], plan["frame_count"]) == (W, H, FPS * SECONDS)
+    assert len(plan["tracks"]) >= 2 and all(t["reason"] == "unreviewed" for t in plan["tracks"])
+    assert len(plan["detections"]["model_sha256"]) == 64
+
+    # The reviewer keeps the second face (the suspect) and marks the others as bystanders.
+    second = truth[60][1]
+    for t in plan["tracks"]:
+        box = t["boxes"].get("60")
+        keep = (
+            box is not None
+            and box[0] < second[2]
+            and second[0] < box[2]
+            and box[1] < second[3]
+            and second[1] < box[3]
+        )
+        t["include"], t["reason"] = (False, "unreviewed") if keep else (True, "bystander")
+    plan["audio"] = [{"start_s": 1.0, "end_s": 2.0, "mode": "mute", "reason": "pii"}]
+    change = {"base_version": 1, "reason": "keep the suspect; bystanders blurred", "plan": plan}
+    r = web.put(f"{base}/plan", json={**change, "reason": " "}, headers=ivy)
+    assert r.status_code == 422 and "reason" in r.json()["detail"]
+    r = web.put(f"{base}/plan", json=change, headers=ivy)
+    assert r.status_code == 201 and r.json()["version"] == 2
+    r = web.put(f"{base}/plan", json=change, headers=ivy)  # made on version 1, which is stale now
+    assert r.status_code == 409 and "reload" in r.json()["detail"]
+    bad = {**change, "base_version": 2, "plan": {**plan, "width": 1920}}
+    assert web.put(f"{base}/plan", json=bad, headers=ivy).status_code == 422
+    versions = web.get(f"{base}/versions", headers=ivy).json()
+    assert [v["version"] for v in versions] == [1, 2] and versions[1]["created_by"] == "ivy"
+
+    r = web.post(f"{base}/render", json={"version": 2}, headers=ivy)
+    assert r.status_code == 202 and r.json() == {"version": 2, "job_id": r.json()["job_id"]}
+    c.processor.run_until_idle("w")
+    detail = web.get(f"/api/v1/evidence/{item}", headers=ivy).json()
+    (redacted,) = [d for d in detail["derivatives"] if d["kind"] == "redacted-v2"]
+    params = redacted["parameters"]
+    assert params["plan_version"] == 2 and params["tracks_excluded"] >= 1
+    assert params["model"] == "CenterFace" and params["model_sha256"] == plan["detections"]["model_sha256"]
+    assert redacted["source_sha256"] == detail["original"]["sha256"]
+    assert detail["original"]["sha256"] == __import__("hashlib").sha256(data).hexdigest()  # untouched
+
+    r = web.get(f"/api/v1/evidence/{item}/derivatives/redacted-v2", headers=ivy)
+    assert r.status_code == 200 and r.headers["content-type"] == "video/mp4"
+    out = tmp_path / "redacted.mp4"
+    out.write_bytes(r.content)
+    src = tmp_path / "src.mp4"
+    src.write_bytes(data)
+    with av.open(str(src)) as a, av.open(str(out)) as b:
+        before = [f.to_ndarray(format="rgb24") for f in a.decode(video=0)]
+        after = [f.to_ndarray(format="rgb24") for f in b.decode(video=0)]
+    first = visible_part(truth[30][0], W, H)
+    assert first is not None and not face_shows(before[30], after[30], first)  # a bystander: blurred
+    assert face_shows(before[60], after[60], second, keep=0.6)  # the suspect: kept
+
+    with c.uow() as uow:
+        actions = [e.action for e in uow.custody.for_object("evidence", item)]
+    for action in (
+        "redaction:detect",
+        "redaction:plan",
+        "redaction:edit",
+        "redaction:render",
+        "evidence:derive",
+    ):
+        assert action in actions, action
+
+
+def test_only_editors_change_plans_and_only_video_is_redacted(
+    web: TestClient, c: Container, clip: tuple[bytes, list]
+) -> None:
+    ivy = headers_for(c, "ivy", "investigator")
+    aud = headers_for(c, "aud", "auditor")
+    item = web.post("/api/v1/evidence", params={"filename": "bwc.mp4"}, content=clip[0], headers=ivy).json()[
+        "item"
+    ]["id"]
+    r = web.post(f"/api/v1/evidence/{item}/redaction/detect", headers=aud)
+    assert r.status_code == 403
+    note = web.post(
+        "/api/v1/evidence", params={"filename": "n.txt"}, content=b"plain notes", headers=ivy
+    ).json()["item"]["id"]
+    r = web.post(f"/api/v1/evidence/{note}/redaction/detect", headers=ivy)
+    assert r.status_code == 422 and "not a video" in r.json()["detail"]
+    with c.uow() as uow:
+        denied = [e for e in uow.custody.for_object("evidence", item) if e.outcome == "denied"]
+    assert denied and denied[0].action == "redaction:detect"
