@@ -289,7 +289,7 @@ SPECS: dict[tuple[str, str], list[Spec]] = {
     ("GET", E + "/{evidence_id}/jobs"): [
         Spec((P.EVIDENCE_VIEW,), "evidence", lambda k: {"method": "GET", "url": f"{E}/{k.item}/jobs"})
     ],
-    # Redaction: the world's items are photos, so an allowed call is answered "not a video" (400).
+    # Redaction: the world's items are photos, so an allowed call goes on to "has no plan" or a job.
     ("POST", E + "/{evidence_id}/redaction/detect"): [
         Spec(
             (P.EVIDENCE_EDIT,),
@@ -325,6 +325,7 @@ SPECS: dict[tuple[str, str], list[Spec]] = {
                     "plan": {"width": 64, "height": 48, "fps": 30, "frame_count": 10},
                 },
             },
+            also_ok="has no redaction plan",
         )
     ],
     ("POST", E + "/{evidence_id}/redaction/render"): [
@@ -332,6 +333,7 @@ SPECS: dict[tuple[str, str], list[Spec]] = {
             (P.EVIDENCE_EDIT,),
             "evidence",
             lambda k: {"method": "POST", "url": f"{E}/{k.item}/redaction/render"},
+            also_ok="has no redaction plan",
         )
     ],
     ("GET", E + "/{evidence_id}/custody"): [

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import av
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -145,7 +146,44 @@ def test_only_editors_change_plans_and_only_video_is_redacted(
         "/api/v1/evidence", params={"filename": "n.txt"}, content=b"plain notes", headers=ivy
     ).json()["item"]["id"]
     r = web.post(f"/api/v1/evidence/{note}/redaction/detect", headers=ivy)
-    assert r.status_code == 422 and "not a video" in r.json()["detail"]
+    assert r.status_code == 422 and "not a video or a photo" in r.json()["detail"]
     with c.uow() as uow:
         denied = [e for e in uow.custody.for_object("evidence", item) if e.outcome == "denied"]
     assert denied and denied[0].action == "redaction:detect"
+
+
+def test_a_photo_is_redacted_too_without_its_metadata(web: TestClient, c: Container, tmp_path: Path) -> None:
+    import io
+
+    from PIL import Image
+
+    from tests.faces import FacePath, still
+
+    picture, boxes = still(800, 600, [FacePath(300, 260, 160), FacePath(620, 330, 120, mirror=True)])
+    exif = Image.Exif()
+    exif[0x010F] = "BodyCam Inc"  # Make
+    raw = io.BytesIO()
+    Image.fromarray(picture).save(raw, format="JPEG", quality=95, exif=exif)
+    ivy = headers_for(c, "ivy", "investigator")
+    item = web.post(
+        "/api/v1/evidence", params={"filename": "scene.jpg"}, content=raw.getvalue(), headers=ivy
+    ).json()["item"]["id"]
+    base = f"/api/v1/evidence/{item}/redaction"
+    assert web.post(f"{base}/detect", headers=ivy).status_code == 202
+    c.processor.run_until_idle("w")
+    plan = web.get(f"{base}/plan", headers=ivy).json()["plan"]
+    assert (plan["width"], plan["height"], plan["frame_count"]) == (800, 600, 1)
+    assert len(plan["tracks"]) == 2
+    assert web.post(f"{base}/render", headers=ivy).json()["version"] == 1
+    c.processor.run_until_idle("w")
+    r = web.get(f"/api/v1/evidence/{item}/derivatives/redacted-v1", headers=ivy)
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    with Image.open(io.BytesIO(r.content)) as out:
+        assert not out.getexif()  # no camera, no GPS
+        redacted = np.asarray(out.convert("RGB"))
+    with Image.open(raw) as src:
+        source = np.asarray(src.convert("RGB"))
+    for box in boxes:
+        assert not face_shows(source, redacted, box)
+    corner = (slice(560, 600), slice(0, 40))
+    assert np.abs(source[corner].astype(int) - redacted[corner].astype(int)).mean() < 1

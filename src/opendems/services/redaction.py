@@ -70,9 +70,12 @@ def _item(
     return item
 
 
+REDACTABLE = {EvidenceKind.VIDEO, EvidenceKind.IMAGE}
+
+
 def _video(item: EvidenceItem) -> None:
-    if item.kind is not EvidenceKind.VIDEO or item.original is None:
-        raise Invalid(f"{item.id} is not a video: automatic redaction works on video evidence")
+    if item.kind not in REDACTABLE or item.original is None:
+        raise Invalid(f"{item.id} is not a video or a photo: automatic redaction works on those")
 
 
 def start_detection(actor: Actor, evidence_id: str, *, uow: UnitOfWork, clock: Clock) -> int | None:
@@ -250,7 +253,10 @@ def detect_step(ctx: StepContext, job: Job) -> None:
             return  # an earlier run of this job got as far as storing the plan
     assert item.original is not None
     with ctx.blobs.open_plaintext(item.original.blob_key) as f:
-        analysis = redact.analyse(f, _detector(), report=ctx.report)
+        if item.kind is EvidenceKind.IMAGE:
+            analysis = redact.analyse_image(f, _detector())
+        else:
+            analysis = redact.analyse(f, _detector(), report=ctx.report)
     plan = plan_from_tracks(
         analysis.tracks,
         width=analysis.width,
@@ -303,23 +309,27 @@ def render_step(ctx: StepContext, job: Job) -> None:
     if found is None:
         raise PermanentFailure(f"version {version} of the plan no longer exists")
     plan = RedactionPlan.from_dict(found.body)
+    provenance = _provenance(plan, version, found.note)
+    if item.kind is EvidenceKind.IMAGE:
+        with ctx.blobs.open_plaintext(item.original.blob_key) as f:
+            data, params = redact.render_image(f, plan)
+        store_derivative(
+            ctx,
+            item,
+            kind,
+            mime_type="image/png",
+            tool=f"opendems-redact {__version__}",
+            parameters={**params, **provenance},
+            data=data,
+        )
+        return
     for stale in ctx.work_dir.glob(f"job-{job.id}-*"):
         stale.unlink(missing_ok=True)
     work = ctx.work_dir / f"job-{job.id}-{uuid.uuid4().hex}.mp4"
     try:
         with ctx.blobs.open_plaintext(item.original.blob_key) as f:
             params = redact.render(f, work, plan, report=ctx.report)
-        detections = dict(plan.detections)
-        params.update(
-            plan_version=version,
-            plan_note=found.note,
-            model=detections.get("model"),
-            model_version=detections.get("model_version"),
-            model_sha256=detections.get("model_sha256"),
-            detection={
-                k: v for k, v in detections.items() if k not in {"model", "model_version", "model_sha256"}
-            },
-        )
+        params.update(provenance)
         store_derivative(
             ctx,
             item,
@@ -331,6 +341,19 @@ def render_step(ctx: StepContext, job: Job) -> None:
         )
     finally:
         work.unlink(missing_ok=True)
+
+
+def _provenance(plan: RedactionPlan, version: int, note: str) -> dict[str, Any]:
+    detections = dict(plan.detections)
+    own = {"model", "model_version", "model_sha256"}
+    return {
+        "plan_version": version,
+        "plan_note": note,
+        "model": detections.get("model"),
+        "model_version": detections.get("model_version"),
+        "model_sha256": detections.get("model_sha256"),
+        "detection": {k: v for k, v in detections.items() if k not in own},
+    }
 
 
 STEPS = {DETECT_JOB: detect_step, RENDER_JOB: render_step}
