@@ -28,13 +28,12 @@ import time
 from pathlib import Path
 
 import av
-import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
-from tests.faces import FacePath, background, covered_share, face_shows, paste, visible_part  # noqa: E402
+from tests.faces import FacePath, covered_share, face_shows, visible_part, write_clip  # noqa: E402
 
 from opendems.adapters.media import redact  # noqa: E402
 from opendems.adapters.vision.centerface import FaceDetector  # noqa: E402
@@ -49,37 +48,17 @@ Boxes = list[list[tuple[float, float, float, float]]]
 
 
 def make_clip(path: Path, seconds: int) -> Boxes:
-    base = background(W, H, seed=7)
-    truth: Boxes = []
-    with av.open(str(path), "w", format="mp4") as out:
-        v = out.add_stream("libx264", rate=FPS)
-        v.width, v.height, v.pix_fmt = W, H, "yuv420p"
-        v.codec_context.options = {"preset": "veryfast", "crf": "18"}
-        a = out.add_stream("aac", rate=48000)
-        a.layout = "mono"
-        for i in range(FPS * seconds):
-            frame = base.copy()
-            boxes = []
-            for face in FACES:
-                cx, cy = face.centre(i)
-                box = paste(frame, cx, cy, face.height, mirror=face.mirror)
-                if box is not None:
-                    boxes.append(box)
-            truth.append(boxes)
-            vf = av.VideoFrame.from_ndarray(frame, format="rgb24")
-            vf.pts = i
-            for p in v.encode(vf):
-                out.mux(p)
-        tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(48000 * seconds) / 48000)).astype(np.float32)
-        for k in range(0, len(tone), 1024):
-            af = av.AudioFrame.from_ndarray(tone[None, k : k + 1024], format="fltp", layout="mono")
-            af.sample_rate, af.pts = 48000, k
-            for p in a.encode(af):
-                out.mux(p)
-        for stream in (v, a):
-            for p in stream.encode():
-                out.mux(p)
-    return truth
+    return write_clip(
+        path,
+        width=W,
+        height=H,
+        fps=FPS,
+        seconds=seconds,
+        faces=FACES,
+        seed=7,
+        preset="veryfast",
+        tone_level=0.3,
+    )
 
 
 def faces_showing(source: Path, output: Path, truth: Boxes) -> tuple[int, int]:

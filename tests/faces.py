@@ -15,6 +15,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -194,3 +196,57 @@ def covered_share(box: Box, regions: Sequence[Box]) -> float:
         c, d = max(0, math.ceil(r[2]) - x1), max(0, math.ceil(r[3]) - y1)
         mask[b:d, a:c] = True
     return float(mask.mean())
+
+
+def write_clip(
+    path: Path,
+    *,
+    width: int,
+    height: int,
+    fps: int,
+    seconds: int,
+    faces: Sequence[FacePath],
+    seed: int = 0,
+    preset: str = "ultrafast",
+    tone_hz: float = 440.0,
+    tone_level: float = 0.5,
+) -> list[list[Box]]:
+    """Write an H.264/AAC MP4 of ``faces`` moving over a background, with a steady tone on
+    its sound track, frame by frame (a long clip never sits in memory). Returns each frame's
+    true face boxes."""
+    import av
+
+    base = background(width, height, seed=seed)
+    truth: list[list[Box]] = []
+    rate = 48000
+    with av.open(str(path), "w", format="mp4") as out:
+        video: Any = out.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        video.codec_context.options = {"preset": preset, "crf": "16"}
+        audio: Any = out.add_stream("aac", rate=rate)
+        audio.layout = "mono"
+        for i in range(fps * seconds):
+            frame = base.copy()
+            boxes = []
+            for face in faces:
+                cx, cy = face.centre(i)
+                box = paste(frame, cx, cy, face.height, mirror=face.mirror)
+                if box is not None:
+                    boxes.append(box)
+            truth.append(boxes)
+            picture = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            picture.pts = i
+            for packet in video.encode(picture):
+                out.mux(packet)
+        tone = (tone_level * np.sin(2 * np.pi * tone_hz * np.arange(rate * seconds) / rate)).astype(
+            np.float32
+        )
+        for k in range(0, len(tone), 1024):
+            sound = av.AudioFrame.from_ndarray(tone[None, k : k + 1024], format="fltp", layout="mono")
+            sound.sample_rate, sound.pts = rate, k
+            for packet in audio.encode(sound):
+                out.mux(packet)
+        for stream in (video, audio):
+            for packet in stream.encode():
+                out.mux(packet)
+    return truth

@@ -5,6 +5,7 @@ PAGES: dict[tuple[str, str], str] = {
     ("GET", "/upload"): "session",
     ("GET", "/evidence/{evidence_id}"): "session",
     ("GET", "/evidence/{evidence_id}/processing"): "session",
+    ("GET", "/evidence/{evidence_id}/redact"): "session",
     ("POST", "/evidence/{evidence_id}/edit"): "session",
     ("POST", "/evidence/{evidence_id}/tags"): "session",
     ("POST", "/evidence/{evidence_id}/tags/remove"): "session",

@@ -15,49 +15,18 @@ from opendems.adapters.media import redact
 from opendems.adapters.vision.centerface import FaceDetector
 from opendems.domain.jobs import PermanentFailure
 from opendems.domain.redaction import AudioSegment, Effect, RedactionPlan, plan_from_tracks
-from tests.faces import FacePath, background, covered_share, face_shows, paste, visible_part
+from tests.faces import FacePath, covered_share, face_shows, visible_part, write_clip
 
 W, H, FPS, SECONDS = 640, 360, 30, 4
 FACES = [
     FacePath(80, 110, 90, dx=5.0, dy=0.2),  # walks out of the picture on the right
     FacePath(470, 250, 70, dx=-1.5, dy=-0.1, mirror=True),
 ]
-TONE_HZ, RATE = 440.0, 48000
+TONE_HZ = 440.0
 
 
 def make_clip(path: Path) -> list[list[tuple[float, float, float, float]]]:
-    base = background(W, H, seed=3)
-    truth = []
-    with av.open(str(path), "w", format="mp4") as out:
-        v = out.add_stream("libx264", rate=FPS)
-        v.width, v.height, v.pix_fmt = W, H, "yuv420p"
-        v.codec_context.options = {"preset": "ultrafast", "crf": "16"}
-        a = out.add_stream("aac", rate=RATE)
-        a.layout = "mono"
-        for i in range(FPS * SECONDS):
-            frame = base.copy()
-            boxes = []
-            for face in FACES:
-                cx, cy = face.centre(i)
-                box = paste(frame, cx, cy, face.height, mirror=face.mirror)
-                if box is not None:
-                    boxes.append(box)
-            truth.append(boxes)
-            vf = av.VideoFrame.from_ndarray(frame, format="rgb24")
-            vf.pts = i
-            for p in v.encode(vf):
-                out.mux(p)
-        t = np.arange(RATE * SECONDS) / RATE
-        tone = (0.5 * np.sin(2 * np.pi * TONE_HZ * t)).astype(np.float32)
-        for k in range(0, len(tone), 1024):
-            af = av.AudioFrame.from_ndarray(tone[None, k : k + 1024], format="fltp", layout="mono")
-            af.sample_rate, af.pts = RATE, k
-            for p in a.encode(af):
-                out.mux(p)
-        for stream in (v, a):
-            for p in stream.encode():
-                out.mux(p)
-    return truth
+    return write_clip(path, width=W, height=H, fps=FPS, seconds=SECONDS, faces=FACES, seed=3, tone_hz=TONE_HZ)
 
 
 def frames(path: Path) -> list[np.ndarray]:

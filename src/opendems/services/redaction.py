@@ -26,12 +26,13 @@ from sqlalchemy.exc import IntegrityError
 from opendems import __version__
 from opendems.domain.access import Permission
 from opendems.domain.errors import Conflict, Invalid, NotFound
-from opendems.domain.evidence import EvidenceItem, EvidenceKind, parse_evidence_id
+from opendems.domain.evidence import EvidenceItem, EvidenceKind
 from opendems.domain.jobs import Job, PermanentFailure
 from opendems.domain.redaction import RedactionPlan, plan_from_tracks
 from opendems.ports import Clock, UnitOfWork
 from opendems.services.context import Actor
-from opendems.services.custody import authorize, record
+from opendems.services.custody import record
+from opendems.services.evidence import _load as load_item
 from opendems.services.jobs import StepContext
 from opendems.services.media import store_derivative
 
@@ -53,21 +54,7 @@ class PlanView:
 def _item(
     actor: Actor, evidence_id: str, permission: Permission, action: str, *, uow: UnitOfWork, clock: Clock
 ) -> EvidenceItem:
-    canonical = parse_evidence_id(evidence_id)
-    item = uow.evidence.get(canonical)
-    if item is None:
-        raise NotFound(f"evidence {canonical} not found")
-    authorize(
-        uow,
-        actor,
-        permission,
-        clock=clock,
-        action=action,
-        object_type="evidence",
-        object_id=canonical,
-        item=item,
-    )
-    return item
+    return load_item(actor, evidence_id, permission, action, uow=uow, clock=clock)
 
 
 REDACTABLE = {EvidenceKind.VIDEO, EvidenceKind.IMAGE}

@@ -34,6 +34,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from opendems.adapters.media.transcode import aac_output
 from opendems.domain.jobs import PermanentFailure
 from opendems.domain.redaction import Effect, RedactionPlan
 from opendems.domain.tracking import Box, Detection, Track, TrackPoint, follow_out_of_frame, track
@@ -46,7 +47,6 @@ RENDER_PRESET = "veryfast"
 RENDER_CRF = 20
 BLUR_CELLS = 8  # a blurred face keeps at most this many cells across its box
 PIXEL_CELLS = 12
-AUDIO_BITRATE = 128_000
 _END = object()
 NO_PICTURE_TYPE = av.video.frame.PictureType.NONE
 
@@ -324,16 +324,7 @@ def _render(
             vout.width, vout.height, vout.pix_fmt = even_w, even_h, "yuv420p"
             vout.codec_context.time_base = vin.time_base
             vout.codec_context.options = {"crf": str(crf), "preset": preset}
-            aout: Any = None
-            resampler: Any = None
-            if ain is not None:
-                layout = "stereo" if (ain.codec_context.layout.nb_channels or 1) > 1 else "mono"
-                arate = 48000 if (ain.sample_rate or 0) > 24000 else 24000
-                aout = out.add_stream("aac", rate=arate)
-                aout.bit_rate = AUDIO_BITRATE
-                aout.layout = layout
-                resampler = av.AudioResampler(format="fltp", layout=layout, rate=arate)
-                params.update(audio_codec="aac", audio_bitrate=AUDIO_BITRATE)
+            aout, resampler = aac_output(out, ain, params)
             silencer = _Silencer(muted)
             failure: list[BaseException] = []
             decoded: queue.Queue[Any] = queue.Queue(maxsize=6)

@@ -131,6 +131,20 @@ def _scaled(width: int, height: int, max_short_side: int) -> tuple[int, int]:
     return _even(width * factor), _even(height * factor)
 
 
+def aac_output(out: Any, ain: Any, params: dict[str, Any]) -> tuple[Any, Any]:
+    """An AAC stream in ``out`` for the sound of ``ain`` (mono or stereo, 48 or 24 kHz) and
+    the resampler that feeds it; (None, None) without sound. Notes the codec in ``params``."""
+    if ain is None:
+        return None, None
+    layout = "stereo" if (ain.codec_context.layout.nb_channels or 1) > 1 else "mono"
+    rate = 48000 if (ain.sample_rate or 0) > 24000 else 24000
+    aout = out.add_stream("aac", rate=rate)
+    aout.bit_rate = AUDIO_BITRATE
+    aout.layout = layout
+    params.update(audio_codec="aac", audio_bitrate=AUDIO_BITRATE)
+    return aout, av.AudioResampler(format="fltp", layout=layout, rate=rate)
+
+
 def video_proxy(src: BinaryIO, dst: Path, *, report: Callable[[float], None] = lambda f: None) -> ProxyResult:
     """An H.264/AAC MP4 for any browser: at most 720p, a keyframe every 2 s, the index at
     the front (faststart). A phone's rotation is carried as display rotation, which every
@@ -180,16 +194,7 @@ def video_proxy(src: BinaryIO, dst: Path, *, report: Callable[[float], None] = l
                 vout.set_display_rotation(rotation)
             params.update(width=width, height=height, display_rotation=rotation)
             encoded = False
-            aout: Any = None
-            resampler: Any = None
-            if ain is not None:
-                layout = "stereo" if (ain.codec_context.layout.nb_channels or 1) > 1 else "mono"
-                arate = 48000 if (ain.sample_rate or 0) > 24000 else 24000
-                aout = out.add_stream("aac", rate=arate)
-                aout.bit_rate = AUDIO_BITRATE
-                aout.layout = layout
-                resampler = av.AudioResampler(format="fltp", layout=layout, rate=arate)
-                params.update(audio_codec="aac", audio_bitrate=AUDIO_BITRATE)
+            aout, resampler = aac_output(out, ain, params)
             streams = [s for s in (vin, ain) if s is not None]
             try:
                 demuxed: Any = inp.demux(*streams)  # PyAV's frame types are a union; these are known

@@ -20,6 +20,7 @@ from opendems.domain.custody import CustodyEvent
 from opendems.domain.errors import DomainError, Forbidden, Invalid
 from opendems.domain.evidence import Derivative, EvidenceItem, EvidenceKind, Restriction
 from opendems.domain.jobs import Job, JobState
+from opendems.domain.redaction import REASONS as REDACTION_REASONS
 from opendems.services import evidence as svc
 from opendems.services.context import Actor
 from opendems.services.custody import authorize
@@ -250,6 +251,40 @@ def _back(evidence_id: str, notice: str, anchor: str) -> RedirectResponse:
 def detail(request: Request, evidence_id: str, who: Who) -> HTMLResponse:
     item, jobs = _load(request, who, evidence_id)
     return render(request, "evidence_detail.html", _detail_context(request, who, item, jobs))
+
+
+@router.get("/evidence/{evidence_id}/redact", response_class=HTMLResponse)
+def redaction_editor(request: Request, evidence_id: str, who: Who) -> HTMLResponse:
+    """The redaction editor: review the detected tracks on the paused video, switch them on
+    and off, draw boxes with keyframes, mark sound to mute, save a version with a reason,
+    render. It works through the redaction API, so the same policy and custody apply."""
+    c = container(request)
+    item = svc.get_evidence(who, evidence_id, uow=c.uow(), clock=c.clock)
+    with c.uow() as uow:
+        authorize(
+            uow,
+            who,
+            P.EVIDENCE_EDIT,
+            clock=c.clock,
+            action="redaction:view",
+            object_type="evidence",
+            object_id=item.id,
+            item=item,
+        )
+    viewer = _viewer(item)
+    return render(
+        request,
+        "redact.html",
+        {
+            "section": "evidence",
+            "item": item,
+            "evidence_id": item.id,
+            "viewer": viewer,
+            "redactable": item.kind in (EvidenceKind.VIDEO, EvidenceKind.IMAGE),
+            "reasons": REDACTION_REASONS,
+            "renders": [d for d in item.derivatives if d.kind.startswith("redacted-v")],
+        },
+    )
 
 
 @router.get("/evidence/{evidence_id}/processing", response_class=HTMLResponse)
