@@ -54,8 +54,12 @@ function setup(root) {
       ctx.fillRect(0, 0, canvas.width, canvas.height);
     }
     for (const t of plan.tracks) {
-      const b = boxAt(t, f);
-      if (!b) continue;
+      const raw = boxAt(t, f);
+      if (!raw) continue;
+      // Shown as it will be covered: grown by the plan's padding, within the frame.
+      const dx = (raw[2] - raw[0]) * plan.padding / 2, dy = (raw[3] - raw[1]) * plan.padding / 2;
+      const b = [Math.max(0, raw[0] - dx), Math.max(0, raw[1] - dy),
+        Math.min(plan.width, raw[2] + dx), Math.min(plan.height, raw[3] + dy)];
       ctx.lineWidth = t.id === selected ? 3 : 2;
       ctx.setLineDash(t.include ? [] : [6, 4]);
       ctx.strokeStyle = t.include ? "#e0245e" : "#1d9bf0";
@@ -266,7 +270,9 @@ function setup(root) {
   document.getElementById("back-frame")?.addEventListener("click", () => step(-1));
   document.getElementById("next-frame")?.addEventListener("click", () => step(1));
   document.addEventListener("keydown", (e) => {
-    if (e.target.closest("input, select, textarea") && !(e.ctrlKey && e.key === "s")) return;
+    // Keys go to the editor unless a person is typing (a switch or button keeps them working).
+    const typing = e.target.closest("input:not([type=checkbox]):not([type=radio]), select, textarea");
+    if (typing && !(e.ctrlKey && e.key === "s")) return;
     if (e.ctrlKey && e.key === "s") { e.preventDefault(); save(); }
     else if (e.key === " " && isVideo) { e.preventDefault(); media.paused ? media.play() : media.pause(); }
     else if (e.key === "ArrowLeft") { e.preventDefault(); step(-1); }
