@@ -9,6 +9,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
@@ -64,6 +65,8 @@ class Postgres:
                 check=False,
                 timeout=60,
             )
+        if self.workdir.name.startswith("opendems-postgres-"):
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     def __enter__(self) -> Postgres:
         return self
@@ -101,7 +104,17 @@ def as_server_user(workdir: Path) -> list[str]:
 
 def start_postgres(workdir: Path) -> Postgres:
     """initdb and start a server that trusts loopback connections. Durability is switched off
-    (fsync, synchronous commit): the tests need a real server's semantics, not its disk safety."""
+    (fsync, synchronous commit): the tests need a real server's semantics, not its disk safety.
+
+    As root the server runs as another account, which must reach its directory: then the
+    directory is a fresh one directly under the system's temporary folder (``workdir`` gets a
+    note of where). Not inside pytest's own temporary tree: every pytest session that starts
+    sets that tree back to owner-only, which would cut a running server off its files."""
+    if os.geteuid() == 0:
+        workdir.mkdir(parents=True, exist_ok=True)
+        private = Path(tempfile.mkdtemp(prefix="opendems-postgres-"))
+        (workdir / "where.txt").write_text(f"{private}\n")
+        workdir = private
     workdir.mkdir(parents=True, exist_ok=True)
     pg = Postgres(workdir, free_port())
     sudo = as_server_user(workdir)
