@@ -37,7 +37,6 @@ from tests.faces import FacePath, covered_share, face_shows, visible_part, write
 
 from opendems.adapters.media import redact  # noqa: E402
 from opendems.adapters.vision.centerface import FaceDetector  # noqa: E402
-from opendems.domain.redaction import plan_from_tracks  # noqa: E402
 
 W, H, FPS = 1280, 720, 30
 FACES = [
@@ -95,15 +94,7 @@ def main() -> None:
         start = time.perf_counter()
         analysis = redact.analyse(str(clip), detector)
         analysed = time.perf_counter()
-        plan = plan_from_tracks(
-            analysis.tracks,
-            width=analysis.width,
-            height=analysis.height,
-            fps=analysis.fps,
-            frame_count=analysis.frame_count,
-            uncertain=analysis.uncertain,
-            detections=analysis.parameters,
-        )
+        plan = analysis.plan()
         ours_out = work / "opendems.mp4"
         redact.render(str(clip), ours_out, plan)
         done = time.perf_counter()

@@ -141,19 +141,21 @@ def moving_clip(
 ) -> Clip:
     """``frame_count`` frames of ``width`` x ``height`` with each face moving along its path."""
     base = background(width, height, seed=seed)
-    frames: list[Frame] = []
-    boxes: list[list[Box]] = []
-    for index in range(frame_count):
-        frame = base.copy()
-        truth = []
-        for face in faces:
-            cx, cy = face.centre(index)
-            box = paste(frame, cx, cy, face.height, mirror=face.mirror)
-            if box is not None:
-                truth.append(box)
-        frames.append(frame)
-        boxes.append(truth)
-    return Clip(frames, boxes)
+    made = [frame_with(base, faces, index) for index in range(frame_count)]
+    return Clip([frame for frame, _ in made], [truth for _, truth in made])
+
+
+def frame_with(base: Frame, faces: Sequence[FacePath], index: int) -> tuple[Frame, list[Box]]:
+    """Frame ``index`` of a clip: ``base`` with each face at its place then, and the true box
+    of each face that is in the picture."""
+    frame = base.copy()
+    truth = []
+    for face in faces:
+        cx, cy = face.centre(index)
+        box = paste(frame, cx, cy, face.height, mirror=face.mirror)
+        if box is not None:
+            truth.append(box)
+    return frame, truth
 
 
 def detail(image: Frame, box: Box) -> float:
@@ -226,13 +228,7 @@ def write_clip(
         audio: Any = out.add_stream("aac", rate=rate)
         audio.layout = "mono"
         for i in range(fps * seconds):
-            frame = base.copy()
-            boxes = []
-            for face in faces:
-                cx, cy = face.centre(i)
-                box = paste(frame, cx, cy, face.height, mirror=face.mirror)
-                if box is not None:
-                    boxes.append(box)
+            frame, boxes = frame_with(base, faces, i)
             truth.append(boxes)
             picture = av.VideoFrame.from_ndarray(frame, format="rgb24")
             picture.pts = i

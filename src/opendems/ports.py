@@ -136,6 +136,16 @@ class MediaTools(Protocol):
     def audio_proxy(self, src: BinaryIO, dst: Path, report: Callable[[float], None]) -> ProxyResult: ...
     def image_previews(self, src: BinaryIO) -> dict[str, tuple[bytes, dict[str, Any]]]: ...
     def pdf_pages(self, src: BinaryIO) -> list[tuple[bytes, dict[str, Any]]]: ...
+    def find_faces(
+        self, src: BinaryIO, *, image: bool, report: Callable[[float], None], **detections: Any
+    ) -> RedactionPlan:
+        """Version 1 of a redaction plan: the faces of a video (or photo) tracked through it."""
+        ...
+
+    def redact_video(
+        self, src: BinaryIO, dst: Path, plan: RedactionPlan, report: Callable[[float], None]
+    ) -> dict[str, Any]: ...
+    def redact_image(self, src: BinaryIO, plan: RedactionPlan) -> tuple[bytes, dict[str, Any]]: ...
 
 
 class Secrets(Protocol):
@@ -179,6 +189,7 @@ class SearchIndex(Protocol):
 if TYPE_CHECKING:
     from opendems.domain.access import Visibility
     from opendems.domain.jobs import Job, JobState
+    from opendems.domain.redaction import RedactionPlan
     from opendems.domain.search import SearchQuery, SearchResult
 
 if TYPE_CHECKING:  # repository types, for annotations only: services never import adapters

@@ -14,7 +14,7 @@ import pytest
 from opendems.adapters.media import redact
 from opendems.adapters.vision.centerface import FaceDetector
 from opendems.domain.jobs import PermanentFailure
-from opendems.domain.redaction import AudioSegment, Effect, RedactionPlan, plan_from_tracks
+from opendems.domain.redaction import AudioSegment, Effect, RedactionPlan
 from tests.faces import FacePath, covered_share, face_shows, visible_part, write_clip
 
 W, H, FPS, SECONDS = 640, 360, 30, 4
@@ -58,16 +58,7 @@ def analysed(clip: tuple[Path, list]) -> redact.Analysis:
 
 @pytest.fixture(scope="module")
 def plan(analysed: redact.Analysis) -> RedactionPlan:
-    a = analysed
-    return plan_from_tracks(
-        a.tracks,
-        width=a.width,
-        height=a.height,
-        fps=a.fps,
-        frame_count=a.frame_count,
-        uncertain=a.uncertain,
-        detections=a.parameters,
-    )
+    return analysed.plan()
 
 
 def test_every_face_is_covered_in_every_frame_after_tracking(

@@ -26,7 +26,7 @@ from opendems.services.custody import authorize, record
 MAX_PAGE = 500
 
 
-def _load(
+def load_item(
     actor: Actor,
     evidence_id: str,
     permission: Permission,
@@ -55,7 +55,7 @@ def _load(
 def get_evidence(actor: Actor, evidence_id: str, *, uow: UnitOfWork, clock: Clock) -> EvidenceItem:
     """The item, its original's record and derivatives. Recorded as a view."""
     with uow:
-        item = _load(actor, evidence_id, Permission.EVIDENCE_VIEW, "evidence:view", uow=uow, clock=clock)
+        item = load_item(actor, evidence_id, Permission.EVIDENCE_VIEW, "evidence:view", uow=uow, clock=clock)
         record(uow, actor, "evidence:view", "evidence", item.id, clock=clock)
         uow.commit()
         return item
@@ -119,7 +119,7 @@ def edit_evidence(
 
     clean = {name: check_field(name, value, limits.metadata) for name, value in changes.items()}
     with uow:
-        item = _load(actor, evidence_id, Permission.EVIDENCE_EDIT, "evidence:edit", uow=uow, clock=clock)
+        item = load_item(actor, evidence_id, Permission.EVIDENCE_EDIT, "evidence:edit", uow=uow, clock=clock)
         if clean.get("category") is not None and clean["category"] != item.category:
             # A new category must be one of the agency's active ones (when it defines any);
             # an item keeps the one it was filed under while other fields change.
@@ -190,7 +190,7 @@ def change_tags(
     to_add = check_tags(add or [], limits.metadata)
     to_remove = [t.strip() for t in (remove or [])]
     with uow:
-        item = _load(actor, evidence_id, Permission.EVIDENCE_EDIT, "evidence:tag", uow=uow, clock=clock)
+        item = load_item(actor, evidence_id, Permission.EVIDENCE_EDIT, "evidence:tag", uow=uow, clock=clock)
         new_tags = [t for t in to_add if t not in item.tags]
         gone = [t for t in to_remove if t in item.tags]
         check_tags([*item.tags, *new_tags], limits.metadata)
@@ -217,7 +217,7 @@ def change_tags(
 def custody_history(actor: Actor, evidence_id: str, *, uow: UnitOfWork, clock: Clock) -> list[CustodyEvent]:
     """Every custody event about the item, in chain order."""
     with uow:
-        item = _load(actor, evidence_id, Permission.CUSTODY_READ, "custody:read", uow=uow, clock=clock)
+        item = load_item(actor, evidence_id, Permission.CUSTODY_READ, "custody:read", uow=uow, clock=clock)
         events = uow.custody.for_object("evidence", item.id)
         record(uow, actor, "custody:read", "evidence", item.id, clock=clock)
         uow.commit()
@@ -285,7 +285,7 @@ def grant_download(
     if reason is not None and len(reason) > MAX_DOWNLOAD_REASON:
         raise Invalid(f"the reason is longer than {MAX_DOWNLOAD_REASON} characters")
     with uow:
-        item = _load(
+        item = load_item(
             actor, evidence_id, Permission.EVIDENCE_DOWNLOAD, "evidence:download", uow=uow, clock=clock
         )
         if item.original is None:
@@ -345,7 +345,7 @@ def record_transfer(
 def item_jobs(actor: Actor, evidence_id: str, *, uow: UnitOfWork, clock: Clock) -> list[Job]:
     """The processing jobs of an item: state, progress, errors."""
     with uow:
-        item = _load(actor, evidence_id, Permission.EVIDENCE_VIEW, "evidence:view", uow=uow, clock=clock)
+        item = load_item(actor, evidence_id, Permission.EVIDENCE_VIEW, "evidence:view", uow=uow, clock=clock)
         return uow.jobs.for_item(item.id)
 
 
@@ -372,7 +372,7 @@ def grant_playback(
     ranges; custody records one ``evidence:view`` per viewing session (30 minutes of the
     same person on the same item and derivative), not one per range request."""
     with uow:
-        item = _load(actor, evidence_id, Permission.EVIDENCE_PLAY, "evidence:view", uow=uow, clock=clock)
+        item = load_item(actor, evidence_id, Permission.EVIDENCE_PLAY, "evidence:view", uow=uow, clock=clock)
         source = item.original.sha256 if item.original else None
         derivative = next((d for d in item.derivatives if d.kind == kind and d.source_sha256 == source), None)
         if derivative is None:

@@ -165,7 +165,7 @@ def store_derivative(
     return derivative
 
 
-def _item_for(ctx: StepContext, job: Job) -> EvidenceItem:
+def item_of_job(ctx: StepContext, job: Job) -> EvidenceItem:
     with ctx.uow:
         item = ctx.uow.evidence.get(job.evidence_id or "")
     if item is None or item.original is None:
@@ -176,7 +176,7 @@ def _item_for(ctx: StepContext, job: Job) -> EvidenceItem:
 def proxy_step(ctx: StepContext, job: Job) -> None:
     """Video: a browser-playable MP4 proxy, a poster, a timeline sprite sheet and waveform
     peaks, all from one pass over the original. Audio: an AAC proxy and waveform peaks."""
-    item = _item_for(ctx, job)
+    item = item_of_job(ctx, job)
     assert item.original is not None
     if _has(item, "proxy"):
         return  # done by an earlier run of this job
@@ -222,7 +222,7 @@ def proxy_step(ctx: StepContext, job: Job) -> None:
 
 def previews_step(ctx: StepContext, job: Job) -> None:
     """Photos: a web-size preview and a thumbnail, upright."""
-    item = _item_for(ctx, job)
+    item = item_of_job(ctx, job)
     assert item.original is not None
     with ctx.blobs.open_plaintext(item.original.blob_key) as f:
         made = ctx.tools.image_previews(f)
@@ -241,7 +241,7 @@ def previews_step(ctx: StepContext, job: Job) -> None:
 
 def pages_step(ctx: StepContext, job: Job) -> None:
     """PDFs: a preview of each of the first pages."""
-    item = _item_for(ctx, job)
+    item = item_of_job(ctx, job)
     assert item.original is not None
     with ctx.blobs.open_plaintext(item.original.blob_key) as f:
         pages = ctx.tools.pdf_pages(f)

@@ -1,4 +1,4 @@
-"""Redaction of video evidence: the automatic first pass, the versioned plan a person
+"""Redaction of videos and photos: the automatic first pass, the versioned plan a person
 reviews, and renders of a chosen version into a redacted derivative.
 
 - ``start_detection`` queues the ``faces`` job: the detector and tracker go through the
@@ -16,9 +16,9 @@ is a custody event.
 
 from __future__ import annotations
 
-import threading
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -28,13 +28,13 @@ from opendems.domain.access import Permission
 from opendems.domain.errors import Conflict, Invalid, NotFound
 from opendems.domain.evidence import EvidenceItem, EvidenceKind
 from opendems.domain.jobs import Job, PermanentFailure
-from opendems.domain.redaction import RedactionPlan, plan_from_tracks
+from opendems.domain.redaction import RedactionPlan
 from opendems.ports import Clock, UnitOfWork
 from opendems.services.context import Actor
 from opendems.services.custody import record
-from opendems.services.evidence import _load as load_item
+from opendems.services.evidence import load_item
 from opendems.services.jobs import StepContext
-from opendems.services.media import store_derivative
+from opendems.services.media import item_of_job, store_derivative
 
 DETECT_JOB = "faces"
 RENDER_JOB = "redact"
@@ -48,19 +48,13 @@ class PlanView:
     plan: RedactionPlan
     note: str
     created_by: str
-    created_at: Any
-
-
-def _item(
-    actor: Actor, evidence_id: str, permission: Permission, action: str, *, uow: UnitOfWork, clock: Clock
-) -> EvidenceItem:
-    return load_item(actor, evidence_id, permission, action, uow=uow, clock=clock)
+    created_at: datetime
 
 
 REDACTABLE = {EvidenceKind.VIDEO, EvidenceKind.IMAGE}
 
 
-def _video(item: EvidenceItem) -> None:
+def _redactable(item: EvidenceItem) -> None:
     if item.kind not in REDACTABLE or item.original is None:
         raise Invalid(f"{item.id} is not a video or a photo: automatic redaction works on those")
 
@@ -68,8 +62,10 @@ def _video(item: EvidenceItem) -> None:
 def start_detection(actor: Actor, evidence_id: str, *, uow: UnitOfWork, clock: Clock) -> int | None:
     """Queue the detector on the item's original; None when it already ran or is queued."""
     with uow:
-        item = _item(actor, evidence_id, Permission.EVIDENCE_EDIT, "redaction:detect", uow=uow, clock=clock)
-        _video(item)
+        item = load_item(
+            actor, evidence_id, Permission.EVIDENCE_EDIT, "redaction:detect", uow=uow, clock=clock
+        )
+        _redactable(item)
         job_id = uow.jobs.enqueue(DETECT_JOB, item.id, clock.now())
         record(uow, actor, "redaction:detect", "evidence", item.id, clock=clock, details={"job": job_id})
         uow.commit()
@@ -80,7 +76,7 @@ def get_plan(
     actor: Actor, evidence_id: str, version: int | None = None, *, uow: UnitOfWork, clock: Clock
 ) -> PlanView:
     with uow:
-        item = _item(actor, evidence_id, Permission.EVIDENCE_VIEW, "redaction:view", uow=uow, clock=clock)
+        item = load_item(actor, evidence_id, Permission.EVIDENCE_VIEW, "redaction:view", uow=uow, clock=clock)
         found = uow.redaction.get(item.id, version)
         if found is None:
             raise NotFound(
@@ -103,7 +99,7 @@ def get_plan(
 
 def plan_history(actor: Actor, evidence_id: str, *, uow: UnitOfWork, clock: Clock) -> list[dict[str, Any]]:
     with uow:
-        item = _item(actor, evidence_id, Permission.EVIDENCE_VIEW, "redaction:view", uow=uow, clock=clock)
+        item = load_item(actor, evidence_id, Permission.EVIDENCE_VIEW, "redaction:view", uow=uow, clock=clock)
         return [
             {"version": v.version, "note": v.note, "created_by": v.created_by, "created_at": v.created_at}
             for v in uow.redaction.history(item.id)
@@ -141,8 +137,8 @@ def save_plan(
         raise Invalid(f"the reason is longer than {MAX_NOTE} characters")
     plan = RedactionPlan.from_dict(body)
     with uow:
-        item = _item(actor, evidence_id, Permission.EVIDENCE_EDIT, "redaction:edit", uow=uow, clock=clock)
-        _video(item)
+        item = load_item(actor, evidence_id, Permission.EVIDENCE_EDIT, "redaction:edit", uow=uow, clock=clock)
+        _redactable(item)
         current = uow.redaction.get(item.id)
         if current is None:
             raise NotFound(f"{item.id} has no redaction plan yet: start the automatic detection first")
@@ -187,8 +183,10 @@ def request_render(
     """Queue the render of a plan version (the latest by default). Returns (version, job id;
     None when that version is rendered or queued already)."""
     with uow:
-        item = _item(actor, evidence_id, Permission.EVIDENCE_EDIT, "redaction:render", uow=uow, clock=clock)
-        _video(item)
+        item = load_item(
+            actor, evidence_id, Permission.EVIDENCE_EDIT, "redaction:render", uow=uow, clock=clock
+        )
+        _redactable(item)
         found = uow.redaction.get(item.id, version)
         if found is None:
             raise NotFound(f"{item.id} has no redaction plan{f' version {version}' if version else ''}")
@@ -208,51 +206,17 @@ def request_render(
 
 # -- job steps ------------------------------------------------------------------------------------
 
-_DETECTOR: list[Any] = []
-_DETECTOR_LOCK = threading.Lock()
-
-
-def _detector() -> Any:
-    """One face detector per worker process (loading and preparing the model takes a second)."""
-    from opendems.adapters.media.redact import UNCERTAIN_FLOOR
-    from opendems.adapters.vision.centerface import FaceDetector
-
-    with _DETECTOR_LOCK:
-        if not _DETECTOR:
-            _DETECTOR.append(FaceDetector(threshold=UNCERTAIN_FLOOR))
-        return _DETECTOR[0]
-
-
-def _job_item(ctx: StepContext, job: Job) -> EvidenceItem:
-    with ctx.uow:
-        item = ctx.uow.evidence.get(job.evidence_id or "")
-    if item is None or item.original is None:
-        raise PermanentFailure("the item or its original no longer exists")
-    return item
-
 
 def detect_step(ctx: StepContext, job: Job) -> None:
-    from opendems.adapters.media import redact
-
-    item = _job_item(ctx, job)
+    item = item_of_job(ctx, job)
     with ctx.uow:
         if ctx.uow.redaction.get(item.id) is not None:
             return  # an earlier run of this job got as far as storing the plan
     assert item.original is not None
     with ctx.blobs.open_plaintext(item.original.blob_key) as f:
-        if item.kind is EvidenceKind.IMAGE:
-            analysis = redact.analyse_image(f, _detector())
-        else:
-            analysis = redact.analyse(f, _detector(), report=ctx.report)
-    plan = plan_from_tracks(
-        analysis.tracks,
-        width=analysis.width,
-        height=analysis.height,
-        fps=analysis.fps,
-        frame_count=analysis.frame_count,
-        uncertain=analysis.uncertain,
-        detections={**analysis.parameters, "source_sha256": item.original.sha256},
-    )
+        plan = ctx.tools.find_faces(
+            f, image=item.kind is EvidenceKind.IMAGE, report=ctx.report, source_sha256=item.original.sha256
+        )
     note = (
         f"automatic detection: {len(plan.tracks)} face track(s), "
         f"{len(plan.fail_secure.frames)} frame(s) covered whole where the detector was unsure"
@@ -272,17 +236,15 @@ def detect_step(ctx: StepContext, job: Job) -> None:
             details={
                 "version": 1,
                 **_summary(plan),
-                "model": analysis.parameters.get("model"),
-                "model_sha256": analysis.parameters.get("model_sha256"),
+                "model": plan.detections.get("model"),
+                "model_sha256": plan.detections.get("model_sha256"),
             },
         )
         ctx.uow.commit()
 
 
 def render_step(ctx: StepContext, job: Job) -> None:
-    from opendems.adapters.media import redact
-
-    item = _job_item(ctx, job)
+    item = item_of_job(ctx, job)
     assert item.original is not None
     _, _, wanted = job.kind.partition(":")
     if not wanted.isdigit():
@@ -299,7 +261,7 @@ def render_step(ctx: StepContext, job: Job) -> None:
     provenance = _provenance(plan, version, found.note)
     if item.kind is EvidenceKind.IMAGE:
         with ctx.blobs.open_plaintext(item.original.blob_key) as f:
-            data, params = redact.render_image(f, plan)
+            data, params = ctx.tools.redact_image(f, plan)
         store_derivative(
             ctx,
             item,
@@ -315,7 +277,7 @@ def render_step(ctx: StepContext, job: Job) -> None:
     work = ctx.work_dir / f"job-{job.id}-{uuid.uuid4().hex}.mp4"
     try:
         with ctx.blobs.open_plaintext(item.original.blob_key) as f:
-            params = redact.render(f, work, plan, report=ctx.report)
+            params = ctx.tools.redact_video(f, work, plan, ctx.report)
         params.update(provenance)
         store_derivative(
             ctx,

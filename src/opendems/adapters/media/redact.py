@@ -36,7 +36,7 @@ import numpy.typing as npt
 
 from opendems.adapters.media.transcode import aac_output
 from opendems.domain.jobs import PermanentFailure
-from opendems.domain.redaction import Effect, RedactionPlan
+from opendems.domain.redaction import Effect, RedactionPlan, plan_from_tracks
 from opendems.domain.tracking import Box, Detection, Track, TrackPoint, follow_out_of_frame, track
 
 ANALYSIS_SIZE = (640, 360)  # the detector's view of a 16:9 frame (CenterFace pads it to 384)
@@ -74,6 +74,18 @@ class Analysis:
     uncertain: dict[int, list[Box]] = field(default_factory=dict)  # candidates under the threshold
     detected_frames: int = 0
     parameters: dict[str, Any] = field(default_factory=dict)
+
+    def plan(self, **detections: Any) -> RedactionPlan:
+        """Version 1 of a plan from this analysis (``detections``: more provenance to keep)."""
+        return plan_from_tracks(
+            self.tracks,
+            width=self.width,
+            height=self.height,
+            fps=self.fps,
+            frame_count=self.frame_count,
+            uncertain=self.uncertain,
+            detections={**self.parameters, **detections},
+        )
 
 
 def _open(src: BinaryIO | str | Path) -> Any:
@@ -507,3 +519,28 @@ def render_image(src: BinaryIO | str | Path, plan: RedactionPlan) -> tuple[bytes
         "height": height,
     }
     return out.getvalue(), params
+
+
+# -- the port ------------------------------------------------------------------------------------
+
+_DETECTOR: list[Detector] = []
+_DETECTOR_LOCK = threading.Lock()
+
+
+def face_detector() -> Detector:
+    """One face detector per process (preparing the model takes a second), made on first use
+    so that servers that never redact never load it."""
+    from opendems.adapters.vision.centerface import FaceDetector
+
+    with _DETECTOR_LOCK:
+        if not _DETECTOR:
+            _DETECTOR.append(FaceDetector(threshold=UNCERTAIN_FLOOR))
+        return _DETECTOR[0]
+
+
+def find_faces(
+    src: BinaryIO, *, image: bool, report: Callable[[float], None], **detections: Any
+) -> RedactionPlan:
+    """Version 1 of the plan of a video (or, with ``image``, a photo)."""
+    analysis = analyse_image(src, face_detector()) if image else analyse(src, face_detector(), report=report)
+    return analysis.plan(**detections)

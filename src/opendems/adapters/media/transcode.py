@@ -21,6 +21,7 @@ from PIL import Image, ImageOps
 
 from opendems.adapters.media.documents import TOOL_PDFIUM, pdf_pages
 from opendems.domain.jobs import NoPicture, PermanentFailure
+from opendems.domain.redaction import RedactionPlan
 from opendems.ports import ProxyResult
 
 PROXY_MAX_HEIGHT = 720
@@ -368,3 +369,23 @@ class MediaTools:
 
     def image_previews(self, src: BinaryIO) -> dict[str, tuple[bytes, dict[str, Any]]]:
         return image_previews(src)
+
+    # Redaction lives in its own module, imported on first use: it loads the face model.
+    def find_faces(
+        self, src: BinaryIO, *, image: bool, report: Callable[[float], None], **detections: Any
+    ) -> RedactionPlan:
+        from opendems.adapters.media import redact
+
+        return redact.find_faces(src, image=image, report=report, **detections)
+
+    def redact_video(
+        self, src: BinaryIO, dst: Path, plan: RedactionPlan, report: Callable[[float], None]
+    ) -> dict[str, Any]:
+        from opendems.adapters.media import redact
+
+        return redact.render(src, dst, plan, report=report)
+
+    def redact_image(self, src: BinaryIO, plan: RedactionPlan) -> tuple[bytes, dict[str, Any]]:
+        from opendems.adapters.media import redact
+
+        return redact.render_image(src, plan)
