@@ -336,6 +336,23 @@ SPECS: dict[tuple[str, str], list[Spec]] = {
             also_ok="has no redaction plan",
         )
     ],
+    ("GET", E + "/{evidence_id}/redaction/jobs"): [
+        Spec(
+            (P.EVIDENCE_VIEW,), "evidence", lambda k: {"method": "GET", "url": f"{E}/{k.item}/redaction/jobs"}
+        )
+    ],
+    ("POST", E + "/{evidence_id}/redaction/jobs/{job_id}/cancel"): [
+        # The item's first job is a media job, not a redaction one: allowed means 404.
+        Spec(
+            (P.EVIDENCE_EDIT,),
+            "evidence",
+            lambda k: {
+                "method": "POST",
+                "url": f"{E}/{k.item}/redaction/jobs/{k.world.job_of[k.item]}/cancel",
+            },
+            also_ok="has no redaction job",
+        )
+    ],
     ("GET", E + "/{evidence_id}/custody"): [
         Spec((P.CUSTODY_READ,), "evidence", lambda k: {"method": "GET", "url": f"{E}/{k.item}/custody"})
     ],

@@ -4,6 +4,7 @@ version, and find the redacted copy with its provenance -- every step in custody
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -187,3 +188,79 @@ def test_a_photo_is_redacted_too_without_its_metadata(web: TestClient, c: Contai
         assert not face_shows(source, redacted, box)
     corner = (slice(560, 600), slice(0, 40))
     assert np.abs(source[corner].astype(int) - redacted[corner].astype(int)).mean() < 1
+
+
+def test_a_render_is_cancelled_midway_keeps_nothing_and_can_be_asked_again(
+    web: TestClient, c: Container, clip: tuple[bytes, list], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import opendems.services.jobs as jobs_service
+
+    ivy = headers_for(c, "ivy", "investigator")
+    item = web.post("/api/v1/evidence", params={"filename": "bwc.mp4"}, content=clip[0], headers=ivy).json()[
+        "item"
+    ]["id"]
+    base = f"/api/v1/evidence/{item}/redaction"
+    c.processor.run_until_idle("w")  # the proxy and the other media steps
+    with c.uow() as uow:  # a plan as a reviewer left it: one box drawn by hand
+        body = {
+            "width": W,
+            "height": H,
+            "fps": FPS,
+            "frame_count": FPS * SECONDS,
+            "tracks": [{"id": "manual-1", "kind": "manual", "keyframes": {"0": [10, 10, 90, 90]}}],
+        }
+        uow.redaction.add(item, 1, body, "drawn by hand", 1, c.clock.now())
+        uow.commit()
+    job = web.post(f"{base}/render", headers=ivy).json()["job_id"]
+    (listed,) = web.get(f"{base}/jobs", headers=ivy).json()
+    assert listed["job_id"] == job and listed["kind"] == "render" and listed["state"] == "queued"
+
+    # The render reports progress every 30 frames; at its first report a person cancels it.
+    monkeypatch.setattr(jobs_service, "REPORT_EVERY_S", 0.0)
+    make_context = c.processor.make_context
+    cancelled: list[int] = []
+
+    def context() -> jobs_service.StepContext:
+        ctx = make_context()
+        real = ctx.tools
+
+        class Tools:
+            def __getattr__(self, name: str) -> object:
+                return getattr(real, name)
+
+            def redact_video(self, src, dst, plan, report):  # type: ignore[no-untyped-def]
+                def cancel_then_report(fraction: float) -> None:
+                    if not cancelled:
+                        r = web.post(f"{base}/jobs/{job}/cancel", headers=ivy)
+                        assert r.status_code == 200, r.text
+                        cancelled.append(round(fraction * FPS * SECONDS))
+                    report(fraction)
+
+                return real.redact_video(src, dst, plan, cancel_then_report)
+
+        ctx.tools = Tools()  # type: ignore[assignment]
+        return ctx
+
+    monkeypatch.setattr(c.processor, "make_context", context)
+    (ended,) = c.processor.run_until_idle("w")
+    assert cancelled and cancelled[0] < FPS * SECONDS  # it stopped partway through
+    assert ended.state.value == "cancelled" and ended.error == "cancelled by ivy"
+    (listed,) = web.get(f"{base}/jobs", headers=ivy).json()
+    assert listed["state"] == "cancelled" and listed["derivative"] is None and listed["eta_s"] is None
+    detail = web.get(f"/api/v1/evidence/{item}", headers=ivy).json()
+    assert not [d for d in detail["derivatives"] if d["kind"].startswith("redacted")]
+    assert not list(c.processor.make_context().work_dir.glob(f"job-{job}-*"))  # no half-written copy
+    r = web.post(f"{base}/jobs/{job}/cancel", headers=ivy)
+    assert r.status_code == 409 and "cancelled" in r.json()["detail"]
+
+    monkeypatch.setattr(c.processor, "make_context", make_context)
+    again = web.post(f"{base}/render", headers=ivy).json()["job_id"]
+    assert again is not None and again != job  # a cancelled render does not block a new one
+    c.processor.run_until_idle("w")
+    newest, old = web.get(f"{base}/jobs", headers=ivy).json()
+    assert (newest["job_id"], newest["state"], newest["derivative"]) == (again, "done", "redacted-v1")
+    assert old["job_id"] == job
+    with c.uow() as uow:
+        (event,) = [e for e in uow.custody.for_object("evidence", item) if e.action == "redaction:cancel"]
+    details = json.loads(event.details) if isinstance(event.details, str) else event.details
+    assert details["job"] == job and details["kind"] == "render"

@@ -377,6 +377,7 @@ def test_the_migration_indexes_the_items_already_held(tmp_path: Path, postgres_a
         item = ingest(c, olga, "x", title="Harbour crane")
         with c.engine.begin() as conn:  # back to how release 0006 left the database
             conn.execute(text("DROP TABLE redaction_plans"))  # release 0008's
+            conn.execute(text("ALTER TABLE jobs DROP COLUMN started_at"))  # release 0009's
             conn.execute(text("DROP TABLE search_docs"))
             conn.execute(text("DROP TEXT SEARCH CONFIGURATION opendems"))
             conn.execute(text("DROP TEXT SEARCH DICTIONARY opendems_english_stem"))

@@ -22,6 +22,7 @@ class JobState(StrEnum):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+    CANCELLED = "cancelled"  # stopped by a person; queued again only by asking anew
 
 
 @dataclass
@@ -40,10 +41,29 @@ class Job:
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
+    started_at: datetime | None = None  # when the current (or last) attempt was claimed
+
+    @property
+    def active(self) -> bool:
+        return self.state in (JobState.QUEUED, JobState.RUNNING)
+
+    def eta_s(self, now: datetime) -> float | None:
+        """Seconds left if the running attempt keeps its pace so far; None before there is a
+        pace to go by (under 2 % done, or under 2 s in)."""
+        if self.state is not JobState.RUNNING or self.started_at is None or self.progress < 0.02:
+            return None
+        spent = (now - self.started_at).total_seconds()
+        if spent < 2:
+            return None
+        return max(0.0, spent * (1 - self.progress) / self.progress)
 
 
 class PermanentFailure(Exception):
     """The step cannot succeed on this input; retrying would give the same answer."""
+
+
+class JobCancelled(Exception):
+    """A person cancelled the job while it ran: the step stops and keeps nothing."""
 
 
 class NoPicture(PermanentFailure):

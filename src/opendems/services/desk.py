@@ -92,12 +92,18 @@ def my_queue(actor: Actor, *, uow: UnitOfWork, clock: Clock) -> Queue:
         for item in items:
             for job in reader.jobs.for_item(item.id):
                 ended = job.finished_at or job.updated_at
-                if job.state is JobState.DONE and now - ended > DONE_SHOWN_FOR:
+                if job.state in (JobState.DONE, JobState.CANCELLED) and now - ended > DONE_SHOWN_FOR:
                     continue
                 if job.state is JobState.FAILED and now - ended > FAILED_SHOWN_FOR:
                     continue
                 entries.append(QueueEntry(job, item))
-    order = {JobState.RUNNING: 0, JobState.QUEUED: 1, JobState.FAILED: 2, JobState.DONE: 3}
+    order = {
+        JobState.RUNNING: 0,
+        JobState.QUEUED: 1,
+        JobState.FAILED: 2,
+        JobState.CANCELLED: 3,
+        JobState.DONE: 4,
+    }
     # Running first, then waiting, failed and done; within a state the newest item first,
     # its steps in the order they run (the sort is stable).
     entries.sort(key=lambda e: order[e.job.state])

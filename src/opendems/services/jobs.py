@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from opendems.domain.jobs import Job, JobState, PermanentFailure, backoff
+from opendems.domain.jobs import Job, JobCancelled, JobState, PermanentFailure, backoff
 from opendems.ports import BlobStore, Clock, MediaProber, MediaTools, UnitOfWork
 from opendems.services.context import Actor
 
@@ -87,6 +87,10 @@ class Processor:
                 held = uow.jobs.progress(job.id, worker, fraction, self.clock.now(), self.lease)
                 uow.commit()
             if not held:
+                with uow:
+                    now_held = uow.jobs.get(job.id)
+                if now_held is not None and now_held.state is JobState.CANCELLED:
+                    raise JobCancelled(f"job {job.id} was cancelled")
                 raise LostLease(f"job {job.id} was taken over by another worker")
 
         ctx.report = report
@@ -98,6 +102,8 @@ class Processor:
             step(ctx, job)
         except LostLease:
             log.warning("job %s (%s): lease lost; the worker that holds it now carries on", job.id, job.kind)
+        except JobCancelled:
+            log.info("job %s (%s) was cancelled; it stopped and kept nothing", job.id, job.kind)
         except PermanentFailure as exc:
             self._end(uow, job, worker, str(exc), retry=False)
         except MemoryError:

@@ -27,7 +27,7 @@ from opendems import __version__
 from opendems.domain.access import Permission
 from opendems.domain.errors import Conflict, Invalid, NotFound
 from opendems.domain.evidence import EvidenceItem, EvidenceKind
-from opendems.domain.jobs import Job, PermanentFailure
+from opendems.domain.jobs import Job, JobState, PermanentFailure
 from opendems.domain.redaction import RedactionPlan
 from opendems.ports import Clock, UnitOfWork
 from opendems.services.context import Actor
@@ -202,6 +202,71 @@ def request_render(
         )
         uow.commit()
     return found.version, job_id
+
+
+@dataclass(frozen=True)
+class RedactionJob:
+    """The detection or a render of an item, as the editor follows it."""
+
+    job: Job
+    kind: str  # "detect" | "render"
+    version: int | None  # the plan version a render is of
+    derivative: str | None  # the redacted copy, once the render is done
+    eta_s: float | None
+
+
+def _of_item(job: Job, item: EvidenceItem, now: datetime) -> RedactionJob | None:
+    name, _, arg = job.kind.partition(":")
+    if name == DETECT_JOB:
+        return RedactionJob(job, "detect", None, None, job.eta_s(now))
+    if name != RENDER_JOB or not arg.isdigit():
+        return None
+    kind = f"redacted-v{arg}"
+    made = job.state is JobState.DONE and any(d.kind == kind for d in item.derivatives)
+    return RedactionJob(job, "render", int(arg), kind if made else None, job.eta_s(now))
+
+
+def redaction_jobs(actor: Actor, evidence_id: str, *, uow: UnitOfWork, clock: Clock) -> list[RedactionJob]:
+    """The item's detection and render jobs, newest first, with progress and the time left.
+    Read often while a job runs (a page polls it), so it is not a custody event: it shows no
+    evidence, only the state of work on it."""
+    with uow:
+        item = load_item(actor, evidence_id, Permission.EVIDENCE_VIEW, "redaction:view", uow=uow, clock=clock)
+        jobs = uow.jobs.for_item(item.id)
+    now = clock.now()
+    found = [r for j in reversed(jobs) if (r := _of_item(j, item, now)) is not None]
+    return found
+
+
+def cancel_job(actor: Actor, evidence_id: str, job_id: int, *, uow: UnitOfWork, clock: Clock) -> RedactionJob:
+    """Stop a queued or running detection or render of the item. The worker stops at its next
+    progress report (within about a second) and keeps nothing; the plan is untouched, and
+    the same version can be rendered again later."""
+    with uow:
+        item = load_item(
+            actor, evidence_id, Permission.EVIDENCE_EDIT, "redaction:cancel", uow=uow, clock=clock
+        )
+        job = uow.jobs.get(job_id)
+        view = _of_item(job, item, clock.now()) if job is not None and job.evidence_id == item.id else None
+        if job is None or view is None:
+            raise NotFound(f"{item.id} has no redaction job {job_id}")
+        if not uow.jobs.cancel(job.id, clock.now(), f"cancelled by {actor.principal.name}"):
+            raise Conflict(
+                f"job {job_id} is {job.state.value}; only a queued or running job can be cancelled"
+            )
+        record(
+            uow,
+            actor,
+            "redaction:cancel",
+            "evidence",
+            item.id,
+            clock=clock,
+            details={"job": job.id, "kind": view.kind, "version": view.version, "progress": job.progress},
+        )
+        uow.commit()
+        ended = uow.jobs.get(job.id)
+    assert ended is not None
+    return RedactionJob(ended, view.kind, view.version, None, None)
 
 
 # -- job steps ------------------------------------------------------------------------------------

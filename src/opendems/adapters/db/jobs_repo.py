@@ -46,10 +46,13 @@ class JobRepository:
         self, kind: str, evidence_id: str | None, now: datetime, *, max_attempts: int = DEFAULT_ATTEMPTS
     ) -> int | None:
         """Queue a job unless one of the same kind for the same item is queued, running or
-        done (steps are per item; asking twice is not doing twice). Returns its id."""
+        done (steps are per item; asking twice is not doing twice; a failed or cancelled one
+        does not count). Returns its id."""
         existing = self._conn.execute(
             select(jobs.c.id).where(
-                jobs.c.kind == kind, jobs.c.evidence_id == evidence_id, jobs.c.state != JobState.FAILED.value
+                jobs.c.kind == kind,
+                jobs.c.evidence_id == evidence_id,
+                jobs.c.state.notin_([JobState.FAILED.value, JobState.CANCELLED.value]),
             )
         ).first()
         if existing is not None:
@@ -121,6 +124,7 @@ class JobRepository:
                     locked_by=worker,
                     locked_until=now + lease,
                     updated_at=now,
+                    started_at=now,
                     error=None,
                 )
             )
@@ -204,6 +208,27 @@ class JobRepository:
         else:
             values.update(state=JobState.QUEUED.value, run_after=retry_at)
         result = self._conn.execute(update(jobs).where(self._held(job_id, worker)).values(**values))
+        return bool(result.rowcount)
+
+    def cancel(self, job_id: int, now: datetime, why: str) -> bool:
+        """Stop a queued or running job: it ends as cancelled (False when it had ended). A
+        worker running it finds out at its next progress report (it no longer holds the job)
+        and stops; a broker's message for it finds nothing to run."""
+        result = self._conn.execute(
+            update(jobs)
+            .where(
+                jobs.c.id == job_id,
+                jobs.c.state.in_([JobState.QUEUED.value, JobState.RUNNING.value]),
+            )
+            .values(
+                state=JobState.CANCELLED.value,
+                error=why[:2000],
+                locked_by=None,
+                locked_until=None,
+                updated_at=now,
+                finished_at=now,
+            )
+        )
         return bool(result.rowcount)
 
     def for_item(self, evidence_id: str) -> list[Job]:

@@ -317,7 +317,7 @@ jobs = Table(
     Column("id", Integer, primary_key=True),
     Column("kind", String(32), nullable=False),
     Column("evidence_id", String(32), ForeignKey("evidence.id"), nullable=True, index=True),
-    Column("state", String(16), nullable=False),  # queued | running | done | failed
+    Column("state", String(16), nullable=False),  # queued | running | done | failed | cancelled
     Column("attempts", Integer, nullable=False, default=0),
     Column("max_attempts", Integer, nullable=False),
     Column("progress", Float, nullable=False, default=0.0),
@@ -328,6 +328,7 @@ jobs = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("finished_at", UTCDateTime, nullable=True),
+    Column("started_at", UTCDateTime, nullable=True),  # when the current attempt was claimed
     Index("ix_jobs_state_run_after", "state", "run_after"),
 )
 

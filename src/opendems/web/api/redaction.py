@@ -4,11 +4,12 @@ the plan, render a version into a redacted derivative."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
+from opendems.domain.jobs import JobState
 from opendems.services import redaction as svc
 from opendems.services.context import Actor
 from opendems.web.deps import actor, container
@@ -54,6 +55,34 @@ class RenderIn(BaseModel):
 class RenderOut(BaseModel):
     version: int
     job_id: int | None
+
+
+class RedactionJobOut(BaseModel):
+    job_id: int
+    kind: Literal["detect", "render"]
+    version: int | None = Field(description="the plan version a render is of")
+    state: JobState
+    progress: float = Field(description="0 to 1")
+    eta_s: float | None = Field(description="seconds left at the pace so far (running jobs)")
+    error: str | None
+    derivative: str | None = Field(description="the redacted copy's kind, once the render is done")
+    created_at: datetime
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, r: svc.RedactionJob) -> RedactionJobOut:
+        return cls(
+            job_id=r.job.id,
+            kind=r.kind,
+            version=r.version,
+            state=r.job.state,
+            progress=r.job.progress,
+            eta_s=None if r.eta_s is None else round(r.eta_s, 1),
+            error=r.job.error,
+            derivative=r.derivative,
+            created_at=r.job.created_at,
+            finished_at=r.job.finished_at,
+        )
 
 
 @router.post(
@@ -129,3 +158,23 @@ def render(evidence_id: str, request: Request, who: ActorDep, body: RenderIn | N
         who, evidence_id, version=body.version if body else None, uow=c.uow(), clock=c.clock
     )
     return RenderOut(version=version, job_id=job_id)
+
+
+@router.get(
+    "/{evidence_id}/redaction/jobs",
+    response_model=list[RedactionJobOut],
+    summary="The detection and renders of the item: state, progress and time left (newest first)",
+)
+def jobs(evidence_id: str, request: Request, who: ActorDep) -> list[RedactionJobOut]:
+    c = container(request)
+    return [RedactionJobOut.of(r) for r in svc.redaction_jobs(who, evidence_id, uow=c.uow(), clock=c.clock)]
+
+
+@router.post(
+    "/{evidence_id}/redaction/jobs/{job_id}/cancel",
+    response_model=RedactionJobOut,
+    summary="Cancel a queued or running detection or render (nothing of it is kept)",
+)
+def cancel(evidence_id: str, job_id: int, request: Request, who: ActorDep) -> RedactionJobOut:
+    c = container(request)
+    return RedactionJobOut.of(svc.cancel_job(who, evidence_id, job_id, uow=c.uow(), clock=c.clock))

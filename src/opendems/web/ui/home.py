@@ -23,7 +23,7 @@ JOB_STEPS = {
     "previews": "Making previews",
     "pages": "Making page previews",
 }
-JOB_BADGE = {"queued": "plain", "running": "info", "done": "ok", "failed": "bad"}
+JOB_BADGE = {"queued": "plain", "running": "info", "done": "ok", "failed": "bad", "cancelled": "plain"}
 
 
 def _queue_context(request: Request, who: Actor) -> dict[str, Any]:
