@@ -53,7 +53,7 @@ def clip(
 @pytest.fixture(scope="module")
 def analysed(clip: tuple[Path, list]) -> redact.Analysis:
     detector = FaceDetector(threshold=redact.UNCERTAIN_FLOOR, threads=2)
-    return redact.analyse(str(clip[0]), detector, every=3)
+    return redact.analyse(str(clip[0]), detector)  # as deployed: every DETECT_EVERY-th frame
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +66,8 @@ def test_every_face_is_covered_in_every_frame_after_tracking(
 ) -> None:
     _, truth = clip
     assert analysed.frame_count == FPS * SECONDS
-    assert analysed.detected_frames == FPS * SECONDS // 3  # one frame in three went to the detector
-    assert analysed.parameters["model_sha256"] and analysed.parameters["every"] == 3
+    assert analysed.detected_frames == FPS * SECONDS // redact.DETECT_EVERY  # one frame in DETECT_EVERY
+    assert analysed.parameters["model_sha256"] and analysed.parameters["every"] == redact.DETECT_EVERY
     shown = [
         (i, box)
         for i, boxes in enumerate(truth)

@@ -308,16 +308,19 @@ def plan_from_tracks(
     fail_secure: FailSecure | None = None,
     detections: Mapping[str, Any] | None = None,
     kind: str = "face",
+    plates: Iterable[Track] = (),
 ) -> RedactionPlan:
     """The first version of a plan: every detected track included (reason ``unreviewed``),
-    and fail-secure on the frames with an uncertain candidate that no track covers."""
+    and fail-secure on the frames with an uncertain (face) candidate that no track covers.
+    ``plates``: licence plate tracks, included too."""
     plan_tracks = tuple(
         PlanTrack(
-            id=f"{kind}-{t.id}",
-            kind=kind,
+            id=f"{k}-{t.id}",
+            kind=k,
             boxes={f: p.box for f, p in sorted(t.points.items())},
         )
-        for t in tracks
+        for k, group in ((kind, tracks), ("plate", plates))
+        for t in group
     )
     policy = fail_secure or FailSecure()
     unsure: set[int] = set()
