@@ -183,3 +183,21 @@ def test_frames_of_the_wrong_kind_are_refused(detector: FaceDetector) -> None:
 def test_an_unavailable_execution_provider_is_refused() -> None:
     with pytest.raises(ValueError, match="not available"):
         FaceDetector(providers=["NoSuchExecutionProvider"])
+
+
+def test_the_detector_runs_where_onnxruntime_offers_a_gpu_and_a_wrong_choice_is_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from opendems.adapters.media.redact import accelerators
+
+    monkeypatch.delenv("OPENDEMS_DETECTOR_PROVIDERS", raising=False)
+    monkeypatch.setattr(
+        "onnxruntime.get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    )
+    assert accelerators() == ["CUDAExecutionProvider"]
+    monkeypatch.undo()
+    monkeypatch.setenv("OPENDEMS_DETECTOR_PROVIDERS", "cpu")
+    assert accelerators() is None
+    monkeypatch.setenv("OPENDEMS_DETECTOR_PROVIDERS", "NoSuchExecutionProvider")
+    with pytest.raises(ValueError, match="NoSuchExecutionProvider"):
+        FaceDetector(providers=accelerators())

@@ -308,6 +308,25 @@ def _drain(q: queue.Queue[Any]) -> Iterator[Any]:
         yield item
 
 
+def _stop_stages(
+    threads: tuple[threading.Thread, ...], queues: tuple[queue.Queue[Any], ...], failure: list[BaseException]
+) -> None:
+    """Stop a chain of stages whose consumer left early (cancelled, failed): each stage sees
+    ``failure`` before its next item; emptying the queues unblocks a stage waiting to hand
+    one on, and an end marker put back into each queue wakes a stage waiting for one (the
+    end marker its producer sent may have been emptied out with the rest)."""
+    failure.append(Cancelled("stopped"))
+    while any(t.is_alive() for t in threads):
+        for q in queues:
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    q.get_nowait()
+            with contextlib.suppress(queue.Full):
+                q.put_nowait(_END)
+        for t in threads:
+            t.join(0.05)
+
+
 def render(
     src: BinaryIO | str | Path,
     dst: Path,
@@ -406,6 +425,7 @@ def _render(
             t1.start()
             t2.start()
             written = 0
+            consumed = False
             try:
                 for kind, payload in _drain(covered):
                     if kind == "v":
@@ -423,13 +443,10 @@ def _render(
                             silencer.apply(converted)
                             for p in aout.encode(converted):
                                 out.mux(p)
+                consumed = True  # the last stage's end marker came: both stages are done
             finally:
-                if t1.is_alive() or t2.is_alive():
-                    failure.append(Cancelled("stopped"))
-                    for q in (decoded, covered):
-                        with contextlib.suppress(queue.Empty):
-                            while True:
-                                q.get_nowait()
+                if not consumed:
+                    _stop_stages((t1, t2), (decoded, covered), failure)
                 t1.join()
                 t2.join()
             if failure and not isinstance(failure[0], av.error.FFmpegError):
@@ -579,8 +596,28 @@ def face_detector() -> Detector:
 
     with _DETECTOR_LOCK:
         if not _DETECTOR:
-            _DETECTOR.append(FaceDetector(threshold=UNCERTAIN_FLOOR))
+            _DETECTOR.append(FaceDetector(threshold=UNCERTAIN_FLOOR, providers=accelerators()))
         return _DETECTOR[0]
+
+
+GPU_PROVIDERS = ("CUDAExecutionProvider", "ROCMExecutionProvider", "CoreMLExecutionProvider")
+
+
+def accelerators() -> list[str] | None:
+    """The GPU execution providers onnxruntime offers here, best first (None: the CPU only).
+    The ``onnxruntime`` package has none; installing ``onnxruntime-gpu`` of the same version
+    in its place gives CUDA, and the detector runs there without a setting. The environment
+    variable ``OPENDEMS_DETECTOR_PROVIDERS`` (comma-separated, or ``cpu``) overrides the choice."""
+    import os
+
+    import onnxruntime as ort
+
+    asked = os.environ.get("OPENDEMS_DETECTOR_PROVIDERS", "").strip()
+    if asked:
+        return None if asked.lower() == "cpu" else [p.strip() for p in asked.split(",") if p.strip()]
+    available = ort.get_available_providers()
+    found = [p for p in GPU_PROVIDERS if p in available]
+    return found or None
 
 
 def find_faces(
