@@ -36,7 +36,6 @@ sys.path.insert(0, str(ROOT / "src"))
 from tests.faces import FacePath, covered_share, face_shows, visible_part, write_clip  # noqa: E402
 
 from opendems.adapters.media import redact  # noqa: E402
-from opendems.adapters.vision.centerface import FaceDetector  # noqa: E402
 from opendems.adapters.vision.plates import PlateDetector  # noqa: E402
 
 W, H, FPS = 1280, 720, 30
@@ -91,7 +90,10 @@ def main() -> None:
             f"clip: {frames} frames of {W}x{H} at {FPS} fps ({args.seconds} s), two faces; cpu cores: {os.cpu_count()}"
         )
 
-        detector = FaceDetector(threshold=redact.UNCERTAIN_FLOOR)
+        detector = redact.face_detector()  # as the service makes it: on a GPU where onnxruntime has one
+        print(
+            f"detector: {detector.provenance.get('model')} on {redact.accelerators() or ['CPUExecutionProvider']}"
+        )
         start = time.perf_counter()
         analysis = redact.analyse(str(clip), detector, plates=PlateDetector())  # as the service runs it
         analysed = time.perf_counter()

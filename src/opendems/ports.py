@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -148,6 +148,22 @@ class MediaTools(Protocol):
         self, src: BinaryIO, dst: Path, plan: RedactionPlan, report: Callable[[float], None]
     ) -> dict[str, Any]: ...
     def redact_image(self, src: BinaryIO, plan: RedactionPlan) -> tuple[bytes, dict[str, Any]]: ...
+    def find_pdf_text(self, src: BinaryIO, patterns: Sequence[tuple[str, re.Pattern[str]]]) -> TextScan:
+        """Search a PDF's text layer: each match's page, label, length and box (points, from the
+        top-left corner of the page as displayed), never the text itself."""
+        ...
+
+    def redact_pdf(
+        self, src: BinaryIO, dst: Path, regions: dict[int, list[Box]], report: Callable[[float], None]
+    ) -> dict[str, Any]:
+        """Write a copy of the PDF with what lies under each box (page index -> boxes, in the
+        coordinates ``find_pdf_text`` gives) taken out of the file; returns the parameters."""
+        ...
+
+    def pdf_page_image(self, src: BinaryIO, page: int, width: int) -> tuple[bytes, dict[str, Any]] | None:
+        """Page ``page`` (from 0) of a PDF as displayed, as a PNG about ``width`` pixels wide (the
+        adapter caps it); None when there is no such page."""
+        ...
 
 
 class Secrets(Protocol):
@@ -189,10 +205,13 @@ class SearchIndex(Protocol):
 
 
 if TYPE_CHECKING:
+    import re
+
     from opendems.domain.access import Visibility
     from opendems.domain.jobs import Job, JobState
-    from opendems.domain.redaction import RedactionPlan
+    from opendems.domain.redaction import RedactionPlan, TextScan
     from opendems.domain.search import SearchQuery, SearchResult
+    from opendems.domain.tracking import Box
 
 if TYPE_CHECKING:  # repository types, for annotations only: services never import adapters
     from opendems.adapters.db.access_repo import AccessRepository

@@ -353,6 +353,26 @@ SPECS: dict[tuple[str, str], list[Spec]] = {
             also_ok="has no redaction job",
         )
     ],
+    # A PDF's words and pages: the world's photos are not PDFs, so an allowed call ends in 422.
+    ("POST", E + "/{evidence_id}/redaction/find-text"): [
+        Spec(
+            (P.EVIDENCE_EDIT,),
+            "evidence",
+            lambda k: {
+                "method": "POST",
+                "url": f"{E}/{k.item}/redaction/find-text",
+                "json": {"terms": ["m1"]},
+            },
+        )
+    ],
+    ("GET", E + "/{evidence_id}/redaction/pages/{page}.png"): [
+        # A picture of the content: evidence:play, as for previews (an auditor sees records only).
+        Spec(
+            (P.EVIDENCE_PLAY,),
+            "evidence",
+            lambda k: {"method": "GET", "url": f"{E}/{k.item}/redaction/pages/0.png"},
+        )
+    ],
     ("GET", E + "/{evidence_id}/custody"): [
         Spec((P.CUSTODY_READ,), "evidence", lambda k: {"method": "GET", "url": f"{E}/{k.item}/custody"})
     ],

@@ -147,7 +147,7 @@ def test_only_editors_change_plans_and_only_video_is_redacted(
         "/api/v1/evidence", params={"filename": "n.txt"}, content=b"plain notes", headers=ivy
     ).json()["item"]["id"]
     r = web.post(f"/api/v1/evidence/{note}/redaction/detect", headers=ivy)
-    assert r.status_code == 422 and "not a video or a photo" in r.json()["detail"]
+    assert r.status_code == 422 and "not a video, a photo or a PDF" in r.json()["detail"]
     with c.uow() as uow:
         denied = [e for e in uow.custody.for_object("evidence", item) if e.outcome == "denied"]
     assert denied and denied[0].action == "redaction:detect"
@@ -264,3 +264,267 @@ def test_a_render_is_cancelled_midway_keeps_nothing_and_can_be_asked_again(
         (event,) = [e for e in uow.custody.for_object("evidence", item) if e.action == "redaction:cancel"]
     details = json.loads(event.details) if isinstance(event.details, str) else event.details
     assert details["job"] == job and details["kind"] == "render"
+
+
+# -- PDF documents --------------------------------------------------------------------------------
+
+NAME, SSN, PHONE, EMAIL, DOB = (
+    "Jane Doe",
+    "123-45-6789",
+    "(555) 123-4567",
+    "jane.doe@example.com",
+    "04/12/1980",
+)
+LETTER = [
+    [
+        (f"Witness: {NAME} of Springfield", 72, 720),
+        (f"SSN: {SSN} on the form", 72, 700),
+        (f"Call {PHONE} after six", 72, 680),
+        (f"Write to {EMAIL} please", 72, 660),
+        (f"DOB: {DOB} noted", 72, 640),
+        ("Badge 4471 attended the scene", 72, 620),
+    ],
+    [(f"Statement of {NAME} continues here", 72, 720), ("The vehicle was blue", 72, 700)],
+]
+
+
+def pdf_bytes(tmp_path: Path, pages: list[list[tuple[str, float, float]]] = LETTER) -> bytes:
+    from tests.integration.test_pdf_redaction import letter_pdf
+
+    return letter_pdf(tmp_path / "statement.pdf", pages).read_bytes()
+
+
+def upload_pdf(web: TestClient, headers: dict[str, str], data: bytes, name: str = "statement.pdf") -> str:
+    r = web.post("/api/v1/evidence", params={"filename": name}, content=data, headers=headers)
+    assert r.status_code == 201, r.text
+    assert r.json()["item"]["kind"] == "document"
+    return str(r.json()["item"]["id"])
+
+
+def text_of(data: bytes, tmp_path: Path) -> list[str]:
+    from tests.integration.test_pdf_redaction import page_texts
+
+    path = tmp_path / "read.pdf"
+    path.write_bytes(data)
+    return page_texts(path)
+
+
+def close_to(a: list[float], b: tuple[float, ...], tolerance: float = 0.2) -> bool:
+    return all(abs(x - y) <= tolerance for x, y in zip(a, b, strict=True))
+
+
+def test_a_pdf_is_searched_reviewed_and_rendered_with_the_personal_data_taken_out(
+    web: TestClient, c: Container, tmp_path: Path
+) -> None:
+    import hashlib
+
+    from tests.integration.test_pdf_redaction import assert_gone, display_box
+
+    data = pdf_bytes(tmp_path)
+    src = tmp_path / "statement.pdf"
+    ivy = headers_for(c, "ivy", "investigator")
+    item = upload_pdf(web, ivy, data)
+    base = f"/api/v1/evidence/{item}/redaction"
+
+    assert web.post(f"{base}/detect", headers=ivy).status_code == 202
+    c.processor.run_until_idle("w")
+    v1 = web.get(f"{base}/plan", headers=ivy).json()
+    plan = v1["plan"]
+    assert (plan["width"], plan["height"], plan["fps"], plan["frame_count"]) == (612, 792, 1.0, 2)
+    assert plan["effect"] == "box" and plan["padding"] == 0 and plan["fail_secure"]["enabled"] is False
+    assert plan["detections"]["pages"] == [[612, 792], [612, 792]]
+    assert plan["detections"]["tool"].startswith("pypdfium2")
+    assert "4 match(es) of personal data" in v1["note"]
+    by_label = {t["label"]: t for t in plan["tracks"]}
+    assert sorted(by_label) == ["dob", "email", "phone", "ssn"] and len(plan["tracks"]) == 4
+    for label, word in (("ssn", SSN), ("phone", PHONE), ("email", EMAIL), ("dob", DOB)):
+        t = by_label[label]
+        assert (t["kind"], t["include"], t["reason"]) == ("text", True, "pii")
+        assert list(t["boxes"]) == ["0"] and "keyframes" not in t
+        assert close_to(t["boxes"]["0"], display_box(src, 0, word, pad=0)), (label, t["boxes"])
+    # Nothing of what was found is kept in the plan, its note or the custody trail: only labels and boxes.
+    with c.uow() as uow:
+        custody = json.dumps([e.details for e in uow.custody.for_object("evidence", item)])
+    for text in (json.dumps(v1), custody):
+        for secret in (SSN, PHONE, EMAIL, DOB, "123456789", "5551234567", "jane"):
+            assert secret not in text.lower()
+
+    # The reviewer looks for the witness's name: found on both pages, the plan unchanged.
+    r = web.post(f"{base}/find-text", json={"terms": [NAME.lower(), "nobody here"]}, headers=ivy)
+    assert r.status_code == 200, r.text
+    found = r.json()
+    assert found["pages"] == [[612, 792], [612, 792]]
+    assert [(m["page"], m["term"], m["length"]) for m in found["matches"]] == [(0, 0, 7), (1, 0, 7)]
+    assert close_to(found["matches"][0]["box"], display_box(src, 0, NAME, pad=0))
+    assert close_to(found["matches"][1]["box"], display_box(src, 1, NAME, pad=0))
+    assert web.get(f"{base}/versions", headers=ivy).json()[-1]["version"] == 1
+    with c.uow() as uow:
+        (event,) = [e for e in uow.custody.for_object("evidence", item) if e.action == "redaction:find-text"]
+    details = json.loads(event.details) if isinstance(event.details, str) else event.details
+    assert details["terms"] == 2 and details["matches"] == 2 and "jane" not in json.dumps(details).lower()
+
+    # Version 2: the name on both pages, a badge number drawn by hand; the date of birth kept.
+    for n, m in enumerate(found["matches"], 1):
+        box = m["box"]
+        plan["tracks"].append(
+            {
+                "id": f"term-{n}",
+                "kind": "text",
+                "label": "term",
+                "reason": "witness",
+                "boxes": {str(m["page"]): box},
+            }
+        )
+    badge = display_box(src, 0, "4471", pad=1)
+    plan["tracks"].append(
+        {"id": "manual-1", "kind": "manual", "reason": "officer-safety", "boxes": {"0": badge}}
+    )
+    by_label["dob"]["include"] = False
+    change = {
+        "base_version": 1,
+        "reason": "the witness's name and the badge; the date of birth is needed",
+        "plan": plan,
+    }
+    r = web.put(f"{base}/plan", json=change, headers=ivy)
+    assert r.status_code == 201, r.text
+
+    r = web.post(f"{base}/render", headers=ivy)
+    assert r.status_code == 202 and r.json()["version"] == 2
+    assert web.post(f"{base}/render", headers=ivy).json()["job_id"] is None  # asked twice, made once
+    c.processor.run_until_idle("w")
+    (job,) = [j for j in web.get(f"{base}/jobs", headers=ivy).json() if j["kind"] == "render"]
+    assert (job["state"], job["derivative"]) == ("done", "redacted-v2"), job
+    detail = web.get(f"/api/v1/evidence/{item}", headers=ivy).json()
+    (redacted,) = [d for d in detail["derivatives"] if d["kind"] == "redacted-v2"]
+    assert redacted["mime_type"] == "application/pdf"
+    assert redacted["source_sha256"] == detail["original"]["sha256"] == hashlib.sha256(data).hexdigest()
+    params = redacted["parameters"]
+    assert params["plan_version"] == 2 and params["plan_note"] == change["reason"]
+    assert params["pages"] == 2 and params["pages_redacted"] == 2 and params["boxes"] == 6
+    assert params["tracks_included"] == 6 and params["tracks_excluded"] == 1
+    assert params["tool"].startswith("pypdfium2") and params["metadata_stripped"] is True
+    assert params["detection"]["pages"] == [[612, 792], [612, 792]] and "model" not in params
+
+    r = web.get(f"/api/v1/evidence/{item}/derivatives/redacted-v2", headers=ivy)
+    assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
+    first, second = text_of(r.content, tmp_path)
+    for gone in (NAME, SSN, PHONE, EMAIL, "4471"):
+        assert gone not in first + second, gone
+    for kept in ("Witness:", "of Springfield", "SSN:", "on the form", "Call", "after six", "Write to"):
+        assert kept in first, kept
+    assert DOB in first and "Badge" in first and "attended the scene" in first
+    assert "Statement of" in second and "continues here" in second and "The vehicle was blue" in second
+    out = tmp_path / "redacted.pdf"
+    out.write_bytes(r.content)
+    for gone in (NAME, SSN, PHONE, EMAIL, "4471"):
+        assert_gone(out, gone)
+    with c.uow() as uow:
+        actions = [e.action for e in uow.custody.for_object("evidence", item)]
+    for action in (
+        "redaction:detect",
+        "redaction:plan",
+        "redaction:find-text",
+        "redaction:edit",
+        "redaction:render",
+    ):
+        assert action in actions, action
+
+
+def test_a_pdf_plan_keeps_each_box_on_its_page(web: TestClient, c: Container, tmp_path: Path) -> None:
+    ivy = headers_for(c, "ivy", "investigator")
+    item = upload_pdf(web, ivy, pdf_bytes(tmp_path))
+    base = f"/api/v1/evidence/{item}/redaction"
+    web.post(f"{base}/detect", headers=ivy)
+    c.processor.run_until_idle("w")
+    plan = web.get(f"{base}/plan", headers=ivy).json()["plan"]
+
+    def save(track: dict[str, object], **changes: object) -> tuple[int, str]:
+        body = {**plan, "tracks": [*plan["tracks"], track], **changes}
+        r = web.put(f"{base}/plan", json={"base_version": 1, "reason": "r", "plan": body}, headers=ivy)
+        return r.status_code, r.json().get("detail", "")
+
+    drawn = {"id": "manual-1", "kind": "manual", "boxes": {"1": [500, 700, 640, 720]}}
+    status, detail = save(drawn)
+    assert status == 422 and "outside page 2 (index 1)" in detail and "612 x 792 points" in detail
+    status, detail = save({**drawn, "boxes": {"2": [10, 10, 20, 20]}})
+    assert status == 422 and "no page 3 (index 2)" in detail and "2 page(s)" in detail
+    status, detail = save({"id": "manual-1", "kind": "manual", "keyframes": {"0": [10, 10, 20, 20]}})
+    assert status == 422 and "boxes), not keyframes" in detail
+    status, detail = save({**drawn, "boxes": {"1": [10, 10, 20, 20]}}, effect="blur")
+    assert status == 422 and "solid black boxes" in detail
+    assert save({**drawn, "boxes": {"1": [10, 10, 20, 20]}})[0] == 201
+
+
+def test_a_scanned_pdf_gets_an_empty_plan_and_pages_are_drawn_for_the_editor(
+    web: TestClient, c: Container, tmp_path: Path
+) -> None:
+    import io
+
+    import pypdfium2 as pdfium
+    from PIL import Image
+
+    from tests.integration.test_pdf_redaction import add_image
+
+    doc = pdfium.PdfDocument.new()
+    page = doc.new_page(612, 792)
+    add_image(doc, page, np.full((300, 240, 3), 200, dtype=np.uint8), (612, 0, 0, 792, 0, 0))
+    page.gen_content()
+    doc.save(tmp_path / "scan.pdf")
+    page.close()
+    doc.close()
+    ivy = headers_for(c, "ivy", "investigator")
+    aud = headers_for(c, "aud", "auditor")
+    item = upload_pdf(web, ivy, (tmp_path / "scan.pdf").read_bytes(), "scan.pdf")
+    base = f"/api/v1/evidence/{item}/redaction"
+    web.post(f"{base}/detect", headers=ivy)
+    c.processor.run_until_idle("w")
+    v1 = web.get(f"{base}/plan", headers=ivy).json()
+    assert v1["plan"]["tracks"] == [] and "no text layer" in v1["note"]
+
+    r = web.get(f"{base}/pages/0.png", params={"width": 500}, headers=ivy)
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png", r.text
+    assert r.headers["x-pdf-pages"] == "1" and r.headers["x-page-size-points"] == "612 792"
+    with Image.open(io.BytesIO(r.content)) as picture:
+        assert picture.width == 500 and abs(picture.height - 792 * 500 / 612) <= 1
+        assert picture.convert("RGB").getpixel((250, 300)) == (200, 200, 200)
+    with Image.open(io.BytesIO(web.get(f"{base}/pages/0.png?width=9000", headers=ivy).content)) as big:
+        assert big.width == 2000  # capped
+    r = web.get(f"{base}/pages/1.png", headers=ivy)
+    assert r.status_code == 404 and "no page 2" in r.json()["detail"]
+    assert web.get(f"{base}/pages/0.png", headers=aud).status_code == 403  # records, never content
+    with c.uow() as uow:
+        pages = [e for e in uow.custody.for_object("evidence", item) if e.action == "redaction:page"]
+    assert pages[0].outcome == "success"
+    assert {k: v for k, v in json.loads(pages[0].details).items() if k in ("page", "width")} == {
+        "page": 0,
+        "width": 500,
+    }
+    assert any(e.outcome == "denied" for e in pages)
+
+
+def test_other_documents_are_refused_and_a_queued_pdf_render_can_be_cancelled(
+    web: TestClient, c: Container, tmp_path: Path
+) -> None:
+    ivy = headers_for(c, "ivy", "investigator")
+    note = web.post("/api/v1/evidence", params={"filename": "n.txt"}, content=b"notes", headers=ivy).json()
+    base = f"/api/v1/evidence/{note['item']['id']}/redaction"
+    r = web.post(f"{base}/detect", headers=ivy)
+    assert r.status_code == 422 and "not a video, a photo or a PDF" in r.json()["detail"]
+    for r in (
+        web.post(f"{base}/find-text", json={"terms": ["notes"]}, headers=ivy),
+        web.get(f"{base}/pages/0.png", headers=ivy),
+    ):
+        assert r.status_code == 422 and "not a PDF document" in r.json()["detail"]
+
+    item = upload_pdf(web, ivy, pdf_bytes(tmp_path))
+    base = f"/api/v1/evidence/{item}/redaction"
+    r = web.post(f"{base}/find-text", json={"terms": ["x"]}, headers=ivy)
+    assert r.status_code == 422 and "2 to 200 characters" in r.json()["detail"]
+    web.post(f"{base}/detect", headers=ivy)
+    c.processor.run_until_idle("w")
+    job = web.post(f"{base}/render", headers=ivy).json()["job_id"]
+    r = web.post(f"{base}/jobs/{job}/cancel", headers=ivy)
+    assert r.status_code == 200 and r.json()["state"] == "cancelled"
+    c.processor.run_until_idle("w")
+    detail = web.get(f"/api/v1/evidence/{item}", headers=ivy).json()
+    assert not [d for d in detail["derivatives"] if d["kind"].startswith("redacted")]

@@ -232,3 +232,103 @@ def test_review_a_detected_plan_adjust_it_save_render_and_cancel(
         j["job_id"]: j["state"] for j in api(app_server, token, f"/api/v1/evidence/{item}/redaction/jobs")
     }
     assert states[held] == "cancelled"
+
+
+def overlay_pixel(page: Page, x: float, y: float, size: tuple[float, float]) -> list[int]:
+    """The overlay's pixel at a point of the page shown (points, top-left origin)."""
+    rgba: list[int] = page.evaluate(
+        """([x, y, w, h]) => { const c = document.getElementById('redact-overlay');
+             return [...c.getContext('2d').getImageData(Math.round(x * c.width / w),
+                                                          Math.round(y * c.height / h), 1, 1).data]; }""",
+        [x, y, *size],
+    )
+    return rgba
+
+
+def test_redact_a_pdf_page_by_page_with_the_words_found(
+    browser: Browser, app_server: Server, tmp_path: Path
+) -> None:
+    """A PDF: its personal data found in the text and shown as black boxes over the page the
+    server draws, a name found on both pages, a box drawn by hand, a version saved and
+    rendered, and the redacted PDF downloaded without the words."""
+    from tests.api.test_redaction_api import EMAIL, LETTER, NAME, SSN
+    from tests.integration.test_pdf_redaction import letter_pdf, page_texts
+
+    add_user(app_server, "pdf_inv", "investigator", unit="detectives")
+    token = cli(app_server.data_dir, "token", "create", "--user", "pdf_inv", "--name", "t").stdout.strip()
+    page = sign_in(browser, app_server, "pdf_inv")
+    item = upload(page, app_server, letter_pdf(tmp_path / "statement.pdf", LETTER))["statement.pdf"]
+    base = f"/api/v1/evidence/{item}/redaction"
+    letter = (612, 792)
+
+    page.goto(f"{app_server.url}/evidence/{item}")
+    page.click("#redact-link")  # a PDF's page offers the editor as a video's does
+    wait_for(page, "document.getElementById('redact-media').dataset.loaded === '0'")  # page 1, drawn
+    page.click("#detect")
+    expect(page.locator("#plan-version")).to_contain_text("version 1", timeout=30_000)
+    expect(page.locator("#frame-label")).to_have_text("page 1 of 2")
+    rows = page.locator("#tracks tbody tr")
+    expect(rows).to_have_count(4)
+    for label in ("SSN", "phone", "e-mail", "date of birth"):
+        expect(rows.filter(has_text=label)).to_have_count(1)
+    v1 = api(app_server, token, f"{base}/plan")["plan"]
+    ssn = next(t["boxes"]["0"] for t in v1["tracks"] if t["label"] == "ssn")
+    centre = ((ssn[0] + ssn[2]) / 2, (ssn[1] + ssn[3]) / 2)
+    assert overlay_pixel(page, *centre, letter) == [0, 0, 0, 255]  # solid black, as it will render
+    assert overlay_pixel(page, 300, 400, letter)[3] == 0  # the page shows through elsewhere
+    page.keyboard.press("p")  # see through: the words under the boxes can be read
+    expect(page.locator("#preview")).to_have_attribute("aria-pressed", "true")
+    assert overlay_pixel(page, *centre, letter)[3] < 255
+    page.keyboard.press("p")
+
+    # The witness's name, on both pages: added as two boxes.
+    page.fill("#find-terms", NAME)
+    page.click("#find")
+    expect(page.locator("#redact-status")).to_contain_text("Found 2 place(s) on 2 page(s)")
+    expect(rows).to_have_count(6)
+    expect(rows.filter(has_text="found word")).to_have_count(2)
+
+    # Page 2 (PageDown), and a box drawn by hand over "blue".
+    page.click("#next-page")
+    page.keyboard.press("PageUp")
+    expect(page.locator("#frame-label")).to_have_text("page 1 of 2")
+    page.keyboard.press("PageDown")
+    expect(page.locator("#redact-overlay")).to_have_attribute("data-frame", "1")
+    wait_for(page, "document.getElementById('redact-media').dataset.loaded === '1'")
+    page.locator("#redact-overlay").scroll_into_view_if_needed()
+    overlay = page.locator("#redact-overlay").bounding_box()
+    assert overlay is not None
+    k = overlay["width"] / 612
+    page.keyboard.press("b")
+    page.mouse.move(overlay["x"] + 175 * k, overlay["y"] + 80 * k)
+    page.mouse.down()
+    page.mouse.move(overlay["x"] + 205 * k, overlay["y"] + 95 * k, steps=4)
+    page.mouse.up()
+    expect(page.locator("#redact-status")).to_contain_text("Box drawn on page 2")
+    expect(rows.filter(has_text="drawn")).to_have_count(1)
+
+    page.fill("#reason", "the witness's name; the colour of the car")
+    page.click("#save")
+    expect(page.locator("#plan-version")).to_contain_text("version 2")
+    saved = api(app_server, token, f"{base}/plan")["plan"]
+    terms = [t for t in saved["tracks"] if t.get("label") == "term"]
+    assert sorted(list(t["boxes"]) for t in terms) == [["0"], ["1"]]
+    (drawn,) = [t for t in saved["tracks"] if t["kind"] == "manual"]
+    assert list(drawn["boxes"]) == ["1"] and "keyframes" not in drawn
+    assert all(abs(v - w) < 1.5 for v, w in zip(drawn["boxes"]["1"], [175, 80, 205, 95], strict=True))
+
+    page.keyboard.press("r")
+    render_row = page.locator("#jobs li", has_text="Render of version 2")
+    expect(render_row).to_have_attribute("data-state", "done", timeout=30_000)
+    link = render_row.locator("a.job-download")
+    expect(link).to_have_text("Download redacted-v2")
+    redacted = tmp_path / "redacted.pdf"
+    redacted.write_bytes(api(app_server, token, link.get_attribute("href") or "", raw=True))
+    first, second = page_texts(redacted)
+    assert NAME not in first + second and SSN not in first and EMAIL not in first
+    assert "Witness:" in first and "Statement of" in second and "The vehicle was" in second
+    assert "blue" not in second
+    page.keyboard.press("Escape")  # nothing selected: every box black, as rendered
+    page.keyboard.press("PageUp")
+    wait_for(page, "document.getElementById('redact-media').dataset.loaded === '0'")
+    check_page(page, "redaction-editor-pdf")

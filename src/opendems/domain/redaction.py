@@ -1,5 +1,5 @@
-"""A redaction plan: what to hide in a video or image, how, and why -- domain data, with no
-I/O. A plan is versioned (every change is a new version with its author and reason, kept by
+"""A redaction plan: what to hide in a video, image or PDF, how, and why -- domain data, with
+no I/O. A plan is versioned (every change is a new version with its author and reason, kept by
 the service); a render applies one version to the original and records which.
 
 - **Tracks** come from the detector (faces, plates) with a box in every frame they cover
@@ -11,11 +11,23 @@ the service); a render applies one version to the original and records which.
 - **Fail-secure**: frames where the detector saw something it was not sure of (a score under
   the threshold that no included track covers) are covered whole, so nothing slips through
   unreviewed; a reviewer may clear such frames by turning fail-secure off.
+
+**A PDF's plan** treats each page as a frame: ``frame_count`` is the number of pages, ``fps``
+1, ``width`` and ``height`` those of the largest page (points, rounded up), and
+``detections["pages"]`` the ``[width, height]`` of every page as displayed. A box is in points
+from the top-left corner of its page as displayed (rotation applied). Tracks hold one exact
+box per page (``boxes``; never keyframes, which would slide a box from one page to the next),
+the effect is always a solid black box, padding 0 and no fail-secure: what lies under a box is
+taken out of the file, not painted over. The automatic first pass finds personal data in the
+text layer (``PII_PATTERNS``): each match is a track of kind ``text`` whose ``label`` says what
+was found ("ssn", "phone"...) -- the matched text itself is never kept, as it is what the
+redaction hides.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -44,9 +56,13 @@ REASONS = {
     "other": "other (see the version's note)",
 }
 
-KINDS = {"face", "plate", "manual"}
+KINDS = {"face", "plate", "manual", "text"}
+# What a ``text`` track found in a PDF (never the text itself): the first pass's kinds of
+# personal data, and "term" for the words a reviewer asked to find.
+LABELS = {"ssn", "phone", "email", "dob", "term"}
 MAX_TRACKS = 10_000
 MAX_AUDIO_SEGMENTS = 10_000
+PAGE_TOLERANCE = 0.5  # a box on a PDF page may overhang the page by this much (points)
 
 
 def _box(raw: Any, what: str) -> Box:
@@ -86,6 +102,7 @@ class PlanTrack:
     effect: Effect | None = None
     boxes: Mapping[int, Box] = field(default_factory=dict)
     keyframes: Mapping[int, Box] = field(default_factory=dict)
+    label: str | None = None  # a text track's kind of match (one of LABELS)
 
     @property
     def first_frame(self) -> int:
@@ -118,6 +135,8 @@ class PlanTrack:
         }
         if self.effect is not None:
             out["effect"] = self.effect.value
+        if self.label is not None:
+            out["label"] = self.label
         if self.boxes:
             out["boxes"] = {str(f): [round(v, 1) for v in b] for f, b in sorted(self.boxes.items())}
         if self.keyframes:
@@ -148,7 +167,12 @@ class PlanTrack:
         include = raw.get("include", True)
         if not isinstance(include, bool):
             raise Invalid(f"{what}: include is true or false")
-        return cls(track_id, kind, include, reason, Effect(effect) if effect else None, boxes, keyframes)
+        label = raw.get("label")
+        if label is not None and label not in LABELS:
+            raise Invalid(f"{what}: label must be one of {', '.join(sorted(LABELS))}")
+        return cls(
+            track_id, kind, include, reason, Effect(effect) if effect else None, boxes, keyframes, label
+        )
 
 
 @dataclass(frozen=True)
@@ -225,6 +249,35 @@ class RedactionPlan:
 
     def muted(self) -> list[AudioSegment]:
         return sorted(self.audio, key=lambda s: s.start_s)
+
+    @property
+    def pages(self) -> tuple[tuple[float, float], ...] | None:
+        """A PDF plan's page sizes as displayed, in points; None for a video's or photo's."""
+        raw = self.detections.get("pages")
+        if not isinstance(raw, Sequence) or isinstance(raw, str):
+            return None
+        try:
+            return tuple((float(w), float(h)) for w, h in raw)
+        except (TypeError, ValueError):
+            return None
+
+    def page_regions(self) -> dict[int, list[Box]]:
+        """A PDF plan's boxes to take out, by page index (pages without any left out): the
+        included tracks' boxes, padded, each cut at the edge of its own page; a page that
+        fail-secure covers, whole."""
+        pages = self.pages
+        if pages is None:
+            raise Invalid("this plan is not a PDF's: it lists no pages")
+        out: dict[int, list[Box]] = {}
+        for index, (width, height) in enumerate(pages):
+            boxes = []
+            for box, _ in self.regions_at(index):
+                cut = (max(box[0], 0.0), max(box[1], 0.0), min(box[2], width), min(box[3], height))
+                if cut[2] - cut[0] >= 0.01 and cut[3] - cut[1] >= 0.01:
+                    boxes.append(cut)
+            if boxes:
+                out[index] = boxes
+        return out
 
     def with_changes(self, **changes: Any) -> RedactionPlan:
         return replace(self, **changes)
@@ -342,3 +395,157 @@ def plan_from_tracks(
 
 def _overlaps(a: Box, b: Box) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+# -- PDF documents ------------------------------------------------------------------------------
+
+_MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
+_DATE = (
+    r"(?:\d{1,2}[/.-]\d{1,2}[/.-](?:\d{4}|\d{2})(?!\d)"
+    r"|\d{4}-\d{2}-\d{2}(?!\d)"
+    rf"|{_MONTH} \d{{1,2}},? \d{{4}}"
+    rf"|\d{{1,2}} {_MONTH},? \d{{4}})"
+)
+# The first pass's search of a PDF's text layer: (label, pattern). Where a pattern has a group
+# named ``pii`` only that part is boxed (a date of birth, not its "DOB:" label). Separators are
+# spaces, dots or dashes, never line breaks, so a match stays on its line.
+PII_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    # US Social Security numbers: 123-45-6789 or 123 45 6789 (area, group and serial that can
+    # be issued), or nine digits after an "SSN" label.
+    ("ssn", re.compile(r"(?<![\w-])(?!000|666|9\d\d)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}(?![\w-])")),
+    (
+        "ssn",
+        re.compile(
+            r"\b(?:SSN|SS#|social security(?: number| no\.?| #)?) *[:#]? *(?P<pii>\d{9})(?!\d)", re.IGNORECASE
+        ),
+    ),
+    # North American phone numbers: (555) 123-4567, 555-123-4567, 555.123.4567, +1 555 123 4567.
+    ("phone", re.compile(r"(?<![\w-])(?:\+?1[ .-]?)?(?:\(\d{3}\) ?|\d{3}[ .-])\d{3}[ .-]\d{4}(?![\w-])")),
+    ("email", re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")),
+    # A date of birth only where it is labelled as one (dates in general are not personal data).
+    (
+        "dob",
+        re.compile(
+            rf"\b(?:DOB|D\.O\.B\.?|date of birth|birth ?date|born(?: on)?) *[:#-]? *(?P<pii>{_DATE})",
+            re.IGNORECASE,
+        ),
+    ),
+)
+MAX_TERMS = 50
+MAX_TERM_CHARS = 200
+
+
+def term_patterns(
+    terms: Sequence[str], *, match_case: bool = False, whole_words: bool = True
+) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """Patterns for the words a reviewer asks to find in a PDF, labelled ``term-1``,
+    ``term-2``... in the order given. Spaces in a term match any run of spaces or a line break
+    (a name may be split over two lines); ``whole_words``: "Doe" does not match "Doehler"."""
+    if isinstance(terms, str) or not isinstance(terms, Sequence) or not terms:
+        raise Invalid("give the words to find: a list of 1 to 50 terms")
+    if len(terms) > MAX_TERMS:
+        raise Invalid(f"at most {MAX_TERMS} terms can be looked for at once")
+    patterns = []
+    for n, raw in enumerate(terms, 1):
+        term = " ".join(str(raw).split())
+        if len(term) < 2 or len(term) > MAX_TERM_CHARS:
+            raise Invalid(f"term {n}: a term to find has 2 to {MAX_TERM_CHARS} characters")
+        body = r"\s+".join(re.escape(word) for word in term.split(" "))
+        if whole_words:
+            body = ("(?<!\\w)" if re.match(r"\w", term) else "") + body
+            body += "(?!\\w)" if re.match(r"\w", term[-1]) else ""
+        patterns.append((f"term-{n}", re.compile(body, 0 if match_case else re.IGNORECASE)))
+    return tuple(patterns)
+
+
+@dataclass(frozen=True)
+class TextMatch:
+    """A match in a PDF's text layer: its page (index from 0), its label, how many characters
+    it spans, and the box around them (points, top-left origin of the page as displayed). The
+    text itself is not kept: it is what the redaction is there to hide."""
+
+    page: int
+    label: str
+    length: int
+    box: Box
+
+
+@dataclass(frozen=True)
+class TextScan:
+    """What a search of a PDF's text layer found, and the pages it went through."""
+
+    pages: tuple[tuple[float, float], ...]  # (width, height) of each page as displayed, points
+    text_pages: int  # pages with a text layer (0: a scan without OCR)
+    matches: tuple[TextMatch, ...]
+    tool: str
+
+
+def outward(box: Box) -> Box:
+    """A box on a tenth of a point (as plans keep them), grown rather than shrunk to get there."""
+    return (
+        math.floor(box[0] * 10) / 10,
+        math.floor(box[1] * 10) / 10,
+        math.ceil(box[2] * 10) / 10,
+        math.ceil(box[3] * 10) / 10,
+    )
+
+
+def plan_for_document(scan: TextScan) -> RedactionPlan:
+    """Version 1 of a PDF's plan: a track of kind ``text`` for each match of the first pass,
+    included, reason "pii", labelled with what it found (not the text)."""
+    if not scan.pages:
+        raise Invalid("a PDF without pages has nothing to redact")
+    tracks = tuple(
+        PlanTrack(f"text-{n}", "text", True, "pii", boxes={m.page: outward(m.box)}, label=m.label)
+        for n, m in enumerate(scan.matches, 1)
+    )
+    found: dict[str, int] = {}
+    for m in scan.matches:
+        found[m.label] = found.get(m.label, 0) + 1
+    return RedactionPlan(
+        width=math.ceil(max(w for w, _ in scan.pages)),
+        height=math.ceil(max(h for _, h in scan.pages)),
+        fps=1.0,
+        frame_count=len(scan.pages),
+        effect=Effect.BOX,
+        padding=0.0,
+        tracks=tracks,
+        fail_secure=FailSecure(enabled=False),
+        detections={
+            "pages": [[round(w, 2), round(h, 2)] for w, h in scan.pages],
+            "tool": scan.tool,
+            "text_pages": scan.text_pages,
+            "searched_for": sorted({label for label, _ in PII_PATTERNS}),
+            "found": found,
+        },
+    )
+
+
+def check_document_plan(plan: RedactionPlan) -> None:
+    """The rules of a PDF's plan (see the module's docstring); Invalid names the track and the
+    page that break them."""
+    pages = plan.pages
+    if pages is None or len(pages) != plan.frame_count:
+        raise Invalid("the plan does not list the PDF's pages; reload it from the server")
+    if plan.effect is not Effect.BOX:
+        raise Invalid("a PDF is redacted with solid black boxes: the plan's effect must be box")
+    if plan.audio:
+        raise Invalid("a PDF has no sound to mute: the plan's audio must be empty")
+    for t in plan.tracks:
+        what = f"track {t.id}"
+        if t.keyframes:
+            raise Invalid(f"{what}: on a PDF a track has its own box on each page (boxes), not keyframes")
+        if t.effect not in (None, Effect.BOX):
+            raise Invalid(f"{what}: a PDF is redacted with solid black boxes (effect box)")
+        for page, box in sorted(t.boxes.items()):
+            if page >= len(pages):
+                raise Invalid(
+                    f"{what}: there is no page {page + 1} (index {page}): the PDF has {len(pages)} "
+                    f"page(s), indexed 0 to {len(pages) - 1}"
+                )
+            width, height = pages[page]
+            if box[2] > width + PAGE_TOLERANCE or box[3] > height + PAGE_TOLERANCE:
+                raise Invalid(
+                    f"{what}: its box {[round(v, 1) for v in box]} lies outside page {page + 1} "
+                    f"(index {page}), which is {width:g} x {height:g} points"
+                )

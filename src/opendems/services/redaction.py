@@ -1,21 +1,30 @@
-"""Redaction of videos and photos: the automatic first pass, the versioned plan a person
-reviews, and renders of a chosen version into a redacted derivative.
+"""Redaction of videos, photos and PDF documents: the automatic first pass, the versioned plan
+a person reviews, and renders of a chosen version into a redacted derivative.
 
-- ``start_detection`` queues the ``faces`` job: the detector and tracker go through the
-  original and their result becomes version 1 of the item's plan (every face included,
-  reason "unreviewed", fail-secure on the frames the detector was unsure of).
+- ``start_detection`` queues the ``faces`` job: for a video or photo the detector and tracker
+  go through the original and their result becomes version 1 of the item's plan (every face
+  included, reason "unreviewed", fail-secure on the frames the detector was unsure of); for a
+  PDF the text layer is searched for personal data (``PII_PATTERNS``), each match a ``text``
+  track included with reason "pii" (a scan without a text layer gives an empty plan).
 - ``save_plan`` stores a person's changes as the next version -- never rewriting one -- with
-  the reason they give, and only on top of the version they were looking at.
+  the reason they give, and only on top of the version they were looking at. A PDF's plan
+  also keeps to the rules of ``check_document_plan`` (a box per page, inside its page).
+- ``find_text`` finds the words a reviewer types in a PDF and gives their boxes, without
+  changing the plan (the editor adds them as tracks the person saves); ``page_image`` draws a
+  page of the original PDF for the editor. Both read the evidence: custody events.
 - ``request_render`` queues a ``redact:<version>`` job; the render becomes a derivative
-  ``redacted-v<version>`` with its provenance: plan version, detector model and hash,
-  parameters and the source's SHA-256. The original is only read.
+  ``redacted-v<version>`` with its provenance: plan version, detector model and hash (or the
+  PDF tool), parameters and the source's SHA-256. The original is only read. A PDF's render
+  takes what lies under each box out of the file (text, image pixels, vector graphics).
 
-Redaction needs ``evidence:edit`` on the item (reading a plan: ``evidence:view``); every step
-is a custody event.
+Redaction needs ``evidence:edit`` on the item (reading a plan: ``evidence:view``; a page of
+the original: ``evidence:play``, as for any other picture of the content); every step is a
+custody event.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,8 +37,16 @@ from opendems.domain.access import Permission
 from opendems.domain.errors import Conflict, Invalid, NotFound
 from opendems.domain.evidence import EvidenceItem, EvidenceKind
 from opendems.domain.jobs import Job, JobState, PermanentFailure
-from opendems.domain.redaction import RedactionPlan
-from opendems.ports import Clock, UnitOfWork
+from opendems.domain.redaction import (
+    PII_PATTERNS,
+    RedactionPlan,
+    TextScan,
+    check_document_plan,
+    outward,
+    plan_for_document,
+    term_patterns,
+)
+from opendems.ports import BlobStore, Clock, MediaTools, UnitOfWork
 from opendems.services.context import Actor
 from opendems.services.custody import record
 from opendems.services.evidence import load_item
@@ -39,6 +56,7 @@ from opendems.services.media import item_of_job, store_derivative
 DETECT_JOB = "faces"
 RENDER_JOB = "redact"
 MAX_NOTE = 2000
+PDF = "application/pdf"
 
 
 @dataclass(frozen=True)
@@ -54,9 +72,27 @@ class PlanView:
 REDACTABLE = {EvidenceKind.VIDEO, EvidenceKind.IMAGE}
 
 
+def is_pdf(item: EvidenceItem) -> bool:
+    """A document whose original is a PDF (other documents cannot be redacted yet)."""
+    return (
+        item.kind is EvidenceKind.DOCUMENT
+        and item.original is not None
+        and item.original.mime_type.split(";")[0].strip().lower() == PDF
+    )
+
+
+def redactable(item: EvidenceItem) -> bool:
+    return item.original is not None and (item.kind in REDACTABLE or is_pdf(item))
+
+
 def _redactable(item: EvidenceItem) -> None:
-    if item.kind not in REDACTABLE or item.original is None:
-        raise Invalid(f"{item.id} is not a video or a photo: automatic redaction works on those")
+    if not redactable(item):
+        raise Invalid(f"{item.id} is not a video, a photo or a PDF: redaction works on those")
+
+
+def _pdf(item: EvidenceItem) -> None:
+    if not is_pdf(item):
+        raise Invalid(f"{item.id} is not a PDF document: pages and words are found in PDFs only")
 
 
 def start_detection(actor: Actor, evidence_id: str, *, uow: UnitOfWork, clock: Clock) -> int | None:
@@ -111,6 +147,7 @@ def _summary(plan: RedactionPlan) -> dict[str, Any]:
         "tracks_included": sum(1 for t in plan.tracks if t.include),
         "tracks_excluded": sum(1 for t in plan.tracks if not t.include),
         "manual_tracks": sum(1 for t in plan.tracks if t.kind == "manual"),
+        "text_tracks": sum(1 for t in plan.tracks if t.kind == "text"),
         "audio_segments": len(plan.audio),
         "effect": plan.effect.value,
         "fail_secure": plan.fail_secure.enabled,
@@ -150,9 +187,12 @@ def save_plan(
         before = RedactionPlan.from_dict(current.body)
         if (plan.width, plan.height, plan.frame_count) != (before.width, before.height, before.frame_count):
             raise Invalid(
-                "the plan's clip geometry (width, height, frame count) is that of the video; it cannot change"
+                "the plan's geometry (width, height, frame or page count) is that of the original; "
+                "it cannot change"
             )
         plan = plan.with_changes(detections=before.detections)  # the detector's provenance stays
+        if is_pdf(item):
+            check_document_plan(plan)
         version = current.version + 1
         try:
             uow.redaction.add(item.id, version, plan.to_dict(), reason, actor.principal.id, clock.now())
@@ -202,6 +242,96 @@ def request_render(
         )
         uow.commit()
     return found.version, job_id
+
+
+def find_text(
+    actor: Actor,
+    evidence_id: str,
+    terms: list[str],
+    *,
+    match_case: bool = False,
+    whole_words: bool = True,
+    uow: UnitOfWork,
+    clock: Clock,
+    blobs: BlobStore,
+    tools: MediaTools,
+) -> TextScan:
+    """Every occurrence of the ``terms`` in the PDF's text layer, with its box per page (labels
+    ``term-1``, ``term-2``... in the order of the terms). The plan is not changed. The custody
+    event counts the terms and matches; it does not name the terms (they may be the very
+    personal data to hide)."""
+    patterns = term_patterns(terms, match_case=match_case, whole_words=whole_words)
+    with uow:
+        item = load_item(
+            actor, evidence_id, Permission.EVIDENCE_EDIT, "redaction:find-text", uow=uow, clock=clock
+        )
+        _pdf(item)
+    assert item.original is not None
+    try:
+        with blobs.open_plaintext(item.original.blob_key) as f:
+            scan = tools.find_pdf_text(f, patterns)
+    except PermanentFailure as exc:
+        raise Invalid(str(exc)) from None
+    scan = dataclasses.replace(
+        scan, matches=tuple(dataclasses.replace(m, box=outward(m.box)) for m in scan.matches)
+    )
+    with uow:
+        record(
+            uow,
+            actor,
+            "redaction:find-text",
+            "evidence",
+            item.id,
+            clock=clock,
+            details={
+                "terms": len(patterns),
+                "matches": len(scan.matches),
+                "pages_with_matches": len({m.page for m in scan.matches}),
+                "match_case": match_case,
+                "whole_words": whole_words,
+            },
+        )
+        uow.commit()
+    return scan
+
+
+def page_image(
+    actor: Actor,
+    evidence_id: str,
+    page: int,
+    width: int,
+    *,
+    uow: UnitOfWork,
+    clock: Clock,
+    blobs: BlobStore,
+    tools: MediaTools,
+) -> tuple[bytes, dict[str, Any]]:
+    """Page ``page`` (from 0, as in the plan) of the original PDF as a PNG about ``width``
+    pixels wide, for the editor to draw boxes on; with its size and the page count."""
+    with uow:
+        item = load_item(actor, evidence_id, Permission.EVIDENCE_PLAY, "redaction:page", uow=uow, clock=clock)
+        _pdf(item)
+    assert item.original is not None
+    try:
+        with blobs.open_plaintext(item.original.blob_key) as f:
+            drawn = tools.pdf_page_image(f, page, width)
+    except PermanentFailure as exc:
+        raise Invalid(str(exc)) from None
+    if drawn is None:
+        raise NotFound(f"{item.id} has no page {page + 1} (index {page})")
+    png, meta = drawn
+    with uow:
+        record(
+            uow,
+            actor,
+            "redaction:page",
+            "evidence",
+            item.id,
+            clock=clock,
+            details={"page": page, "width": meta.get("width")},
+        )
+        uow.commit()
+    return png, meta
 
 
 @dataclass(frozen=True)
@@ -278,14 +408,20 @@ def detect_step(ctx: StepContext, job: Job) -> None:
         if ctx.uow.redaction.get(item.id) is not None:
             return  # an earlier run of this job got as far as storing the plan
     assert item.original is not None
-    with ctx.blobs.open_plaintext(item.original.blob_key) as f:
-        plan = ctx.tools.find_faces(
-            f, image=item.kind is EvidenceKind.IMAGE, report=ctx.report, source_sha256=item.original.sha256
+    if is_pdf(item):
+        plan, note = _document_plan(ctx, item)
+    else:
+        with ctx.blobs.open_plaintext(item.original.blob_key) as f:
+            plan = ctx.tools.find_faces(
+                f,
+                image=item.kind is EvidenceKind.IMAGE,
+                report=ctx.report,
+                source_sha256=item.original.sha256,
+            )
+        note = (
+            f"automatic detection: {len(plan.tracks)} face track(s), "
+            f"{len(plan.fail_secure.frames)} frame(s) covered whole where the detector was unsure"
         )
-    note = (
-        f"automatic detection: {len(plan.tracks)} face track(s), "
-        f"{len(plan.fail_secure.frames)} frame(s) covered whole where the detector was unsure"
-    )
     with ctx.uow:
         try:
             ctx.uow.redaction.add(item.id, 1, plan.to_dict(), note, ctx.actor.principal.id, ctx.clock.now())
@@ -303,9 +439,33 @@ def detect_step(ctx: StepContext, job: Job) -> None:
                 **_summary(plan),
                 "model": plan.detections.get("model"),
                 "model_sha256": plan.detections.get("model_sha256"),
+                **({"tool": plan.detections["tool"]} if "pages" in plan.detections else {}),
             },
         )
         ctx.uow.commit()
+
+
+def _document_plan(ctx: StepContext, item: EvidenceItem) -> tuple[RedactionPlan, str]:
+    """Version 1 of a PDF's plan and its note: the personal data found in its text layer."""
+    assert item.original is not None
+    with ctx.blobs.open_plaintext(item.original.blob_key) as f:
+        scan = ctx.tools.find_pdf_text(f, PII_PATTERNS)
+    plan = plan_for_document(scan)
+    pages = len(scan.pages)
+    if not scan.text_pages:
+        return plan, (
+            f"automatic search: the PDF ({pages} page(s)) has no text layer (a scan?), so nothing "
+            "was found automatically; draw boxes over what to hide"
+        )
+    found = dict(plan.detections.get("found") or {})
+    counts = ", ".join(f"{n} {label}" for label, n in sorted(found.items())) or "nothing"
+    return plan, (
+        f"automatic search of the text layer ({scan.text_pages} of {pages} page(s) have text): "
+        f"{len(plan.tracks)} match(es) of personal data ({counts}); pages without text were not searched"
+        if scan.text_pages < pages
+        else f"automatic search of the text layer ({pages} page(s)): "
+        f"{len(plan.tracks)} match(es) of personal data ({counts})"
+    )
 
 
 def render_step(ctx: StepContext, job: Job) -> None:
@@ -324,6 +484,9 @@ def render_step(ctx: StepContext, job: Job) -> None:
         raise PermanentFailure(f"version {version} of the plan no longer exists")
     plan = RedactionPlan.from_dict(found.body)
     provenance = _provenance(plan, version, found.note)
+    if is_pdf(item):
+        _render_pdf(ctx, job, item, kind, plan, provenance)
+        return
     if item.kind is EvidenceKind.IMAGE:
         with ctx.blobs.open_plaintext(item.original.blob_key) as f:
             data, params = ctx.tools.redact_image(f, plan)
@@ -349,6 +512,40 @@ def render_step(ctx: StepContext, job: Job) -> None:
             item,
             kind,
             mime_type="video/mp4",
+            tool=f"opendems-redact {__version__}",
+            parameters=params,
+            path=work,
+        )
+    finally:
+        work.unlink(missing_ok=True)
+
+
+def _render_pdf(
+    ctx: StepContext, job: Job, item: EvidenceItem, kind: str, plan: RedactionPlan, provenance: dict[str, Any]
+) -> None:
+    """The redacted copy of a PDF: what lies under the included tracks' boxes is taken out of
+    the file, page by page; a plan that breaks a PDF's rules renders nothing."""
+    assert item.original is not None
+    try:
+        check_document_plan(plan)
+    except Invalid as exc:
+        raise PermanentFailure(f"the plan cannot be rendered: {exc}") from None
+    for stale in ctx.work_dir.glob(f"job-{job.id}-*"):
+        stale.unlink(missing_ok=True)
+    work = ctx.work_dir / f"job-{job.id}-{uuid.uuid4().hex}.pdf"
+    try:
+        with ctx.blobs.open_plaintext(item.original.blob_key) as f:
+            params = ctx.tools.redact_pdf(f, work, plan.page_regions(), ctx.report)
+        params.update(
+            {k: v for k, v in provenance.items() if v is not None},  # no face model for a PDF
+            tracks_included=sum(1 for t in plan.tracks if t.include),
+            tracks_excluded=sum(1 for t in plan.tracks if not t.include),
+        )
+        store_derivative(
+            ctx,
+            item,
+            kind,
+            mime_type=PDF,
             tool=f"opendems-redact {__version__}",
             parameters=params,
             path=work,

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -21,7 +22,8 @@ from PIL import Image, ImageOps
 
 from opendems.adapters.media.documents import TOOL_PDFIUM, pdf_pages
 from opendems.domain.jobs import NoPicture, PermanentFailure
-from opendems.domain.redaction import RedactionPlan
+from opendems.domain.redaction import RedactionPlan, TextScan
+from opendems.domain.tracking import Box
 from opendems.ports import ProxyResult
 
 PROXY_MAX_HEIGHT = 720
@@ -359,7 +361,10 @@ class MediaTools:
     tool_pdf = TOOL_PDFIUM
 
     def pdf_pages(self, src: BinaryIO) -> list[tuple[bytes, dict[str, Any]]]:
-        return pdf_pages(src)
+        from opendems.adapters.media.pdf_redact import PDFIUM_LOCK
+
+        with PDFIUM_LOCK:  # PDFium is not thread-safe: the editor's page images may be drawing
+            return pdf_pages(src)
 
     def video_proxy(self, src: BinaryIO, dst: Path, report: Callable[[float], None]) -> ProxyResult:
         return video_proxy(src, dst, report=report)
@@ -389,3 +394,28 @@ class MediaTools:
         from opendems.adapters.media import redact
 
         return redact.render_image(src, plan)
+
+    # PDF redaction: its own module too (it takes PDFium's lock around every call).
+    def find_pdf_text(self, src: BinaryIO, patterns: Sequence[tuple[str, re.Pattern[str]]]) -> TextScan:
+        from opendems.adapters.media import pdf_redact
+        from opendems.domain.redaction import TextMatch, TextScan
+
+        found = pdf_redact.find_text(src, patterns)
+        return TextScan(
+            pages=tuple(found.pages),
+            text_pages=found.text_pages,
+            matches=tuple(TextMatch(*match) for match in found.matches),
+            tool=pdf_redact.TOOL_PDFIUM,
+        )
+
+    def redact_pdf(
+        self, src: BinaryIO, dst: Path, regions: dict[int, list[Box]], report: Callable[[float], None]
+    ) -> dict[str, Any]:
+        from opendems.adapters.media import pdf_redact
+
+        return pdf_redact.redact_pdf(src, dst, regions, report=report)
+
+    def pdf_page_image(self, src: BinaryIO, page: int, width: int) -> tuple[bytes, dict[str, Any]] | None:
+        from opendems.adapters.media import pdf_redact
+
+        return pdf_redact.page_image(src, page, width)

@@ -1,21 +1,35 @@
-"""Redaction of video evidence: start the automatic detection, read and save versions of
-the plan, render a version into a redacted derivative."""
+"""Redaction of videos, photos and PDF documents: start the automatic first pass, read and
+save versions of the plan, render a version into a redacted derivative. For a PDF also: find
+the words a reviewer types (their boxes, per page) and draw a page of the original for the
+editor."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from opendems.domain.jobs import JobState
+from opendems.ports import MediaTools
 from opendems.services import redaction as svc
 from opendems.services.context import Actor
 from opendems.web.deps import actor, container
 
 router = APIRouter(prefix="/api/v1/evidence", tags=["redaction"])
 ActorDep = Annotated[Actor, Depends(actor)]
+
+
+def media_tools() -> MediaTools:
+    """The tools the job workers use, for the two PDF reads made while a person waits."""
+    from opendems.adapters.media.transcode import MediaTools as Tools
+
+    return Tools()
+
+
+ToolsDep = Annotated[MediaTools, Depends(media_tools)]
 
 
 class JobQueued(BaseModel):
@@ -55,6 +69,26 @@ class RenderIn(BaseModel):
 class RenderOut(BaseModel):
     version: int
     job_id: int | None
+
+
+class FindTextIn(BaseModel):
+    terms: list[str] = Field(
+        description="words to find (1 to 50, each 2 to 200 characters); a space also matches a line break"
+    )
+    match_case: bool = Field(default=False, description="match upper and lower case exactly")
+    whole_words: bool = Field(default=True, description='"Doe" does not match inside "Doehler"')
+
+
+class TextMatchOut(BaseModel):
+    page: int = Field(description="the page's index, from 0 (as in the plan)")
+    term: int = Field(description="which of the terms, by its index in the request (from 0)")
+    length: int = Field(description="characters matched on this line (a match over two lines is two)")
+    box: list[float] = Field(description="x1, y1, x2, y2 in points from the page's top-left corner")
+
+
+class FindTextOut(BaseModel):
+    pages: list[list[float]] = Field(description="[width, height] of each page as displayed, in points")
+    matches: list[TextMatchOut]
 
 
 class RedactionJobOut(BaseModel):
@@ -178,3 +212,66 @@ def jobs(evidence_id: str, request: Request, who: ActorDep) -> list[RedactionJob
 def cancel(evidence_id: str, job_id: int, request: Request, who: ActorDep) -> RedactionJobOut:
     c = container(request)
     return RedactionJobOut.of(svc.cancel_job(who, evidence_id, job_id, uow=c.uow(), clock=c.clock))
+
+
+@router.post(
+    "/{evidence_id}/redaction/find-text",
+    response_model=FindTextOut,
+    summary="A PDF: find every occurrence of some words, with its box on its page (the plan is not changed)",
+)
+def find_text(
+    evidence_id: str, body: FindTextIn, request: Request, who: ActorDep, tools: ToolsDep
+) -> FindTextOut:
+    c = container(request)
+    scan = svc.find_text(
+        who,
+        evidence_id,
+        body.terms,
+        match_case=body.match_case,
+        whole_words=body.whole_words,
+        uow=c.uow(),
+        clock=c.clock,
+        blobs=c.blobs,
+        tools=tools,
+    )
+    return FindTextOut(
+        pages=[[w, h] for w, h in scan.pages],
+        matches=[
+            TextMatchOut(
+                page=m.page,
+                term=int(m.label.removeprefix("term-")) - 1,
+                length=m.length,
+                box=[round(v, 1) for v in m.box],
+            )
+            for m in scan.matches
+        ],
+    )
+
+
+@router.get(
+    "/{evidence_id}/redaction/pages/{page}.png",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}},
+    summary="A PDF: one page of the original as a picture, for the redaction editor",
+)
+def page_image(
+    evidence_id: str,
+    request: Request,
+    who: ActorDep,
+    tools: ToolsDep,
+    page: Annotated[int, Path(ge=0, description="the page's index, from 0 (as in the plan)")],
+    width: Annotated[int, Query(ge=16, le=10_000, description="pixels; at most 2000 are drawn")] = 1000,
+) -> Response:
+    c = container(request)
+    png, meta = svc.page_image(
+        who, evidence_id, page, width, uow=c.uow(), clock=c.clock, blobs=c.blobs, tools=tools
+    )
+    return Response(
+        png,
+        media_type="image/png",
+        headers={
+            "Cache-Control": "private, no-store",
+            "X-PDF-Pages": str(meta["pages"]),
+            "X-Page-Size-Points": f"{meta['page_width_pt']:g} {meta['page_height_pt']:g}",
+        },
+    )

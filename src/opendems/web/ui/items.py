@@ -22,6 +22,7 @@ from opendems.domain.evidence import Derivative, EvidenceItem, EvidenceKind, Res
 from opendems.domain.jobs import Job, JobState
 from opendems.domain.redaction import REASONS as REDACTION_REASONS
 from opendems.services import evidence as svc
+from opendems.services import redaction
 from opendems.services.context import Actor
 from opendems.services.custody import authorize
 from opendems.web.deps import container
@@ -222,6 +223,7 @@ def _detail_context(request: Request, who: Actor, item: EvidenceItem, jobs: list
         "item": item,
         "evidence_id": item.id,
         "viewer": _viewer(item),
+        "redactable": redaction.redactable(item),
         **_jobs_context(jobs),
         "custody": custody_rows(events, newest_first=order == "newest") if events is not None else None,
         "order": order,
@@ -257,7 +259,9 @@ def detail(request: Request, evidence_id: str, who: Who) -> HTMLResponse:
 def redaction_editor(request: Request, evidence_id: str, who: Who) -> HTMLResponse:
     """The redaction editor: review the detected tracks on the paused video, switch them on
     and off, draw boxes with keyframes, mark sound to mute, save a version with a reason,
-    render. It works through the redaction API, so the same policy and custody apply."""
+    render. A PDF is shown a page at a time (drawn by the server), with the personal data
+    found in its text, the words a person looks for, and boxes drawn by hand. It works
+    through the redaction API, so the same policy and custody apply."""
     c = container(request)
     item = svc.get_evidence(who, evidence_id, uow=c.uow(), clock=c.clock)
     with c.uow() as uow:
@@ -272,6 +276,10 @@ def redaction_editor(request: Request, evidence_id: str, who: Who) -> HTMLRespon
             item=item,
         )
     viewer = _viewer(item)
+    pdf = redaction.is_pdf(item)
+    # The page count, until the plan says: from the page previews, if they are made yet.
+    previews = [d for kind in page_kinds(item) if (d := derivative_of(item, kind)) is not None]
+    pages = previews[0].parameters.get("pages") if previews else None
     return render(
         request,
         "redact.html",
@@ -280,7 +288,9 @@ def redaction_editor(request: Request, evidence_id: str, who: Who) -> HTMLRespon
             "item": item,
             "evidence_id": item.id,
             "viewer": viewer,
-            "redactable": item.kind in (EvidenceKind.VIDEO, EvidenceKind.IMAGE),
+            "redactable": redaction.redactable(item),
+            "pdf": pdf,
+            "pdf_pages": pages if isinstance(pages, int) and pages > 0 else None,
             "reasons": REDACTION_REASONS,
             "renders": [d for d in item.derivatives if d.kind.startswith("redacted-v")],
         },

@@ -3,6 +3,10 @@
 // the frame or drawn by hand as keyframes, a preview of the effect, the sound's waveform to
 // mark parts to mute, and versions saved with a reason and rendered, with the progress of
 // the detector and of each render -- all through the redaction API.
+//
+// A PDF is the same editor with a page for a frame: the server draws the page on show, the
+// boxes are solid black (P: see through them), each track has its own box on each page
+// (never keyframes), and the words a person looks for come back as boxes added as tracks.
 import { api } from "./app.js";
 
 const BLUR_CELLS = 8; // as the renderer: a blurred box keeps this many cells across
@@ -10,6 +14,8 @@ const PIXEL_CELLS = 12;
 const HANDLE_PX = 7; // half the size of a corner handle on the screen
 const THUMB_PX = 64; // the face pictures in the tracks table (drawn at 48 CSS px)
 const POLL_MS = 1000;
+const PAGE_MAX_PX = 2000; // the widest page picture the server draws
+const LABELS = { ssn: "SSN", phone: "phone", email: "e-mail", dob: "date of birth", term: "found word" };
 
 const root = document.getElementById("redactor");
 if (root) setup(root);
@@ -36,11 +42,11 @@ function boxAt(track, f) {
   return a.map((v, i) => v + (b[i] - v) * t);
 }
 
-/** A box as it will be covered: grown by the plan's padding, within the frame. */
-function padded(plan, raw) {
+/** A box as it will be covered: grown by the plan's padding, within the frame (of ``size``). */
+function padded(plan, raw, size = [plan.width, plan.height]) {
   const dx = (raw[2] - raw[0]) * plan.padding / 2, dy = (raw[3] - raw[1]) * plan.padding / 2;
   return [Math.max(0, raw[0] - dx), Math.max(0, raw[1] - dy),
-    Math.min(plan.width, raw[2] + dx), Math.min(plan.height, raw[3] + dy)];
+    Math.min(size[0], raw[2] + dx), Math.min(size[1], raw[3] + dy)];
 }
 
 function etaText(seconds) {
@@ -57,7 +63,9 @@ function setup(root) {
   const canvas = document.getElementById("redact-overlay");
   const status = document.getElementById("redact-status");
   const isVideo = media && media.tagName === "VIDEO";
+  const isPdf = root.dataset.kind === "pdf";
   const $ = (id) => document.getElementById(id);
+  let page = 0; // the PDF page shown (the frame of a PDF's plan)
   let plan = null;
   let version = 0;
   let selected = null; // a track id
@@ -72,13 +80,22 @@ function setup(root) {
     status.classList.toggle("error", bad);
   };
   const fps = () => (plan ? plan.fps : Number(root.dataset.fps) || 30);
-  const frame = () => (isVideo ? Math.round(media.currentTime * fps()) : 0);
+  const frame = () => (isVideo ? Math.round(media.currentTime * fps()) : page);
+  /** The size the boxes of a frame are measured in: the clip's, or the PDF page's in points. */
+  const size = (f = frame()) => {
+    const sizes = isPdf && plan && plan.detections && plan.detections.pages;
+    return sizes && sizes[f] ? sizes[f] : [plan.width, plan.height];
+  };
+  const pageCount = () => (plan ? plan.frame_count : Number(root.dataset.pages) || 1);
   const trackById = (id) => plan && plan.tracks.find((t) => t.id === id);
   const duration = () => {
     if (isVideo && Number.isFinite(media.duration) && media.duration > 0) return media.duration;
     return plan ? plan.frame_count / plan.fps : 0;
   };
-  const seekFrame = (f) => { if (isVideo) { media.pause(); media.currentTime = Math.max(0, (f + 0.5) / fps()); } };
+  const seekFrame = (f) => {
+    if (isVideo) { media.pause(); media.currentTime = Math.max(0, (f + 0.5) / fps()); }
+    else if (isPdf) showPage(f);
+  };
   const seekTime = (t) => { if (isVideo) media.currentTime = Math.min(Math.max(0, t), duration() || t); };
   /** The box shown for a track now: the one being moved, else the plan's. */
   const shownBox = (t, f) => (edit && edit.track === t ? edit.box : boxAt(t, f));
@@ -87,8 +104,10 @@ function setup(root) {
 
   const scale = () => {
     const r = canvas.getBoundingClientRect();
-    return { sx: r.width / plan.width, sy: r.height / plan.height, rect: r };
+    const [w, h] = size();
+    return { sx: r.width / w, sy: r.height / h, rect: r };
   };
+  const pad = (raw) => padded(plan, raw, size());
   const toPlan = (event) => {
     const { sx, sy, rect } = scale();
     return [(event.clientX - rect.left) / sx, (event.clientY - rect.top) / sy];
@@ -105,9 +124,9 @@ function setup(root) {
     ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
     ctx.clearRect(0, 0, rect.width, rect.height);
     const f = frame();
-    $("frame-label")?.replaceChildren(`frame ${f}`);
+    $("frame-label")?.replaceChildren(isPdf ? `page ${f + 1} of ${pageCount()}` : `frame ${f}`);
     const whole = plan.fail_secure.enabled && plan.fail_secure.frames.includes(f);
-    if (previewing) drawPreview(ctx, f, whole, rect);
+    if (previewing && !isPdf) drawPreview(ctx, f, whole, rect);
     else if (whole) {
       ctx.fillStyle = "rgba(200, 0, 0, 0.25)";
       ctx.fillRect(0, 0, rect.width, rect.height);
@@ -128,8 +147,9 @@ function setup(root) {
     const raw = shownBox(t, f);
     if (!raw) return;
     const { sx, sy } = scale();
-    const b = padded(plan, raw);
+    const b = pad(raw);
     const [x, y, w, h] = [b[0] * sx, b[1] * sy, (b[2] - b[0]) * sx, (b[3] - b[1]) * sy];
+    if (isPdf) { drawPageBox(ctx, t, x, y, w, h); return; }
     if (previewing && t.include && t.id !== selected) return; // the effect shows it already
     ctx.lineWidth = t.id === selected ? 3 : 2;
     ctx.setLineDash(t.include ? [] : [6, 4]);
@@ -142,6 +162,29 @@ function setup(root) {
     ctx.fillStyle = ctx.strokeStyle;
     ctx.font = "12px sans-serif";
     ctx.fillText(t.id, x + 2, Math.max(12, y - 3));
+  }
+
+  /** A PDF's box: solid black as it will be rendered (shaded when seen through, and while
+   * selected, so that what lies under it can be read), outlined and dashed when excluded. */
+  function drawPageBox(ctx, t, x, y, w, h) {
+    ctx.setLineDash(t.include ? [] : [6, 4]);
+    ctx.lineWidth = t.id === selected ? 3 : 2;
+    if (t.include && !previewing && t.id !== selected) {
+      ctx.fillStyle = "#000000";
+      ctx.fillRect(x, y, w, h);
+      return;
+    }
+    if (t.include) {
+      ctx.fillStyle = "rgba(0, 0, 0, 0.35)";
+      ctx.fillRect(x, y, w, h);
+    }
+    ctx.strokeStyle = t.include ? "#e0245e" : "#1d9bf0";
+    ctx.strokeRect(x, y, w, h);
+    if (t.id === selected) {
+      ctx.fillStyle = ctx.strokeStyle;
+      ctx.font = "12px sans-serif";
+      ctx.fillText(trackName(t), x + 2, Math.max(12, y - 3));
+    }
   }
 
   /** The selected track's own box (before padding) with a handle at each corner. */
@@ -171,12 +214,12 @@ function setup(root) {
     if (isVideo && media.readyState < 2) return;
     ctx.drawImage(media, 0, 0, rect.width, rect.height);
     if (whole) {
-      cover(ctx, [0, 0, plan.width, plan.height], plan.effect);
+      cover(ctx, [0, 0, ...size()], plan.effect);
       return;
     }
     for (const t of plan.tracks) {
       const raw = t.include && shownBox(t, f);
-      if (raw) cover(ctx, padded(plan, raw), t.effect || plan.effect);
+      if (raw) cover(ctx, pad(raw), t.effect || plan.effect);
     }
   }
 
@@ -212,8 +255,13 @@ function setup(root) {
     previewing = on;
     const button = $("preview");
     if (button) button.setAttribute("aria-pressed", String(on));
-    say(on ? `Preview: the frame as the render covers it (${plan ? plan.effect : "blur"}). P to go back to the boxes.`
-      : "Boxes shown: the shaded areas will be covered.");
+    if (isPdf) {
+      say(on ? "Seeing through the boxes: the words under them can be read. P: back to black boxes."
+        : "Black boxes, as the redacted copy will have them.");
+    } else {
+      say(on ? `Preview: the frame as the render covers it (${plan ? plan.effect : "blur"}). P to go back to the boxes.`
+        : "Boxes shown: the shaded areas will be covered.");
+    }
     draw();
   }
 
@@ -235,6 +283,7 @@ function setup(root) {
   }
 
   function thumbFor(t) {
+    if (isPdf) return ""; // a PDF's rows name what was found instead
     let entry = thumbs.get(t.id);
     if (!entry) {
       const c = document.createElement("canvas");
@@ -326,25 +375,39 @@ function setup(root) {
     return keys.length ? `${Math.min(...keys)}–${Math.max(...keys)}` : "";
   }
 
+  /** What a track is, as a person reads it: the kind of data a PDF's search found, "drawn"... */
+  function trackName(t) {
+    if (!isPdf) return t.id;
+    if (t.kind === "manual") return "drawn";
+    return LABELS[t.label] || t.label || t.kind;
+  }
+
+  /** Where a track is: frames of a clip, pages of a PDF (counted from 1). */
+  function trackPlace(t) {
+    if (!isPdf) return `${t.kind} · frames ${frameRange(t)}`;
+    const pages = [...new Set(framesOf(t))].sort((a, b) => a - b).map((f) => f + 1);
+    return `${pages.length > 1 ? "pages" : "page"} ${pages.join(", ")} · ${t.id}`;
+  }
+
   function trackRow(t, options) {
     const row = document.createElement("tr");
     row.dataset.track = t.id;
     const include = document.createElement("input");
     include.type = "checkbox";
     include.checked = t.include;
-    include.setAttribute("aria-label", `Redact ${t.id}`);
+    include.setAttribute("aria-label", isPdf ? `Redact ${trackName(t)} (${t.id})` : `Redact ${t.id}`);
     include.addEventListener("change", () => { t.include = include.checked; draw(); });
     const reason = document.createElement("select");
-    reason.setAttribute("aria-label", `Reason for ${t.id}`);
+    reason.setAttribute("aria-label", isPdf ? `Reason for ${trackName(t)} (${t.id})` : `Reason for ${t.id}`);
     reason.append(options.content.cloneNode(true));
     reason.value = t.reason;
     reason.addEventListener("change", () => { t.reason = reason.value; });
     // The picture, the name, the frames it covers and the reason, stacked: the side column is narrow.
     const label = document.createElement("strong");
-    label.textContent = t.id;
+    label.textContent = trackName(t);
     const range = document.createElement("span");
     range.className = "track-frames muted";
-    range.textContent = `${t.kind} · frames ${frameRange(t)}`;
+    range.textContent = trackPlace(t);
     const text = document.createElement("span");
     text.className = "track-text";
     text.append(label, range, reason);
@@ -355,7 +418,8 @@ function setup(root) {
     go.type = "button";
     go.className = "secondary";
     go.textContent = "Go to";
-    go.setAttribute("aria-label", `Go to the first frame of ${t.id}`);
+    go.setAttribute("aria-label", isPdf ? `Go to the page of ${trackName(t)} (${t.id})`
+      : `Go to the first frame of ${t.id}`);
     go.addEventListener("click", () => goToTrack(t));
     for (const c of [include, name, go]) {
       const td = document.createElement("td");
@@ -418,7 +482,7 @@ function setup(root) {
     const panel = $("keyframes");
     if (!panel) return;
     const t = trackById(selected);
-    panel.hidden = !t || t.kind !== "manual";
+    panel.hidden = !t || t.kind !== "manual" || isPdf;
     if (panel.hidden) return;
     $("keyframes-track").textContent = t.id;
     const items = Object.keys(t.keyframes).map(Number).sort((a, b) => a - b).map((f) => keyframeItem(t, f));
@@ -479,7 +543,7 @@ function setup(root) {
     const inside = (t) => {
       const raw = boxAt(t, f);
       if (!raw) return null;
-      const b = padded(plan, raw);
+      const b = pad(raw);
       return point[0] >= b[0] && point[0] <= b[2] && point[1] >= b[1] && point[1] <= b[3] ? raw : null;
     };
     if (sel && inside(sel)) return { track: sel, mode: "move", box: inside(sel) };
@@ -493,15 +557,19 @@ function setup(root) {
   const CURSORS = { move: "move", nw: "nwse-resize", se: "nwse-resize", ne: "nesw-resize", sw: "nesw-resize" };
 
   function clampBox(b) {
-    const x1 = Math.max(0, Math.min(b[0], b[2])), x2 = Math.min(plan.width, Math.max(b[0], b[2]));
-    const y1 = Math.max(0, Math.min(b[1], b[3])), y2 = Math.min(plan.height, Math.max(b[1], b[3]));
-    return [x1, y1, Math.max(x2, x1 + 2), Math.max(y2, y1 + 2)];
+    const [width, height] = size();
+    const x1 = Math.max(0, Math.min(b[0], b[2])), x2 = Math.min(width, Math.max(b[0], b[2]));
+    const y1 = Math.max(0, Math.min(b[1], b[3])), y2 = Math.min(height, Math.max(b[1], b[3]));
+    const small = isPdf ? 1 : 2; // the smallest box: a PDF's boxes are in points
+    const [left, top] = [Math.min(x1, width - small), Math.min(y1, height - small)];
+    return [left, top, Math.max(x2, left + small), Math.max(y2, top + small)];
   }
 
   function movedBox(orig, dx, dy) {
+    const [width, height] = size();
     const w = orig[2] - orig[0], h = orig[3] - orig[1];
-    const x = Math.min(Math.max(0, orig[0] + dx), plan.width - w);
-    const y = Math.min(Math.max(0, orig[1] + dy), plan.height - h);
+    const x = Math.min(Math.max(0, orig[0] + dx), width - w);
+    const y = Math.min(Math.max(0, orig[1] + dy), height - h);
     return [x, y, x + w, y + h];
   }
 
@@ -515,7 +583,10 @@ function setup(root) {
   /** A box changed by hand: a keyframe of a drawn track, this frame's box of a detected one. */
   function commitBox(t, f, box) {
     const b = clampBox(box).map(round1);
-    if (t.kind === "manual") {
+    if (isPdf) {
+      t.boxes[String(f)] = b;
+      say(`Box of ${trackName(t)} (${t.id}) on page ${f + 1} set.`);
+    } else if (t.kind === "manual") {
       t.keyframes[String(f)] = b;
       say(`Keyframe at frame ${f} of ${t.id} set.`);
     } else {
@@ -531,7 +602,7 @@ function setup(root) {
   function refreshTrack(t) {
     const row = document.querySelector(`#tracks tbody tr[data-track="${CSS.escape(t.id)}"]`);
     if (!row) { listTracks(); return; }
-    row.querySelector(".track-frames").textContent = `${t.kind} · frames ${frameRange(t)}`;
+    row.querySelector(".track-frames").textContent = trackPlace(t);
     thumbFor(t);
     listKeyframes();
   }
@@ -549,7 +620,7 @@ function setup(root) {
     if (isVideo) media.pause();
     canvas.classList.add("drawing");
     canvas.style.cursor = "";
-    say("Drag over the frame to draw the box (Escape: stop).");
+    say(`Drag over the ${isPdf ? "page" : "frame"} to draw the box (Escape: stop).`);
   }
 
   function stopAll() {
@@ -626,8 +697,17 @@ function setup(root) {
     rubber = null;
     drawing = false;
     canvas.classList.remove("drawing");
-    if (bx - ax < 2 || by - ay < 2) { draw(); return; }
+    const tiny = isPdf ? (bx - ax) * sx < 3 || (by - ay) * sy < 3 : bx - ax < 2 || by - ay < 2;
+    if (tiny) { draw(); return; } // a click, not a box
     const box = clampBox([ax, ay, bx, by]).map(round1);
+    if (isPdf) { // a box of its own, on this page only
+      const track = addTrack("manual", { kind: "manual", include: true, reason: "pii", boxes: { [String(page)]: box } });
+      selected = track.id;
+      say(`Box drawn on page ${page + 1}: it is solid black in the redacted copy.`);
+      listTracks();
+      draw();
+      return;
+    }
     let track = plan.tracks.find((t) => t.id === selected && t.kind === "manual");
     if (!track) {
       const taken = new Set(plan.tracks.map((t) => t.id));
@@ -801,10 +881,11 @@ function setup(root) {
     $("plan-version").textContent = `version ${version} · ${view.note}`;
     $("no-plan").hidden = true;
     $("plan-controls").hidden = false;
-    $("effect").value = plan.effect;
-    $("fail-secure").checked = plan.fail_secure.enabled;
-    $("fail-secure-frames").textContent = plan.fail_secure.frames.length;
+    if ($("effect")) $("effect").value = plan.effect;
+    if ($("fail-secure")) $("fail-secure").checked = plan.fail_secure.enabled;
+    if ($("fail-secure-frames")) $("fail-secure-frames").textContent = plan.fail_secure.frames.length;
     if (selected && !trackById(selected)) selected = null;
+    if (isPdf) showPage(page); // the page count is known now
     listTracks();
     listAudio();
     draw();
@@ -824,7 +905,7 @@ function setup(root) {
   async function waitForPlan() {
     for (let i = 0; i < 600; i++) {
       await new Promise((r) => setTimeout(r, POLL_MS));
-      try { show(await api(`${apiBase}/plan`)); say("Faces found: review the tracks, then save and render."); return; }
+      try { show(await api(`${apiBase}/plan`)); say(foundText()); return; }
       catch (_) { /* not yet */ }
     }
   }
@@ -834,7 +915,8 @@ function setup(root) {
       const queued = await api(`${apiBase}/detect`, { method: "POST" });
       if (queued.job_id === null && (await load())) return; // it had run already
       if (queued.job_id !== null) watching.add(queued.job_id);
-      say("Looking for faces… the plan appears here when the detector is done.");
+      say(isPdf ? "Looking for personal data in the text… the boxes appear here when the search is done."
+        : "Looking for faces… the plan appears here when the detector is done.");
       $("detect").disabled = true;
       if (!(await pollJobs())) waitForPlan();
     } catch (err) { say(err.message, true); }
@@ -870,7 +952,10 @@ function setup(root) {
   let jobTimer = null;
   let polling = false, pollAgain = false;
   const isActive = (job) => job.state === "queued" || job.state === "running";
-  const jobName = (job) => (job.kind === "detect" ? "Finding faces" : `Render of version ${job.version}`);
+  const jobName = (job) => (job.kind === "detect" ? (isPdf ? "Finding personal data" : "Finding faces")
+    : `Render of version ${job.version}`);
+  const foundText = () => (isPdf ? `${plan.tracks.length} place(s) of personal data found: review the boxes, then save and render.`
+    : "Faces found: review the tracks, then save and render.");
 
   /** Read the jobs once and show them; polls on while one is queued or running. False when
    * the server has no jobs endpoint (the page then works without progress). */
@@ -983,7 +1068,7 @@ function setup(root) {
   /** Say how a job ended (the detector's end also brings its plan in). */
   function jobEnded(job) {
     if (job.state === "done" && job.kind === "detect") {
-      load().then((found) => { if (found) say("Faces found: review the tracks, then save and render."); });
+      load().then((found) => { if (found) say(foundText()); });
     } else if (job.state === "done") {
       say(`Version ${job.version} is rendered: download it below.`);
       addRender(job.derivative);
@@ -1016,9 +1101,67 @@ function setup(root) {
     }
   }
 
+  // -- a PDF: its pages, drawn by the server, and the words a person looks for ------------
+
+  /** Show page ``n`` (from 0): the server draws it as wide as the page is on this screen (it
+   * fits the column and 80 % of the window's height, as the style sheet says). */
+  function showPage(n) {
+    if (!isPdf || !media) return;
+    const next = Math.min(Math.max(0, n), pageCount() - 1);
+    const [w, h] = plan ? size(next) : [612, 792]; // a Letter page until the plan says
+    const column = $("redact-frame").parentElement.getBoundingClientRect().width || 900;
+    const shown = Math.min(column, (window.innerHeight * 0.8 * w) / h);
+    const wanted = Math.ceil((shown * (window.devicePixelRatio || 1)) / 200) * 200;
+    const src = `${media.dataset.pagesUrl}${next}.png?width=${Math.min(PAGE_MAX_PX, wanted)}`;
+    if (next !== page || !media.getAttribute("src")) {
+      rubber = null;
+      edit = null;
+    }
+    page = next;
+    if (media.getAttribute("src") !== src) {
+      media.dataset.loaded = "";
+      media.src = src;
+    }
+    media.alt = `Page ${page + 1} of ${pageCount()} of the PDF being redacted`;
+    $("prev-page").disabled = page <= 0;
+    $("next-page").disabled = page >= pageCount() - 1;
+    draw();
+  }
+
+  /** Find the words typed in the PDF's text; each place found is added as a track. */
+  async function findWords(e) {
+    e?.preventDefault();
+    if (!plan) { say("Find the personal data first: the words are added to the plan it makes.", true); return; }
+    const terms = $("find-terms").value.split("\n").map((t) => t.trim()).filter(Boolean);
+    if (!terms.length) { say("Type the words to find, one per line.", true); $("find-terms").focus(); return; }
+    try {
+      const found = await api(`${apiBase}/find-text`, {
+        method: "POST", json: { terms, match_case: $("find-case").checked },
+      });
+      const seen = new Set(plan.tracks.flatMap((t) => Object.entries(t.boxes || {}).map(([f, b]) => `${f}:${b.join(",")}`)));
+      let added = 0;
+      for (const m of found.matches) {
+        const key = `${m.page}:${m.box.join(",")}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        addTrack("term", { kind: "text", label: "term", include: true, reason: "pii", boxes: { [String(m.page)]: m.box } });
+        added++;
+      }
+      const pages = new Set(found.matches.map((m) => m.page)).size;
+      listTracks();
+      if (found.matches.length) showPage(found.matches[0].page);
+      say(found.matches.length
+        ? `Found ${found.matches.length} place(s) on ${pages} page(s)${added < found.matches.length ? ` (${found.matches.length - added} boxed already)` : ""}: save a version to keep the boxes.`
+        : "Not found in the text of the PDF (a scanned page has no text: draw a box over it).");
+    } catch (err) { say(err.message, true); }
+  }
+
   // -- keys and wiring --------------------------------------------------------------------
 
-  const step = (n) => { if (isVideo) seekFrame(Math.max(0, frame() + n)); };
+  const step = (n) => {
+    if (isVideo) seekFrame(Math.max(0, frame() + n));
+    else if (isPdf) showPage(page + n);
+  };
   const togglePlay = () => { if (isVideo) (media.paused ? media.play() : media.pause()); };
   const ARROWS = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
 
@@ -1038,6 +1181,9 @@ function setup(root) {
       " ": isVideo && !e.target.closest("button, input, a") ? togglePlay : null,
       ArrowLeft: () => step(-1),
       ArrowRight: () => step(1),
+      PageUp: isPdf ? () => step(-1) : null,
+      PageDown: isPdf ? () => step(1) : null,
+      f: isPdf ? () => $("find-terms").focus() : null,
       b: startDrawing,
       n: () => jumpTrack(e.shiftKey ? -1 : 1),
       p: () => setPreview(!previewing),
@@ -1065,9 +1211,23 @@ function setup(root) {
     draw();
   }
 
+  /** A new track with the first free id of the form ``<prefix>-<n>``. */
+  function addTrack(prefix, fields) {
+    const taken = new Set(plan.tracks.map((t) => t.id));
+    let n = 1;
+    while (taken.has(`${prefix}-${n}`)) n++;
+    const track = { id: `${prefix}-${n}`, ...fields };
+    plan.tracks.push(track);
+    return track;
+  }
+
   function removeSelected() {
-    const i = plan ? plan.tracks.findIndex((x) => x.id === selected && x.kind === "manual") : -1;
-    if (i < 0) return;
+    const added = (x) => x.kind === "manual" || (isPdf && x.label === "term");
+    const i = plan ? plan.tracks.findIndex((x) => x.id === selected && added(x)) : -1;
+    if (i < 0) {
+      if (isPdf && trackById(selected)) say("A box the search found stays in the plan: untick it (I) to leave the words visible.", true);
+      return;
+    }
     plan.tracks.splice(i, 1);
     selected = null;
     listTracks();
@@ -1088,6 +1248,9 @@ function setup(root) {
   $("prev-track")?.addEventListener("click", () => jumpTrack(-1));
   $("mark-start")?.addEventListener("click", markStart);
   $("mark-end")?.addEventListener("click", markEnd);
+  $("prev-page")?.addEventListener("click", () => step(-1));
+  $("next-page")?.addEventListener("click", () => step(1));
+  $("find-form")?.addEventListener("submit", findWords);
   canvas?.addEventListener("pointerdown", onPointerDown);
   canvas?.addEventListener("pointermove", onPointerMove);
   canvas?.addEventListener("pointerup", onPointerUp);
@@ -1106,6 +1269,10 @@ function setup(root) {
     }
   }
   addEventListener("resize", () => { draw(); drawWave(); });
+  if (isPdf) {
+    media.addEventListener("load", () => { media.dataset.loaded = String(page); });
+    showPage(0);
+  }
   load();
   loadWave();
   pollJobs();
