@@ -66,7 +66,7 @@ def test_a_worker_killed_midway_leaves_a_job_that_completes_after_restart(tmp_pa
     data = tmp_path / "data"
     # Long enough that the transcode is still running when the test, polling through the
     # command line (a new process each time), catches it.
-    (tmp_path / "long.mp4").write_bytes(video_bytes(seconds=150, width=640, height=480))
+    (tmp_path / "long.mp4").write_bytes(video_bytes(seconds=90, width=640, height=480))
     cli(data, "ingest", str(tmp_path / "long.mp4"))
     env = {**os.environ, "OPENDEMS_JOB_LEASE_SECONDS": "3"}
     worker = subprocess.Popen([*OPENDEMS, "--data-dir", str(data), "worker"], env=env)

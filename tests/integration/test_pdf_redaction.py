@@ -19,8 +19,8 @@ import pypdfium2.raw as pdfium_c
 import pytest
 from PIL import Image
 
-from opendems.adapters.media import pdf_redact
-from opendems.adapters.media.pdf_redact import Box, pdf_pages, redact_pdf
+from opendems.adapters.media.pdf import Box, find_text, page_image, pdf_pages, redact_pdf
+from opendems.adapters.media.pdf import document as pdf_document
 from opendems.domain.jobs import PermanentFailure
 
 SECRET = "SECRETWORD"
@@ -589,7 +589,7 @@ def test_the_checks_after_writing_catch_what_the_redaction_missed(
     check switched off too, the final check of the saved file refuses to write anything."""
     src = letter_pdf(tmp_path / "src.pdf", [[(LINE, 72, 700), ("Second line untouched", 72, 680)]])
     box = display_box(src, 0, SECRET)
-    monkeypatch.setattr(pdf_redact, "_redact_objects", lambda *args: [])
+    monkeypatch.setattr(pdf_document, "_redact_objects", lambda *args: [])
 
     params = redact_pdf(src, tmp_path / "out.pdf", {0: [box]})
 
@@ -597,7 +597,7 @@ def test_the_checks_after_writing_catch_what_the_redaction_missed(
     assert_gone(tmp_path / "out.pdf", SECRET)
     assert page_texts(tmp_path / "out.pdf")[0] == "Second line untouched"
 
-    monkeypatch.setattr(pdf_redact, "_enforce", lambda *args: None)
+    monkeypatch.setattr(pdf_document, "_enforce", lambda *args: None)
     with pytest.raises(PermanentFailure, match="survived the redaction"):
         redact_pdf(src, tmp_path / "again.pdf", {0: [box]})
     assert not (tmp_path / "again.pdf").exists() and not (tmp_path / ".again.pdf.part").exists()
@@ -655,7 +655,7 @@ def test_found_text_boxes_take_out_exactly_the_words_found(tmp_path: Path, rotat
         ("lives", re.compile(r"SSN: (?P<pii>\d+)")),  # only the group is boxed; overlaps the SSN: left out
     ]
 
-    found = pdf_redact.find_text(src, patterns)
+    found = find_text(src, patterns)
 
     assert found.pages == pdf_pages(src) and found.text_pages == 1
     by_label: dict[str, list[tuple[int, int, Box]]] = {}
@@ -682,7 +682,7 @@ def test_found_text_boxes_take_out_exactly_the_words_found(tmp_path: Path, rotat
 
 def test_a_page_is_drawn_as_it_is_displayed(tmp_path: Path) -> None:
     src = letter_pdf(tmp_path / "src.pdf", [[(LINE, 72, 700)], [(LINE, 72, 700)]], rotation=90)
-    drawn = pdf_redact.page_image(src, 1, 792)
+    drawn = page_image(src, 1, 792)
     assert drawn is not None
     png, meta = drawn
     assert meta == {
@@ -698,8 +698,8 @@ def test_a_page_is_drawn_as_it_is_displayed(tmp_path: Path) -> None:
         pixels = np.asarray(picture.convert("L"))
     x1, y1, x2, y2 = display_box(src, 1, SECRET)
     assert pixels[int(y1) : int(y2), int(x1) : int(x2)].min() < 100  # the word is where the box says
-    assert pdf_redact.page_image(src, 2, 792) is None
-    assert pdf_redact.page_image(src, 0, 100_000) is not None  # capped, not refused
+    assert page_image(src, 2, 792) is None
+    assert page_image(src, 0, 100_000) is not None  # capped, not refused
 
 
 # -- an RC4 (revision 2) encrypted PDF, written by hand --------------------------------------------

@@ -361,7 +361,7 @@ class MediaTools:
     tool_pdf = TOOL_PDFIUM
 
     def pdf_pages(self, src: BinaryIO) -> list[tuple[bytes, dict[str, Any]]]:
-        from opendems.adapters.media.pdf_redact import PDFIUM_LOCK
+        from opendems.adapters.media.pdf import PDFIUM_LOCK
 
         with PDFIUM_LOCK:  # PDFium is not thread-safe: the editor's page images may be drawing
             return pdf_pages(src)
@@ -395,27 +395,27 @@ class MediaTools:
 
         return redact.render_image(src, plan)
 
-    # PDF redaction: its own module too (it takes PDFium's lock around every call).
+    # PDF redaction: its own package too (it takes PDFium's lock around every call).
     def find_pdf_text(self, src: BinaryIO, patterns: Sequence[tuple[str, re.Pattern[str]]]) -> TextScan:
-        from opendems.adapters.media import pdf_redact
+        from opendems.adapters.media import pdf
         from opendems.domain.redaction import TextMatch, TextScan
 
-        found = pdf_redact.find_text(src, patterns)
+        found = pdf.find_text(src, patterns)
         return TextScan(
             pages=tuple(found.pages),
             text_pages=found.text_pages,
             matches=tuple(TextMatch(*match) for match in found.matches),
-            tool=pdf_redact.TOOL_PDFIUM,
+            tool=pdf.TOOL_PDFIUM,
         )
 
     def redact_pdf(
         self, src: BinaryIO, dst: Path, regions: dict[int, list[Box]], report: Callable[[float], None]
     ) -> dict[str, Any]:
-        from opendems.adapters.media import pdf_redact
+        from opendems.adapters.media import pdf
 
-        return pdf_redact.redact_pdf(src, dst, regions, report=report)
+        return pdf.redact_pdf(src, dst, regions, report=report)
 
     def pdf_page_image(self, src: BinaryIO, page: int, width: int) -> tuple[bytes, dict[str, Any]] | None:
-        from opendems.adapters.media import pdf_redact
+        from opendems.adapters.media import pdf
 
-        return pdf_redact.page_image(src, page, width)
+        return pdf.page_image(src, page, width)
