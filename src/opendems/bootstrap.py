@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
 
@@ -22,7 +23,6 @@ from opendems.adapters.db.migrate import upgrade
 from opendems.adapters.db.uow import SqlUnitOfWork
 from opendems.adapters.media.probe import MediaProbe
 from opendems.adapters.media.transcode import MediaTools
-from opendems.adapters.oidc.client import OidcClient
 from opendems.config import Settings
 from opendems.domain.custody import Where
 from opendems.domain.evidence import MetadataLimits
@@ -40,6 +40,9 @@ from opendems.services.jobs import Processor, StepContext
 from opendems.services.media import STEPS
 from opendems.services.redaction import STEPS as REDACTION_STEPS
 from opendems.services.uploads import expire_uploads
+
+if TYPE_CHECKING:  # imported where an identity provider is configured (authlib takes a while)
+    from opendems.adapters.oidc.client import OidcClient
 
 
 @dataclass
@@ -122,6 +125,8 @@ class Container:
         s = self.settings
         if not (s.oidc_issuer and s.oidc_client_id and s.oidc_client_secret):
             return None
+        from opendems.adapters.oidc.client import OidcClient
+
         return OidcClient(
             s.oidc_issuer,
             s.oidc_client_id,

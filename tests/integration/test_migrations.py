@@ -53,3 +53,20 @@ def test_upgrade_from_the_evidence_vault_release_keeps_rows(tmp_path: Path) -> N
         case = conn.execute(text("SELECT number, restriction FROM cases")).one()
     assert tuple(user) == ("olga", "local", 0)
     assert tuple(case) == ("C-1", "normal")
+
+
+def test_a_database_at_the_newest_revision_is_told_without_alembic(tmp_path: Path) -> None:
+    from alembic.script import ScriptDirectory
+
+    from opendems.adapters.db.migrate import at_head, head_revision
+
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    assert head_revision() == ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+    engine = create_engine(url)
+    assert not at_head(engine)  # new: no version table
+    command.upgrade(alembic_config(url), "0008")
+    assert not at_head(engine)  # a release behind
+    upgrade(engine)
+    assert at_head(engine)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == head_revision()
