@@ -57,17 +57,18 @@ def test_first_sign_in_in_a_real_browser(browser: Browser, server: Server, tmp_p
     page.fill("#username", "admin")
     page.fill("#password", first_admin_password(server))
     page.click("button[type=submit]")
-    assert page.url.endswith("/sign-in/mfa/enrol")
-    assert page.locator("#qr svg").count() == 1
+    # Each step waits for the next page to be there (the URL changes before it is drawn).
+    expect(page).to_have_url(re.compile(r"/sign-in/mfa/enrol$"))
+    expect(page.locator("#qr svg")).to_have_count(1)
     page.screenshot(path=str(tmp_path / "enrol.png"))
     secret = page.inner_text("#secret")
     page.fill("#code", pyotp.TOTP(secret).now())
     page.click("button[type=submit]")
-    codes = page.locator("#codes li").all_inner_texts()
-    assert len(codes) == 10
+    expect(page.locator("#codes li")).to_have_count(10)
+    assert all(c.strip() for c in page.locator("#codes li").all_inner_texts())  # ten codes, each shown
 
     page.click("text=Continue")
-    assert page.url.endswith("/account")
+    expect(page).to_have_url(re.compile(r"/account$"))
     page.fill("#current", first_admin_password(server))
     page.fill("#new", "sunshine")
     expect(page.locator("#strength")).to_contain_text("common password")

@@ -263,7 +263,8 @@ def test_redact_a_pdf_page_by_page_with_the_words_found(
 
     page.goto(f"{app_server.url}/evidence/{item}")
     page.click("#redact-link")  # a PDF's page offers the editor as a video's does
-    wait_for(page, "document.getElementById('redact-media').dataset.loaded === '0'")  # page 1, drawn
+    page.wait_for_url(f"**/evidence/{item}/redact")
+    wait_for(page, "document.getElementById('redact-media')?.dataset.loaded === '0'")  # page 1, drawn
     page.click("#detect")
     expect(page.locator("#plan-version")).to_contain_text("version 1", timeout=30_000)
     expect(page.locator("#frame-label")).to_have_text("page 1 of 2")
