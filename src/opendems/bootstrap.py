@@ -26,7 +26,7 @@ from opendems.adapters.media.transcode import MediaTools
 from opendems.config import Settings
 from opendems.domain.custody import Where
 from opendems.domain.evidence import MetadataLimits
-from opendems.ports import BlobStore
+from opendems.ports import BlobStore, ReportRenderer
 from opendems.services.accounts import (
     ensure_cli_account,
     ensure_first_admin,
@@ -35,11 +35,14 @@ from opendems.services.accounts import (
     sweep_accounts,
 )
 from opendems.services.context import Actor, AuthPolicy, Limits, SystemClock
+from opendems.services.exports import STEPS as EXPORT_STEPS
 from opendems.services.ingest import recover_storage
 from opendems.services.jobs import Processor, StepContext
 from opendems.services.media import STEPS
 from opendems.services.redaction import STEPS as REDACTION_STEPS
+from opendems.services.share_copies import STEPS as COPY_STEPS
 from opendems.services.uploads import expire_uploads
+from opendems.services.verify import check_chain
 
 if TYPE_CHECKING:  # imported where an identity provider is configured (authlib takes a while)
     from opendems.adapters.oidc.client import OidcClient
@@ -149,14 +152,23 @@ class Container:
                 prober=MediaProbe(),
                 tools=MediaTools(),
                 work_dir=self.settings.work_dir,
+                reports=self.reports,
+                check_chain=lambda uow: check_chain(uow, self.anchor, self.signer),
+                agency=self.settings.agency_name,
             )
 
         return Processor(
-            steps={**STEPS, **REDACTION_STEPS},
+            steps={**STEPS, **REDACTION_STEPS, **EXPORT_STEPS, **COPY_STEPS},
             make_context=context,
             clock=self.clock,
             lease=timedelta(seconds=self.settings.job_lease_seconds),
         )
+
+    @cached_property
+    def reports(self) -> ReportRenderer:
+        from opendems.adapters.reports.renderer import PdfReports
+
+        return PdfReports()
 
     def uow(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.engine, signer=self.signer, anchor=self.anchor, publish=self.job_publisher)

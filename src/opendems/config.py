@@ -65,6 +65,7 @@ class Settings(BaseSettings):
     require_mfa: bool = True
     mfa_issuer: str = "OpenDEMS"
     cookie_secure: bool = True  # browsers accept Secure cookies from http://localhost too
+    agency_name: str = "OpenDEMS agency"  # printed on custody reports, receipts and exports
     system_use_banner: str = (
         "You are accessing a criminal justice information system. Use is restricted to "
         "authorised users for authorised purposes, and is monitored and recorded. "

@@ -160,10 +160,30 @@ class MediaTools(Protocol):
         coordinates ``find_pdf_text`` gives) taken out of the file; returns the parameters."""
         ...
 
+    def watermark_video(
+        self, src: BinaryIO, dst: Path, lines: list[str], report: Callable[[float], None]
+    ) -> dict[str, Any]:
+        """Write an MP4 of the video with ``lines`` burned into every frame."""
+        ...
+
+    def watermark_image(self, src: BinaryIO, lines: list[str]) -> tuple[bytes, str, dict[str, Any]]:
+        """The photo with ``lines`` burned in: (bytes, MIME type, parameters)."""
+        ...
+
     def pdf_page_image(self, src: BinaryIO, page: int, width: int) -> tuple[bytes, dict[str, Any]] | None:
         """Page ``page`` (from 0) of a PDF as displayed, as a PNG about ``width`` pixels wide (the
         adapter caps it); None when there is no such page."""
         ...
+
+
+class ReportRenderer(Protocol):
+    """Renders court documents (chain-of-custody reports, share receipts) as PDF; the same
+    input gives the same bytes."""
+
+    tool: str
+
+    def custody_report_pdf(self, report: CustodyReport) -> bytes: ...
+    def share_receipt_pdf(self, receipt: ShareReceipt) -> bytes: ...
 
 
 class Secrets(Protocol):
@@ -210,6 +230,7 @@ if TYPE_CHECKING:
     from opendems.domain.access import Visibility
     from opendems.domain.jobs import Job, JobState
     from opendems.domain.redaction import RedactionPlan, TextScan
+    from opendems.domain.reports import CustodyReport, ShareReceipt
     from opendems.domain.search import SearchQuery, SearchResult
     from opendems.domain.tracking import Box
 
@@ -220,8 +241,10 @@ if TYPE_CHECKING:  # repository types, for annotations only: services never impo
     from opendems.adapters.db.categories_repo import CategoryRepository
     from opendems.adapters.db.custody_repo import CustodyRepository
     from opendems.adapters.db.evidence_repo import EvidenceRepository
+    from opendems.adapters.db.exports_repo import ExportRepository
     from opendems.adapters.db.redaction_repo import RedactionRepository
     from opendems.adapters.db.sessions_repo import SessionRepository
+    from opendems.adapters.db.shares_repo import ShareRepository
     from opendems.adapters.db.uploads_repo import UploadRepository
 
 
@@ -235,6 +258,8 @@ class UnitOfWork(Protocol):
     custody: CustodyRepository
     categories: CategoryRepository
     redaction: RedactionRepository
+    shares: ShareRepository
+    exports: ExportRepository
 
     @property
     def jobs(self) -> JobQueue: ...  # a port of its own: the queue may live elsewhere

@@ -172,7 +172,10 @@ class Principal:
     role: str
     permissions: frozenset[Permission]
     unit: str | None = None
-    via: str = "token"  # token | cli | session
+    via: str = "token"  # token | cli | session | share
+    # Through a share, the principal reaches exactly these objects ("evidence:EV-2026-000001",
+    # "export:EX-2026-000001") and nothing else, whatever its account could see otherwise.
+    shared: frozenset[str] = frozenset()
 
     @property
     def privileged(self) -> bool:
@@ -195,6 +198,7 @@ class ObjectAttrs:
     unit: str | None = None
     restriction: Restriction = Restriction.NORMAL
     members: frozenset[int] = frozenset()
+    key: str | None = None  # "evidence:EV-2026-000001": what a share names
 
 
 @dataclass(frozen=True)
@@ -209,6 +213,8 @@ class Decision:
 
 def sees(principal: Principal, obj: ObjectAttrs) -> bool:
     """Is ``obj`` inside the principal's scope?"""
+    if principal.via == "share":
+        return obj.key is not None and obj.key in principal.shared
     perms = principal.permissions
     named = principal.id in obj.members
     if obj.restriction is Restriction.SEALED:
@@ -244,6 +250,8 @@ class Visibility:
 
 
 def visibility(principal: Principal) -> Visibility:
+    if principal.via == "share":  # a share is reached object by object, never listed
+        return Visibility(user_id=-1, username="")
     perms = principal.permissions
     return Visibility(
         user_id=principal.id,

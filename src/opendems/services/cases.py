@@ -58,6 +58,11 @@ def _case(
     return case
 
 
+def load_case(actor: Actor, number: str, *, uow: UnitOfWork, clock: Clock) -> Case:
+    """A case the actor may see (for sharing or exporting its evidence)."""
+    return _case(actor, number, Permission.CASE_VIEW, "case:view", uow=uow, clock=clock)
+
+
 def link_to_case(
     actor: Actor, case_number: str, item: EvidenceItem, *, uow: UnitOfWork, clock: Clock
 ) -> bool:

@@ -78,13 +78,14 @@ def authorize(
     object_id: str,
     item: EvidenceItem | None = None,
     case: Case | None = None,
+    attrs: ObjectAttrs | None = None,
 ) -> None:
     """Ask the policy; on denial record the attempt (committed) and raise.
 
     An item outside the actor's scope is answered as "not found", so a denial does not
     reveal that it exists.
     """
-    decision = decide(actor.principal, permission, attrs_of(uow, item, case))
+    decision = decide(actor.principal, permission, attrs or attrs_of(uow, item, case))
     if decision.allowed:
         return
     record(

@@ -19,7 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from opendems.domain.jobs import Job, JobCancelled, JobState, PermanentFailure, backoff
-from opendems.ports import BlobStore, Clock, MediaProber, MediaTools, UnitOfWork
+from opendems.ports import BlobStore, Clock, MediaProber, MediaTools, ReportRenderer, UnitOfWork
 from opendems.services.context import Actor
 
 log = logging.getLogger("opendems.jobs")
@@ -39,6 +39,10 @@ class StepContext:
     tools: MediaTools
     work_dir: Path  # scratch space for files a library must write by name (then encrypted)
     report: Callable[[float], None] = field(default=lambda fraction: None)
+    reports: ReportRenderer | None = None  # court documents (export packages)
+    # Verifies the whole custody chain: (problems, events checked); for export reports.
+    check_chain: Callable[[UnitOfWork], tuple[list[str], int]] | None = None
+    agency: str = "OpenDEMS agency"
 
 
 Step = Callable[[StepContext, Job], None]

@@ -30,9 +30,11 @@ from opendems.web.api import (
     members,
     redaction,
     search,
+    shares,
     system,
     uploads,
 )
+from opendems.web.public import portal
 from opendems.web.ui import admin, assets, home, items, library, pages
 from opendems.web.ui import cases as case_pages
 from opendems.web.ui import search as search_pages
@@ -128,10 +130,22 @@ def create_app(c: Container) -> FastAPI:
     )
     app.state.container = c
     problems.install(app)
-    for module in (system, evidence, uploads, cases, members, accounts, audit, categories, search, redaction):
+    for module in (
+        system,
+        evidence,
+        uploads,
+        cases,
+        members,
+        accounts,
+        audit,
+        categories,
+        search,
+        redaction,
+        shares,
+    ):
         app.include_router(module.router)
     app.include_router(evidence.jobs_router)
-    for ui in (home, pages, library, items, case_pages, admin, search_pages, assets):
+    for ui in (home, pages, library, items, case_pages, admin, search_pages, portal, assets):
         app.include_router(ui.router)
     app.mount("/static/swagger", StaticFiles(directory=str(_swagger_assets())), name="swagger")
     app.mount("/static/app", assets.own_static(), name="app-static")

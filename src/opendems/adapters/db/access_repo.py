@@ -168,6 +168,7 @@ class AccessRepository:
             unit=case.unit,
             restriction=case.restriction,
             members=self._ids("case", [case.number]),
+            key=f"case:{case.number}",
         )
 
     def evidence_attrs(self, item: EvidenceItem) -> ObjectAttrs:
@@ -186,4 +187,10 @@ class AccessRepository:
         members = self._ids("evidence", [item.id])
         if item.restriction is not strictest or strictest is Restriction.NORMAL:
             members |= self._ids("case", [n for n, level in levels.items() if level is strictest])
-        return ObjectAttrs(owners=frozenset(owners), unit=item.unit, restriction=strictest, members=members)
+        return ObjectAttrs(
+            owners=frozenset(owners),
+            unit=item.unit,
+            restriction=strictest,
+            members=members,
+            key=f"evidence:{item.id}",
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Select, Text, and_, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from opendems.adapters.db.access_repo import evidence_visible
@@ -16,7 +16,9 @@ from opendems.adapters.db.tables import (
     derivatives,
     evidence,
     evidence_tags,
+    exports,
     originals,
+    share_copies,
 )
 from opendems.domain.access import Visibility
 from opendems.domain.evidence import (
@@ -187,12 +189,14 @@ class EvidenceRepository:
         return self.get(row.evidence_id) if row else None
 
     def has_blob(self, blob_key: str) -> bool:
-        """Does any original or derivative use these bytes?"""
-        for table in (originals, derivatives):
+        """Does any original, derivative, share's watermarked copy or export package use
+        these bytes?"""
+        for table in (originals, derivatives, share_copies):
             query = select(table.c.evidence_id).where(table.c.blob_key == blob_key).limit(1)
             if self._conn.execute(query).first() is not None:
                 return True
-        return False
+        query = select(exports.c.id).where(exports.c.files.cast(Text).contains(blob_key)).limit(1)
+        return self._conn.execute(query).first() is not None
 
     def add_derivative(self, evidence_id: str, d: Derivative) -> int:
         result = self._conn.execute(

@@ -373,3 +373,98 @@ search_rows = Table(
     Column("start_s", Float, nullable=True),
     Index("ix_search_rows_item_source", "evidence_id", "source"),
 )
+
+# Shares (domain/sharing.py). A link's token and access code are stored only as digests.
+shares = Table(
+    "shares",
+    metadata,
+    Column("id", String(16), primary_key=True),  # "SH-7KQ2-9XTR"
+    Column("token_hash", String(64), nullable=True, unique=True),  # SHA-256 of the link's token
+    Column("code_hash", Text, nullable=True),  # argon2id of the access code
+    Column("created_by", Integer, ForeignKey("users.id"), nullable=False, index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("recipient_kind", String(8), nullable=False),  # user | link
+    Column("recipient_user_id", Integer, ForeignKey("users.id"), nullable=True, index=True),
+    Column("recipient_name", String(200), nullable=False),
+    Column("recipient_email", String(320), nullable=True),
+    Column("case_number", String(64), nullable=True),
+    Column("note", Text, nullable=False, default=""),
+    Column("access", String(16), nullable=False),  # view | download
+    Column("content", String(16), nullable=False),  # original | proxy | redacted
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("max_downloads", Integer, nullable=True),
+    Column("watermark", Boolean, nullable=False),
+    Column("reshare", Boolean, nullable=False),
+    Column("downloads", Integer, nullable=False, default=0),
+    Column("code_failures", Integer, nullable=False, default=0),
+    Column("locked_at", UTCDateTime, nullable=True),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    Column("revoked_by", Integer, ForeignKey("users.id"), nullable=True),
+    Column("revoke_reason", Text, nullable=True),
+    Column("parent_id", String(16), nullable=True, index=True),
+)
+
+share_objects = Table(
+    "share_objects",
+    metadata,
+    Column("share_id", String(16), ForeignKey("shares.id"), primary_key=True),
+    Column("object_type", String(16), primary_key=True),  # evidence | export
+    Column("object_id", String(32), primary_key=True),
+    Column("position", Integer, nullable=False),
+    Index("ix_share_objects_object", "object_type", "object_id"),
+)
+
+# The watermarked copy of a shared video or photo, made for that share only.
+share_copies = Table(
+    "share_copies",
+    metadata,
+    Column("share_id", String(16), ForeignKey("shares.id"), primary_key=True),
+    Column("evidence_id", String(32), ForeignKey("evidence.id"), primary_key=True),
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("mime_type", String(200), nullable=False),
+    Column("blob_key", String(100), nullable=False),
+    Column("source_sha256", String(64), nullable=False),
+    Column("tool", String(100), nullable=False),
+    Column("parameters", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# A link recipient's visit after the access code (cookie token stored as its SHA-256).
+share_visits = Table(
+    "share_visits",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("share_id", String(16), ForeignKey("shares.id"), nullable=False, index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("client_address", String(64), nullable=True),
+)
+
+# Court export packages (BagIt). The payload is the evidence's own blobs; the tag files are
+# blobs of their own; ``files`` lists every path of the bag with its blob and SHA-256.
+exports = Table(
+    "exports",
+    metadata,
+    Column("id", String(32), primary_key=True),  # "EX-2026-000001"
+    Column("title", String(200), nullable=False),
+    Column("case_number", String(64), nullable=True),
+    Column("content", String(16), nullable=False),  # original | redacted
+    Column("evidence_ids", JSON, nullable=False),
+    Column("created_by", Integer, ForeignKey("users.id"), nullable=False, index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("state", String(16), nullable=False),  # building | ready | failed
+    Column("files", JSON, nullable=True),
+    Column("size", BigInteger, nullable=True),  # of the package as a ZIP
+    Column("error", Text, nullable=True),
+    Column("finished_at", UTCDateTime, nullable=True),
+)
+
+# CRC-32 of stored files by SHA-256, learnt while streaming ZIPs: a resumed ZIP download
+# skips the files before its range without reading them again.
+zip_crcs = Table(
+    "zip_crcs",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("crc32", BigInteger, nullable=False),
+)

@@ -15,10 +15,12 @@ from opendems.adapters.db.cases_repo import CaseRepository
 from opendems.adapters.db.categories_repo import CategoryRepository
 from opendems.adapters.db.custody_repo import CustodyRepository
 from opendems.adapters.db.evidence_repo import EvidenceRepository
+from opendems.adapters.db.exports_repo import ExportRepository
 from opendems.adapters.db.jobs_repo import JobRepository, take_enqueued
 from opendems.adapters.db.redaction_repo import RedactionRepository
 from opendems.adapters.db.search_repo import NoSearchIndex, SqliteSearchIndex, take_dirty
 from opendems.adapters.db.sessions_repo import SessionRepository
+from opendems.adapters.db.shares_repo import ShareRepository
 from opendems.adapters.db.uploads_repo import UploadRepository
 from opendems.ports import CustodyAnchor, SearchIndex
 
@@ -64,6 +66,8 @@ class SqlUnitOfWork:
         self.uploads = UploadRepository(self._conn)
         self.categories = CategoryRepository(self._conn)
         self.redaction = RedactionRepository(self._conn)
+        self.shares = ShareRepository(self._conn)
+        self.exports = ExportRepository(self._conn)
         self.custody = CustodyRepository(self._conn, signer=self._signer, on_commit=self._note_head)
         take_dirty(self._conn)  # marks left on a pooled connection by work that never committed
         take_enqueued(self._conn)

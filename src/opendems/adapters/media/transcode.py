@@ -415,6 +415,19 @@ class MediaTools:
 
         return pdf.redact_pdf(src, dst, regions, report=report)
 
+    def watermark_video(
+        self, src: BinaryIO, dst: Path, lines: list[str], report: Callable[[float], None]
+    ) -> dict[str, Any]:
+        from opendems.adapters.media.watermark import watermark_video
+
+        return watermark_video(src, dst, lines, report)
+
+    def watermark_image(self, src: BinaryIO, lines: list[str]) -> tuple[bytes, str, dict[str, Any]]:
+        from opendems.adapters.media.watermark import watermark_image
+
+        data, params = watermark_image(src, lines)
+        return data, "image/png" if params.get("format") == "png" else "image/jpeg", params
+
     def pdf_page_image(self, src: BinaryIO, page: int, width: int) -> tuple[bytes, dict[str, Any]] | None:
         from opendems.adapters.media import pdf
 

@@ -1,0 +1,1 @@
+"""Pages for people outside the agency: the share portal (prosecutors, defence counsel)."""
