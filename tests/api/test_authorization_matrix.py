@@ -353,6 +353,84 @@ SPECS: dict[tuple[str, str], list[Spec]] = {
             also_ok="has no redaction job",
         )
     ],
+    # Sharing and court exports. A share or export that does not exist: allowed means 404.
+    ("POST", "/api/v1/shares"): [
+        Spec(
+            (P.SHARE_CREATE, P.EVIDENCE_VIEW),
+            "evidence",
+            lambda k: {
+                "method": "POST",
+                "url": "/api/v1/shares",
+                "json": {
+                    "recipient_kind": "link",
+                    "recipient_email": "d@law.example",
+                    "evidence_ids": [k.item],
+                },
+            },
+        )
+    ],
+    ("GET", "/api/v1/shares"): [Spec((), "none", lambda k: {"method": "GET", "url": "/api/v1/shares"})],
+    ("GET", "/api/v1/shares/{share_id}"): [
+        Spec(
+            (), "none", lambda k: {"method": "GET", "url": "/api/v1/shares/SH-0000-0000"}, also_ok="not found"
+        )
+    ],
+    ("GET", "/api/v1/shares/{share_id}/receipt.pdf"): [
+        Spec(
+            (),
+            "none",
+            lambda k: {"method": "GET", "url": "/api/v1/shares/SH-0000-0000/receipt.pdf"},
+            also_ok="not found",
+        )
+    ],
+    ("POST", "/api/v1/shares/{share_id}/revoke"): [
+        Spec(
+            (),
+            "none",
+            lambda k: {
+                "method": "POST",
+                "url": "/api/v1/shares/SH-0000-0000/revoke",
+                "json": {"reason": "x"},
+            },
+            also_ok="not found",
+        )
+    ],
+    ("POST", "/api/v1/shares/{share_id}/code"): [
+        Spec(
+            (),
+            "none",
+            lambda k: {"method": "POST", "url": "/api/v1/shares/SH-0000-0000/code"},
+            also_ok="not found",
+        )
+    ],
+    ("POST", "/api/v1/exports"): [
+        Spec(
+            (P.EVIDENCE_DOWNLOAD,),
+            "evidence",
+            lambda k: {
+                "method": "POST",
+                "url": "/api/v1/exports",
+                "json": {"title": "t", "evidence_ids": [k.item]},
+            },
+        )
+    ],
+    ("GET", "/api/v1/exports"): [Spec((), "none", lambda k: {"method": "GET", "url": "/api/v1/exports"})],
+    ("GET", "/api/v1/exports/{export_id}"): [
+        Spec(
+            (),
+            "none",
+            lambda k: {"method": "GET", "url": "/api/v1/exports/EX-2026-999999"},
+            also_ok="not found",
+        )
+    ],
+    ("GET", "/api/v1/exports/{export_id}/package.zip"): [
+        Spec(
+            (),
+            "none",
+            lambda k: {"method": "GET", "url": "/api/v1/exports/EX-2026-999999/package.zip"},
+            also_ok="not found",
+        )
+    ],
     # A PDF's words and pages: the world's photos are not PDFs, so an allowed call ends in 422.
     ("POST", E + "/{evidence_id}/redaction/find-text"): [
         Spec(
@@ -688,6 +766,18 @@ PAGES: dict[tuple[str, str], str] = {
     ("POST", "/sign-out"): "session",
     ("POST", "/sign-out/everywhere"): "session",
     ("GET", "/static/app.css"): "public",
+    # The share portal: a link recipient's own access code, or the signed-in named account.
+    ("GET", "/s/{token}"): "public",
+    ("POST", "/s/{token}"): "public",
+    ("GET", "/s/{token}/files/{evidence_id}"): "public",
+    ("GET", "/s/{token}/files/{evidence_id}/download"): "public",
+    ("GET", "/s/{token}/all.zip"): "public",
+    ("GET", "/s/{token}/receipt.pdf"): "public",
+    ("GET", "/shares/{share_id}/open"): "session",
+    ("GET", "/shares/{share_id}/open/files/{evidence_id}"): "session",
+    ("GET", "/shares/{share_id}/open/files/{evidence_id}/download"): "session",
+    ("GET", "/shares/{share_id}/open/all.zip"): "session",
+    ("GET", "/shares/{share_id}/open/receipt.pdf"): "session",
     ("GET", "/static/vendor/{name}"): "public",
     **pages_library.PAGES,
     **pages_items.PAGES,

@@ -66,8 +66,16 @@ def test_a_link_share_with_a_code_watermark_limit_zip_and_revocation(
     c = container
     video_id, image_id, clip = case_with_media(client, c, auth)
     made = share(
-        client, auth, recipient_kind="link", recipient_name="Dana Defence", recipient_email="dana@law.example",
-        case_number="2026-0042", access="download", max_downloads=3, watermark=True, note="Discovery, part 1",
+        client,
+        auth,
+        recipient_kind="link",
+        recipient_name="Dana Defence",
+        recipient_email="dana@law.example",
+        case_number="2026-0042",
+        access="download",
+        max_downloads=3,
+        watermark=True,
+        note="Discovery, part 1",
     )
     s, link, code = made["share"], made["link"], made["access_code"]
     assert s["objects"] == [f"evidence:{video_id}", f"evidence:{image_id}"]
@@ -136,8 +144,15 @@ def test_a_link_share_with_a_code_watermark_limit_zip_and_revocation(
     # The sharer follows who opened what and when, and revokes it.
     detail = client.get(f"/api/v1/shares/{s['id']}", headers=auth).json()
     acts = [e["action"] for e in detail["activity"]]
-    for expected in ("share:create", "share:code_failed", "share:open", "share:view", "evidence:download",
-                     "share:download", "evidence:view"):
+    for expected in (
+        "share:create",
+        "share:code_failed",
+        "share:open",
+        "share:view",
+        "evidence:download",
+        "share:download",
+        "evidence:view",
+    ):
         assert expected in acts, expected
     r = client.post(f"/api/v1/shares/{s['id']}/revoke", headers=auth, json={"reason": "case dismissed"})
     assert r.status_code == 200 and r.json()["state"] == "revoked"
@@ -156,7 +171,9 @@ def test_five_wrong_codes_lock_the_share_until_a_new_code(
     item = ingest(client, auth, jpeg_bytes(), filename="a.jpg")
     c = container
     c.processor.run_until_idle("w")
-    made = share(client, auth, recipient_kind="link", recipient_email="x@y.example", evidence_ids=[item["id"]])
+    made = share(
+        client, auth, recipient_kind="link", recipient_email="x@y.example", evidence_ids=[item["id"]]
+    )
     token = token_of(made["link"])
     for left in (4, 3, 2, 1):
         r = client.post(f"/s/{token}", data={"code": "AAAAA-AAAAA"})
@@ -180,8 +197,14 @@ def test_an_account_share_a_reshare_expiry_and_what_others_may_not_do(
     video_id, image_id, _ = case_with_media(client, c, auth)
     pat = token_for("pat", "prosecutor")
     made = share(
-        client, auth, recipient_kind="user", recipient_username="pat", evidence_ids=[video_id],
-        access="view", reshare=True, content="proxy",
+        client,
+        auth,
+        recipient_kind="user",
+        recipient_username="pat",
+        evidence_ids=[video_id],
+        access="view",
+        reshare=True,
+        content="proxy",
     )
     s = made["share"]
     assert made["link"] is None and made["access_code"] is None
@@ -191,17 +214,42 @@ def test_an_account_share_a_reshare_expiry_and_what_others_may_not_do(
     # Only through the share: the normal API still hides the item from them.
     assert client.get(f"/api/v1/evidence/{video_id}", headers=pat).status_code == 404
     # A reshare cannot widen the terms, nor reach an item the share does not hold.
-    r = client.post("/api/v1/shares", headers=pat, json={
-        "recipient_kind": "link", "recipient_email": "co@da.example", "evidence_ids": [video_id],
-        "access": "download", "content": "proxy", "from_share": s["id"]})
+    r = client.post(
+        "/api/v1/shares",
+        headers=pat,
+        json={
+            "recipient_kind": "link",
+            "recipient_email": "co@da.example",
+            "evidence_ids": [video_id],
+            "access": "download",
+            "content": "proxy",
+            "from_share": s["id"],
+        },
+    )
     assert r.status_code == 422 and "viewing only" in r.json()["detail"]
-    r = client.post("/api/v1/shares", headers=pat, json={
-        "recipient_kind": "link", "recipient_email": "co@da.example", "evidence_ids": [image_id],
-        "content": "proxy", "from_share": s["id"]})
+    r = client.post(
+        "/api/v1/shares",
+        headers=pat,
+        json={
+            "recipient_kind": "link",
+            "recipient_email": "co@da.example",
+            "evidence_ids": [image_id],
+            "content": "proxy",
+            "from_share": s["id"],
+        },
+    )
     assert r.status_code == 404
-    r = client.post("/api/v1/shares", headers=pat, json={
-        "recipient_kind": "link", "recipient_email": "co@da.example", "evidence_ids": [video_id],
-        "content": "proxy", "from_share": s["id"]})
+    r = client.post(
+        "/api/v1/shares",
+        headers=pat,
+        json={
+            "recipient_kind": "link",
+            "recipient_email": "co@da.example",
+            "evidence_ids": [video_id],
+            "content": "proxy",
+            "from_share": s["id"],
+        },
+    )
     assert r.status_code == 201, r.text
     child = r.json()["share"]
     assert child["parent_id"] == s["id"]
@@ -214,8 +262,11 @@ def test_an_account_share_a_reshare_expiry_and_what_others_may_not_do(
     ia = token_for("ira", "internal_affairs")
     sealed = ingest(client, ia, jpeg_bytes(width=70), filename="s.jpg", restriction="sealed")
     other = token_for("otto", "investigator")
-    r = client.post("/api/v1/shares", headers=other, json={
-        "recipient_kind": "user", "recipient_username": "pat", "evidence_ids": [sealed["id"]]})
+    r = client.post(
+        "/api/v1/shares",
+        headers=other,
+        json={"recipient_kind": "user", "recipient_username": "pat", "evidence_ids": [sealed["id"]]},
+    )
     assert r.status_code == 404
     # A share may not outlive a year, nor expire in the past; an unknown account is named.
     for body, words in (
@@ -223,8 +274,11 @@ def test_an_account_share_a_reshare_expiry_and_what_others_may_not_do(
         ({"expires_at": (c.clock.now() - timedelta(days=1)).isoformat()}, "in the future"),
         ({"recipient_username": "nobody"}, "no account"),
     ):
-        r = client.post("/api/v1/shares", headers=auth, json={
-            "recipient_kind": "user", "recipient_username": "pat", "evidence_ids": [image_id], **body})
+        r = client.post(
+            "/api/v1/shares",
+            headers=auth,
+            json={"recipient_kind": "user", "recipient_username": "pat", "evidence_ids": [image_id], **body},
+        )
         assert r.status_code == 422 and words in r.json()["detail"], r.text
 
 
@@ -240,9 +294,16 @@ def _expiry_and_receipt(client: TestClient, c: Container, clock: FakeClock) -> N
     auth = {"Authorization": "Bearer " + create_token(admin(c), "ivy", "t", uow=c.uow(), clock=c.clock).token}
     photo = jpeg_bytes()
     item = ingest(client, auth, photo, filename="a.jpg")
-    made = share(client, auth, recipient_kind="link", recipient_name="Zoë Ångström",
-                 recipient_email="z@law.example", evidence_ids=[item["id"]], access="download",
-                 expires_at=(c.clock.now() + timedelta(days=2)).isoformat())
+    made = share(
+        client,
+        auth,
+        recipient_kind="link",
+        recipient_name="Zoë Ångström",
+        recipient_email="z@law.example",
+        evidence_ids=[item["id"]],
+        access="download",
+        expires_at=(c.clock.now() + timedelta(days=2)).isoformat(),
+    )
     sid = made["share"]["id"]
     r = client.get(f"/api/v1/shares/{sid}/receipt.pdf", headers=auth)
     assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
@@ -252,7 +313,10 @@ def _expiry_and_receipt(client: TestClient, c: Container, clock: FakeClock) -> N
     flat = "".join(text.split())
     assert sid in text and "Zoë Ångström" in text and hashlib.sha256(photo).hexdigest() in flat
     token = token_of(made["link"])
-    assert client.post(f"/s/{token}", data={"code": made["access_code"]}, follow_redirects=False).status_code == 303
+    assert (
+        client.post(f"/s/{token}", data={"code": made["access_code"]}, follow_redirects=False).status_code
+        == 303
+    )
     clock.advance(days=3)
     r = client.get(f"/s/{token}/files/{item['id']}/download")
     assert r.status_code == 410 and "expired" in r.json()["detail"]
