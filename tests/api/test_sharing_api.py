@@ -8,9 +8,8 @@ from __future__ import annotations
 import hashlib
 import io
 import zipfile
-from datetime import timedelta
-
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import av

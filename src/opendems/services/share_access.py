@@ -229,7 +229,12 @@ def contents(visit: Visit, *, uow: UnitOfWork, clock: Clock) -> list[SharedEntry
     with uow:
         entries = _entries(visit, uow)
         record(
-            uow, visit.actor, "share:view", "share", visit.share.id, clock=clock,
+            uow,
+            visit.actor,
+            "share:view",
+            "share",
+            visit.share.id,
+            clock=clock,
             details={"objects": len(entries)},
         )
         uow.commit()
