@@ -10,11 +10,8 @@ never carries bytes that differ from what was acquired.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from opendems import __version__
@@ -207,30 +204,21 @@ def export_status(actor: Actor, export_id: str, *, uow: UnitOfWork, clock: Clock
 def _verify_payload(
     blobs: BlobStore, files: list[tuple[str, str, int]], report: Callable[[float], None]
 ) -> None:
-    """Re-read every payload blob and compare its SHA-256 with the recorded one; two
-    files at a time (hashing and decryption run outside the interpreter lock)."""
+    """Re-read every payload blob and compare its SHA-256 with the recorded one."""
     total = sum(size for _, _, size in files) or 1
     done = 0
-    lock = threading.Lock()
-    failures: list[str] = []
 
-    def check(key: str, expected: str, size: int) -> None:
+    def progress(n: int) -> None:
         nonlocal done
-        digest = hashlib.sha256()
-        for chunk in blobs.read_all(key):
-            digest.update(chunk)
-            with lock:
-                done += len(chunk)
-        if digest.hexdigest() != expected:
-            failures.append(f"stored file {key} hashes to {digest.hexdigest()}, not the recorded {expected}")
+        done += n
+        report(0.9 * done / total)
 
-    with ThreadPoolExecutor(_READ_WORKERS) as pool:
-        pending = {pool.submit(check, *f) for f in sorted(files, key=lambda f: -f[2])}
-        while pending:
-            finished, pending = wait(pending, timeout=1.0)
-            for f in finished:
-                f.result()
-            report(0.9 * done / total)
+    found = blobs.sha256_many(list(dict.fromkeys(k for k, _, _ in files)), progress)
+    failures = [
+        f"stored file {key} hashes to {found[key]}, not the recorded {expected}"
+        for key, expected, _ in files
+        if found[key] != expected
+    ]
     if failures:
         raise PermanentFailure("; ".join(failures))
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, wait
 
 from opendems.domain.errors import NotFound
 
@@ -43,3 +45,39 @@ class DigestCache:
     def forget(self, upload_id: str) -> None:
         with self._lock:
             self._entries.pop(upload_id, None)
+
+
+def threaded_sha256_many(
+    read_all: Callable[[str], Iterable[bytes]],
+    keys: list[str],
+    progress: Callable[[int], None],
+    workers: int = 2,
+) -> dict[str, str]:
+    """SHA-256 of each blob's plaintext, ``workers`` blobs at a time on threads; ``progress``
+    is called with the bytes hashed since its last call (from the calling thread only)."""
+    done = 0
+    lock = threading.Lock()
+
+    def one(key: str) -> str:
+        nonlocal done
+        digest = hashlib.sha256()
+        for chunk in read_all(key):
+            digest.update(chunk)
+            with lock:
+                done += len(chunk)
+        return digest.hexdigest()
+
+    out: dict[str, str] = {}
+    with ThreadPoolExecutor(max(1, workers), thread_name_prefix="opendems-sha256-many") as pool:
+        futures = {pool.submit(one, k): k for k in keys}
+        pending = set(futures)
+        reported = 0
+        while pending:
+            finished, pending = wait(pending, timeout=1.0)
+            for f in finished:
+                out[futures[f]] = f.result()
+            with lock:
+                now = done
+            progress(now - reported)
+            reported = now
+    return out

@@ -95,7 +95,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from opendems.adapters.blobs.common import HEAD_BYTES, DigestCache, key_digest
+from opendems.adapters.blobs.common import HEAD_BYTES, DigestCache, key_digest, threaded_sha256_many
 from opendems.adapters.crypto.envelope import (
     HEADER_SIZE,
     SEGMENT_OVERHEAD,
@@ -1644,6 +1644,9 @@ class S3BlobStore:
     def read_all(self, key: str) -> Generator[bytes, None, None]:
         with self._reader(key, whole=True) as (_, reader):
             yield from reader.iter_all()
+
+    def sha256_many(self, keys: list[str], progress: Callable[[int], None]) -> dict[str, str]:
+        return threaded_sha256_many(self.read_all, keys, progress)
 
     def open_plaintext(self, key: str) -> BinaryIO:
         f = _RangedObject(self, self._blob(key), f"blob {key} is missing from the store")

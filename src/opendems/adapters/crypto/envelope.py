@@ -261,6 +261,13 @@ class EncryptedBlobReader:
         self.size = plaintext_size(file_size, self._seg)
         self._last_index = (self.size - 1) // self._seg
 
+    def fileno(self) -> int:
+        return self._f.fileno()
+
+    def offset_of(self, index: int) -> int:
+        """Where segment ``index`` starts in the stored file."""
+        return HEADER_SIZE + index * (self._seg + SEGMENT_OVERHEAD)
+
     def segment(self, index: int) -> bytes:
         stored = self._seg + SEGMENT_OVERHEAD
         self._f.seek(HEADER_SIZE + index * stored)
