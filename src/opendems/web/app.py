@@ -38,6 +38,7 @@ from opendems.web.public import portal
 from opendems.web.ui import admin, assets, home, items, library, pages
 from opendems.web.ui import cases as case_pages
 from opendems.web.ui import search as search_pages
+from opendems.web.ui import shares as share_pages
 
 log = logging.getLogger("opendems.web")
 
@@ -145,7 +146,7 @@ def create_app(c: Container) -> FastAPI:
     ):
         app.include_router(module.router)
     app.include_router(evidence.jobs_router)
-    for ui in (home, pages, library, items, case_pages, admin, search_pages, portal, assets):
+    for ui in (home, pages, library, items, case_pages, admin, search_pages, share_pages, portal, assets):
         app.include_router(ui.router)
     app.mount("/static/swagger", StaticFiles(directory=str(_swagger_assets())), name="swagger")
     app.mount("/static/app", assets.own_static(), name="app-static")

@@ -58,6 +58,8 @@ def menu(principal: Principal) -> list[MenuItem]:
         items.append(MenuItem("/upload", "Upload", "upload"))
     if P.CASE_VIEW in perms:
         items.append(MenuItem("/cases", "Cases", "cases"))
+    if perms & {P.SHARE_CREATE, P.EVIDENCE_VIEW}:
+        items.append(MenuItem("/shares", "Shares", "shares"))
     if perms & {P.USER_MANAGE, P.ROLE_MANAGE}:
         items.append(MenuItem("/admin/users", "Administration", "admin"))
     elif P.CATEGORY_MANAGE in perms:
