@@ -15,6 +15,7 @@ from rich.table import Table
 from opendems import __version__
 from opendems.cli.accounts import audit_app, role_app, token_app, user_app
 from opendems.cli.categories import category_app
+from opendems.cli.exports import export_app
 from opendems.cli.ingest import ingest_paths, printable, summary_table
 from opendems.cli.jobs import jobs as jobs_command
 from opendems.cli.jobs import retry as retry_job_command
@@ -47,6 +48,7 @@ app.add_typer(token_app, name="token")
 app.add_typer(audit_app, name="audit")
 app.add_typer(category_app, name="category")
 app.add_typer(case_app, name="case")
+app.add_typer(export_app, name="export")
 
 
 def _version(value: bool) -> None:
