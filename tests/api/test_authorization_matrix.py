@@ -773,6 +773,8 @@ PAGES: dict[tuple[str, str], str] = {
     ("GET", "/s/{token}/files/{evidence_id}/download"): "public",
     ("GET", "/s/{token}/all.zip"): "public",
     ("GET", "/s/{token}/receipt.pdf"): "public",
+    ("GET", "/s/{token}/exports/{export_id}.zip"): "public",
+    ("GET", "/shares/{share_id}/open/exports/{export_id}.zip"): "session",
     ("GET", "/shares"): "session",
     ("GET", "/shares/new"): "session",
     ("POST", "/shares/new"): "session",

@@ -320,3 +320,43 @@ def _expiry_and_receipt(client: TestClient, c: Container, clock: FakeClock) -> N
     r = client.get(f"/s/{token}/files/{item['id']}/download")
     assert r.status_code == 410 and "expired" in r.json()["detail"]
     assert actions(c, "share:open", "denied")
+
+
+def test_a_shared_court_export(client: TestClient, container: Container, auth: dict[str, str]) -> None:
+    c = container
+    video_id, _, _ = case_with_media(client, c, auth)
+    export = client.post(
+        "/api/v1/exports", headers=auth, json={"title": "People v. Doe", "case_number": "2026-0042"}
+    )
+    assert export.status_code == 202, export.text
+    c.processor.run_until_idle("w")
+    eid = export.json()["id"]
+    made = share(client, auth, recipient_kind="link", recipient_email="d@law.example", export_ids=[eid],
+                 evidence_ids=[video_id], access="download")  # fmt: skip
+    assert made["share"]["objects"] == [f"evidence:{video_id}", f"export:{eid}"]
+    token = token_of(made["link"])
+    client.post(f"/s/{token}", data={"code": made["access_code"]}, follow_redirects=False)
+    page = client.get(f"/s/{token}")
+    assert f"/s/{token}/exports/{eid}.zip" in page.text
+    r = client.get(f"/s/{token}/exports/{eid}.zip")
+    assert r.status_code == 200
+    bag = zipfile.ZipFile(io.BytesIO(r.content))
+    assert f"{eid}/manifest-sha256.txt" in bag.namelist() and bag.testzip() is None
+    # The same package, downloaded by its maker, is the same bytes.
+    assert client.get(f"/api/v1/exports/{eid}/package.zip", headers=auth).content == r.content
+    # The whole share nests the package as a ZIP of its own.
+    whole = zipfile.ZipFile(io.BytesIO(client.get(f"/s/{token}/all.zip").content))
+    assert whole.read(f"{made['share']['id']}/{eid}.zip") == r.content
+
+
+def test_access_codes_are_rate_limited_per_address(tmp_path: Path) -> None:
+    c = make_container(tmp_path, sign_in_rate_per_address=3)
+    with TestClient(create_app(c), base_url="https://testserver") as client:
+        for n in range(3):
+            assert client.post(f"/s/{'B' * 42}{n}", data={"code": "x"}).status_code == 404
+        r = client.post(f"/s/{'B' * 43}", data={"code": "x"})
+        assert r.status_code == 429 and "too many attempts" in r.text
+        assert (
+            actions(c, "share:open", "denied")[-1].details_dict["why"]
+            == "too many attempts from this address"
+        )

@@ -18,7 +18,15 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from opendems.domain.access import Permission, Principal
 from opendems.domain.custody import Where
-from opendems.domain.errors import Conflict, DomainError, Forbidden, Gone, NotFound, Unauthenticated
+from opendems.domain.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    Gone,
+    NotFound,
+    TooManyRequests,
+    Unauthenticated,
+)
 from opendems.domain.evidence import EvidenceItem, parse_evidence_id
 from opendems.domain.exports import Export, ExportState
 from opendems.domain.sharing import (
@@ -37,7 +45,7 @@ from opendems.domain.sharing import (
 )
 from opendems.domain.ziplayout import ZipLayout, ZipMember
 from opendems.ports import BlobStore, Clock, UnitOfWork
-from opendems.services.context import Actor
+from opendems.services.context import Actor, AuthPolicy
 from opendems.services.custody import authorize, record
 from opendems.services.evidence import parse_range
 from opendems.services.sharing import _hasher
@@ -69,11 +77,26 @@ def _link_actor(share: Share, where: Where) -> Actor:
     return Actor(principal, where, {"share": share.id})
 
 
-def open_link(token: str, code: str, where: Where, *, uow: UnitOfWork, clock: Clock) -> tuple[Share, str]:
-    """Check a link's access code; returns the share and a visit token (the browser's cookie)."""
+def open_link(
+    token: str, code: str, where: Where, *, policy: AuthPolicy, uow: UnitOfWork, clock: Clock
+) -> tuple[Share, str]:
+    """Check a link's access code; returns the share and a visit token (the browser's cookie).
+    Attempts count against the client address like sign-ins do (rate-limited per address)."""
     with uow:
         share = uow.shares.by_token(token_digest(token))
         anonymous = Actor(share_principal_none(), where)
+        address = where.client_address or "unknown"
+        now = clock.now()
+        if uow.sessions.attempts_since(address, now - policy.rate_window) >= policy.rate_per_address:
+            record(
+                uow, anonymous if share is None else _link_actor(share, where), "share:open", "share",
+                share.id if share else "unknown", clock=clock, outcome="denied",
+                details={"why": "too many attempts from this address"},
+            )  # fmt: skip
+            uow.commit()
+            raise TooManyRequests("too many attempts from this address; wait a few minutes and try again")
+        uow.sessions.note_attempt(address, now)
+        uow.sessions.forget_attempts_before(now - policy.rate_window)
         if share is None:
             record(
                 uow,
@@ -88,7 +111,6 @@ def open_link(token: str, code: str, where: Where, *, uow: UnitOfWork, clock: Cl
             uow.commit()
             raise NotFound("this share link is not valid; check it was copied whole")
         actor = _link_actor(share, where)
-        now = clock.now()
         refusal = share.refusal(now)
         if refusal:
             _refuse(uow, actor, share, "share:open", refusal, clock=clock)
@@ -482,3 +504,26 @@ def remember_crcs(crcs: dict[str, int], known: set[str], *, uow: UnitOfWork) -> 
         for key, crc in new.items():
             uow.shares.remember_crc32(key, crc)
         uow.commit()
+
+
+def grant_export(
+    visit: Visit, export_id: str, range_header: str | None, *, uow: UnitOfWork, clock: Clock
+) -> ZipGrant:
+    """One shared court package, as its ZIP (a download of the share)."""
+    from opendems.services.exports import load_export
+
+    with uow:
+        export = load_export(visit.actor, export_id, action="export:download", uow=uow, clock=clock)
+        if export.state is not ExportState.READY:
+            raise Conflict(f"export {export.id} is not ready")
+        layout, sources = export_layout(export)
+        bounds = parse_range(range_header, len(layout))
+        start, end = bounds if bounds else (0, len(layout) - 1)
+        _count_download(visit, uow, clock, first=start == 0)
+        record(
+            uow, visit.actor, "export:download", "export", export.id, clock=clock,
+            details={"share": visit.share.id, "size": len(layout), "range": [start, end] if bounds else None},
+        )  # fmt: skip
+        uow.commit()
+        crcs = uow.shares.crc32s([m.key for m in layout.members])
+        return ZipGrant(export.zip_name, layout, sources, start, end, bounds is not None, crcs)

@@ -83,7 +83,9 @@ def link_page(token: str, request: Request) -> HTMLResponse:
 def enter_code(token: str, request: Request, code: Annotated[str, Form(max_length=64)] = "") -> Response:
     c = container(request)
     try:
-        _, visit = svc.open_link(token, code, where(request), uow=c.uow(), clock=c.clock)
+        _, visit = svc.open_link(
+            token, code, where(request), policy=c.auth_policy, uow=c.uow(), clock=c.clock
+        )
     except Unauthenticated as exc:
         return _code_form(request, token, exc.message, exc.status)
     except DomainError as exc:
@@ -161,9 +163,13 @@ def _file(request: Request, visit: svc.Visit, evidence_id: str, download: bool) 
     )
 
 
-def _zip(request: Request, visit: svc.Visit) -> StreamingResponse:
+def _zip(request: Request, visit: svc.Visit, export_id: str | None = None) -> StreamingResponse:
     c = container(request)
-    grant = svc.grant_zip(visit, request.headers.get("range"), uow=c.uow(), clock=c.clock)
+    if export_id is None:
+        grant = svc.grant_zip(visit, request.headers.get("range"), uow=c.uow(), clock=c.clock)
+    else:
+        grant = svc.grant_export(visit, export_id, request.headers.get("range"), uow=c.uow(), clock=c.clock)
+    subject = ("share", visit.share.id) if export_id is None else ("export", grant.name.removesuffix(".zip"))
     crcs = dict(grant.crcs)
     known = set(crcs)
     chunks = stream_zip(
@@ -174,7 +180,7 @@ def _zip(request: Request, visit: svc.Visit) -> StreamingResponse:
         svc.remember_crcs(crcs, known, uow=c.uow())
         svc.record_share_transfer(
             visit,
-            ("share", visit.share.id),
+            subject,
             filename=grant.name,
             bytes_sent=sent,
             seconds=seconds,
@@ -213,6 +219,11 @@ def link_zip(token: str, request: Request) -> StreamingResponse:
     return _zip(request, _visit(request, token, None))
 
 
+@router.get("/s/{token}/exports/{export_id}.zip")
+def link_export(token: str, export_id: str, request: Request) -> StreamingResponse:
+    return _zip(request, _visit(request, token, None), export_id)
+
+
 @router.get("/s/{token}/receipt.pdf")
 def link_receipt(token: str, request: Request) -> Response:
     return _receipt(request, _visit(request, token, None))
@@ -231,6 +242,11 @@ def user_download(share_id: str, evidence_id: str, request: Request) -> Streamin
 @router.get("/shares/{share_id}/open/all.zip")
 def user_zip(share_id: str, request: Request) -> StreamingResponse:
     return _zip(request, _visit(request, None, share_id))
+
+
+@router.get("/shares/{share_id}/open/exports/{export_id}.zip")
+def user_export(share_id: str, export_id: str, request: Request) -> StreamingResponse:
+    return _zip(request, _visit(request, None, share_id), export_id)
 
 
 @router.get("/shares/{share_id}/open/receipt.pdf")
