@@ -96,3 +96,33 @@ def test_a_zip_broken_off_at_90_percent_resumes(app_server: Server, tmp_path: Pa
     details = broken[0]["details"]
     assert details["complete"] is False and 0 < details["bytes_sent"] < size
     assert detail["share"]["downloads"] == 1
+
+    # A share revoked while a download runs: the download stops part-way.
+    body = {
+        "recipient_kind": "link",
+        "recipient_email": "e@law.example",
+        "evidence_ids": [item],
+        "access": "download",
+    }
+    made = json.loads(call(server, "POST", "/api/v1/shares", headers=auth, body=json.dumps(body).encode())[2])
+    path = urlsplit(made["link"]).path
+    headers = call(server, "POST", path, body=f"code={made['access_code']}".encode(),
+                   headers={"Content-Type": "application/x-www-form-urlencoded"})[1]  # fmt: skip
+    cookie = {"Cookie": headers["set-cookie"].split(";", 1)[0]}
+    conn = http.client.HTTPConnection(host.hostname, host.port, timeout=60)
+    conn.request("GET", f"{path}/files/{item}/download", headers=cookie)
+    reply = conn.getresponse()
+    assert reply.status == 200
+    got = len(reply.read(8 * MIB))
+    revoke = json.dumps({"reason": "sent to the wrong address"}).encode()
+    assert (
+        call(server, "POST", f"/api/v1/shares/{made['share']['id']}/revoke", headers=auth, body=revoke)[0]
+        == 200
+    )
+    try:
+        while chunk := reply.read(MIB):
+            got += len(chunk)
+    except http.client.IncompleteRead as short:
+        got += len(short.partial)
+    conn.close()
+    assert 8 * MIB <= got < len(original)

@@ -527,3 +527,10 @@ def grant_export(
         uow.commit()
         crcs = uow.shares.crc32s([m.key for m in layout.members])
         return ZipGrant(export.zip_name, layout, sources, start, end, bounds is not None, crcs)
+
+
+def still_open(visit: Visit, *, uow: UnitOfWork, clock: Clock) -> bool:
+    """Checked while a long transfer runs: a revoked (or expired) share stops it mid-way."""
+    with uow.for_reading() as reader:
+        share = reader.shares.get(visit.share.id)
+    return share is not None and share.refusal(clock.now()) is None

@@ -26,6 +26,7 @@ from opendems.web.schemas import CustodyEventOut, JobOut
 
 router = APIRouter(prefix="/api/v1", tags=["sharing"])
 ActorDep = Annotated[Actor, Depends(actor)]
+RECHECK_EVERY = 64 * 1024 * 1024  # a long shared transfer re-reads the share's state this often
 
 
 class ShareIn(BaseModel):
@@ -316,8 +317,11 @@ def zip_response(
     partial: bool,
     filename: str,
     done: Callable[[int, float, bool], None],
+    *,
+    still_open: Callable[[], bool] | None = None,
 ) -> StreamingResponse:
-    """A ZIP streamed with its length known, resumable by Range; ``done`` records the transfer."""
+    """A ZIP streamed with its length known, resumable by Range; ``done`` records the transfer.
+    ``still_open`` is asked every 64 MiB: False (a share revoked meanwhile) ends it there."""
     headers = {
         "Accept-Ranges": "bytes",
         "Content-Length": str(end - start + 1),
@@ -338,7 +342,13 @@ def zip_response(
                     break
                 yield chunk
                 sent += len(chunk)
-            complete = True
+                if (
+                    still_open is not None
+                    and sent // RECHECK_EVERY != (sent - len(chunk)) // RECHECK_EVERY
+                    and not await to_thread.run_sync(still_open)
+                ):
+                    break
+            complete = chunk is None
         finally:
             close = getattr(chunks, "close", None)
             if close:

@@ -21,7 +21,7 @@ from opendems.services import share_access as svc
 from opendems.services.sharing import receipt_of
 from opendems.services.zipstream import stream_zip
 from opendems.web.api.evidence import _content_disposition
-from opendems.web.api.shares import zip_response
+from opendems.web.api.shares import RECHECK_EVERY, zip_response
 from opendems.web.deps import container, where
 from opendems.web.ui.common import page_actor, render, templates
 
@@ -140,7 +140,13 @@ def _file(request: Request, visit: svc.Visit, evidence_id: str, download: bool) 
                     break
                 yield chunk
                 sent += len(chunk)
-            complete = True
+                if sent // RECHECK_EVERY != (
+                    sent - len(chunk)
+                ) // RECHECK_EVERY and not await to_thread.run_sync(
+                    lambda: svc.still_open(visit, uow=c.uow(), clock=c.clock)
+                ):
+                    break  # revoked or expired meanwhile: the transfer ends here, incomplete
+            complete = chunk is None
         finally:
             chunks.close()
             if download:
@@ -189,7 +195,10 @@ def _zip(request: Request, visit: svc.Visit, export_id: str | None = None) -> St
             clock=c.clock,
         )
 
-    return zip_response(chunks, grant.start, grant.end, len(grant.layout), grant.partial, grant.name, done)
+    return zip_response(
+        chunks, grant.start, grant.end, len(grant.layout), grant.partial, grant.name, done,
+        still_open=lambda: svc.still_open(visit, uow=c.uow(), clock=c.clock),
+    )  # fmt: skip
 
 
 def _receipt(request: Request, visit: svc.Visit) -> Response:
