@@ -102,3 +102,36 @@ def authorize(
     if not decision.visible:
         raise NotFound(f"{object_type} {object_id} not found")
     raise Forbidden(f"you may not {permission.value.replace(':', ' ')} ({decision.reason})")
+
+
+def record_transfer(
+    uow: UnitOfWork,
+    actor: Actor,
+    object_type: str,
+    object_id: str,
+    *,
+    bytes_sent: int,
+    seconds: float,
+    complete: bool,
+    clock: Clock,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Close a download's record with what was actually sent (AU-3 transfer fields): an
+    ``<object type>:transfer`` event, failed when the transfer broke off."""
+    with uow:
+        record(
+            uow,
+            actor,
+            f"{object_type}:transfer",
+            object_type,
+            object_id,
+            clock=clock,
+            outcome="success" if complete else "failed",
+            details={
+                **(details or {}),
+                "bytes_sent": bytes_sent,
+                "duration_s": round(seconds, 3),
+                "complete": complete,
+            },
+        )
+        uow.commit()

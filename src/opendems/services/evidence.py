@@ -20,6 +20,7 @@ from opendems.domain.evidence import (
 )
 from opendems.domain.jobs import Job, JobState
 from opendems.ports import Clock, UnitOfWork
+from opendems.services import custody
 from opendems.services.context import Actor, Limits
 from opendems.services.custody import authorize, record
 
@@ -323,23 +324,11 @@ def record_transfer(
     clock: Clock,
 ) -> None:
     """Close a download's record with what was actually sent (AU-3 transfer fields)."""
-    with uow:
-        record(
-            uow,
-            actor,
-            "evidence:transfer",
-            "evidence",
-            grant.item.id,
-            clock=clock,
-            outcome="success" if complete else "failed",
-            details={
-                "filename": grant.item.original.filename if grant.item.original else None,
-                "bytes_sent": bytes_sent,
-                "duration_s": round(seconds, 3),
-                "complete": complete,
-            },
-        )
-        uow.commit()
+    filename = grant.item.original.filename if grant.item.original else None
+    custody.record_transfer(
+        uow, actor, "evidence", grant.item.id, bytes_sent=bytes_sent, seconds=seconds, complete=complete,
+        clock=clock, details={"filename": filename},
+    )  # fmt: skip
 
 
 def item_jobs(actor: Actor, evidence_id: str, *, uow: UnitOfWork, clock: Clock) -> list[Job]:

@@ -34,7 +34,7 @@ from opendems.domain.reports import CustodyReport, ReportEvent, ReportFile
 from opendems.domain.sharing import ShareContent, served_file
 from opendems.ports import BlobStore, Clock, UnitOfWork
 from opendems.services.context import Actor
-from opendems.services.custody import authorize, record
+from opendems.services.custody import authorize, record, record_transfer
 from opendems.services.jobs import StepContext
 
 EXPORT_JOB = "export"
@@ -546,15 +546,13 @@ def record_package_transfer(
     uow: UnitOfWork,
     clock: Clock,
 ) -> None:
-    with uow:
-        record(
-            uow,
-            actor,
-            "export:transfer",
-            "export",
-            export_id,
-            clock=clock,
-            outcome="success" if complete else "failed",
-            details={"bytes_sent": bytes_sent, "duration_s": round(seconds, 3), "complete": complete},
-        )
-        uow.commit()
+    record_transfer(
+        uow,
+        actor,
+        "export",
+        export_id,
+        bytes_sent=bytes_sent,
+        seconds=seconds,
+        complete=complete,
+        clock=clock,
+    )

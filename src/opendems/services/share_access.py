@@ -46,7 +46,7 @@ from opendems.domain.sharing import (
 from opendems.domain.ziplayout import ZipLayout, ZipMember
 from opendems.ports import BlobStore, Clock, UnitOfWork
 from opendems.services.context import Actor, AuthPolicy
-from opendems.services.custody import authorize, record
+from opendems.services.custody import authorize, record, record_transfer
 from opendems.services.evidence import parse_range
 from opendems.services.sharing import _hasher
 from opendems.services.zipstream import Reader, stream_zip
@@ -368,25 +368,11 @@ def record_share_transfer(
     uow: UnitOfWork,
     clock: Clock,
 ) -> None:
-    """Close a download's record with what was actually sent (AU-3 transfer fields)."""
-    with uow:
-        record(
-            uow,
-            visit.actor,
-            f"{subject[0]}:transfer",
-            subject[0],
-            subject[1],
-            clock=clock,
-            outcome="success" if complete else "failed",
-            details={
-                "share": visit.share.id,
-                "filename": filename,
-                "bytes_sent": bytes_sent,
-                "duration_s": round(seconds, 3),
-                "complete": complete,
-            },
-        )
-        uow.commit()
+    """Close a download through a share with what was actually sent."""
+    record_transfer(
+        uow, visit.actor, subject[0], subject[1], bytes_sent=bytes_sent, seconds=seconds, complete=complete,
+        clock=clock, details={"share": visit.share.id, "filename": filename},
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,15 @@
-"""Moving request bodies into blob writers without blocking the event loop."""
+"""Moving request bodies into blob writers, and stored bytes into responses, without blocking
+the event loop."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import anyio
-from anyio import to_thread
+from anyio import CancelScope, to_thread
 
 from opendems.domain.errors import Invalid
 
@@ -93,3 +95,41 @@ def sha256_from_digest_header(value: str | None) -> str | None:
 
 def repr_digest(sha256_hex: str) -> str:
     return f"sha-256=:{base64.b64encode(bytes.fromhex(sha256_hex)).decode()}:"
+
+
+RECHECK_EVERY = 64 * 1024 * 1024  # a transfer that may be stopped asks whether to go on this often
+
+
+async def send(
+    chunks: Iterator[bytes],
+    *,
+    done: Callable[[int, float, bool], None] | None = None,
+    still_open: Callable[[], bool] | None = None,
+) -> AsyncIterator[bytes]:
+    """A response body from a blocking iterator, each chunk read on a worker thread. ``done``
+    gets (bytes sent, seconds, complete) however the transfer ends -- a client gone, an error
+    -- to record it; ``still_open`` is asked every 64 MiB, and False (a share revoked
+    meanwhile) ends the transfer there."""
+    started = time.monotonic()
+    sent = 0
+    complete = False
+    try:
+        while True:
+            chunk = await to_thread.run_sync(next, chunks, None)
+            if chunk is None:
+                complete = True
+                break
+            yield chunk
+            sent += len(chunk)
+            crossed = sent // RECHECK_EVERY != (sent - len(chunk)) // RECHECK_EVERY
+            if still_open is not None and crossed and not await to_thread.run_sync(still_open):
+                break
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+        if done is not None:
+            finish = done
+            seconds = time.monotonic() - started
+            with CancelScope(shield=True):
+                await to_thread.run_sync(lambda: finish(sent, seconds, complete))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -30,7 +28,7 @@ from opendems.web.schemas import (
     JobOut,
     TagsIn,
 )
-from opendems.web.streaming import feed, repr_digest, sha256_from_digest_header
+from opendems.web.streaming import feed, repr_digest, send, sha256_from_digest_header
 
 router = APIRouter(prefix="/api/v1/evidence", tags=["evidence"])
 ActorDep = Annotated[Actor, Depends(actor)]
@@ -198,19 +196,11 @@ def play(evidence_id: str, kind: str, request: Request, who: ActorDep) -> Stream
     if grant.partial:
         headers["Content-Range"] = f"bytes {grant.start}-{grant.end}/{d.size}"
 
-    async def body() -> AsyncIterator[bytes]:
-        chunks = c.blobs.read_range(d.blob_key, grant.start, grant.end)
-        try:
-            while True:
-                chunk = await to_thread.run_sync(next, chunks, None)
-                if chunk is None:
-                    break
-                yield chunk
-        finally:
-            chunks.close()
-
     return StreamingResponse(
-        body(), status_code=206 if grant.partial else 200, media_type=d.mime_type, headers=headers
+        send(c.blobs.read_range(d.blob_key, grant.start, grant.end)),
+        status_code=206 if grant.partial else 200,
+        media_type=d.mime_type,
+        headers=headers,
     )
 
 
@@ -267,36 +257,14 @@ def download(
     if grant.partial:
         headers["Content-Range"] = f"bytes {grant.start}-{grant.end}/{grant.size}"
 
-    async def body() -> AsyncIterator[bytes]:
-        started = time.monotonic()
-        sent = 0
-        complete = False
-        chunks = c.blobs.read_range(original.blob_key, grant.start, grant.end)
-        try:
-            while True:
-                chunk = await to_thread.run_sync(next, chunks, None)
-                if chunk is None:
-                    break
-                yield chunk
-                sent += len(chunk)
-            complete = True
-        finally:
-            chunks.close()
-            with CancelScope(shield=True):
-                await to_thread.run_sync(
-                    lambda: svc.record_transfer(
-                        who,
-                        grant,
-                        bytes_sent=sent,
-                        seconds=time.monotonic() - started,
-                        complete=complete,
-                        uow=c.uow(),
-                        clock=c.clock,
-                    )
-                )
+    def done(sent: int, seconds: float, complete: bool) -> None:
+        svc.record_transfer(
+            who, grant, bytes_sent=sent, seconds=seconds, complete=complete, uow=c.uow(), clock=c.clock
+        )
 
+    body = send(c.blobs.read_range(original.blob_key, grant.start, grant.end), done=done)
     return StreamingResponse(
-        body(), status_code=206 if grant.partial else 200, media_type=original.mime_type, headers=headers
+        body, status_code=206 if grant.partial else 200, media_type=original.mime_type, headers=headers
     )
 
 

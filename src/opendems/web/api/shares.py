@@ -3,12 +3,10 @@ follow, download). What a recipient does through a share is in ``portal``."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Annotated, Any
 
-from anyio import CancelScope, to_thread
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
@@ -23,10 +21,10 @@ from opendems.services.zipstream import stream_zip
 from opendems.web.api.evidence import _content_disposition
 from opendems.web.deps import actor, container
 from opendems.web.schemas import CustodyEventOut, JobOut
+from opendems.web.streaming import send
 
 router = APIRouter(prefix="/api/v1", tags=["sharing"])
 ActorDep = Annotated[Actor, Depends(actor)]
-RECHECK_EVERY = 64 * 1024 * 1024  # a long shared transfer re-reads the share's state this often
 
 
 class ShareIn(BaseModel):
@@ -331,31 +329,9 @@ def zip_response(
     if partial:
         headers["Content-Range"] = f"bytes {start}-{end}/{size}"
 
-    async def body() -> AsyncIterator[bytes]:
-        started = time.monotonic()
-        sent = 0
-        complete = False
-        try:
-            while True:
-                chunk = await to_thread.run_sync(next, chunks, None)
-                if chunk is None:
-                    break
-                yield chunk
-                sent += len(chunk)
-                if (
-                    still_open is not None
-                    and sent // RECHECK_EVERY != (sent - len(chunk)) // RECHECK_EVERY
-                    and not await to_thread.run_sync(still_open)
-                ):
-                    break
-            complete = chunk is None
-        finally:
-            close = getattr(chunks, "close", None)
-            if close:
-                close()
-            with CancelScope(shield=True):
-                await to_thread.run_sync(lambda: done(sent, time.monotonic() - started, complete))
-
     return StreamingResponse(
-        body(), status_code=206 if partial else 200, media_type="application/zip", headers=headers
+        send(chunks, done=done, still_open=still_open),
+        status_code=206 if partial else 200,
+        media_type="application/zip",
+        headers=headers,
     )

@@ -8,11 +8,8 @@ playback, per-file and whole-share downloads (ZIP, resumable by Range) and the h
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator
 from typing import Annotated
 
-from anyio import CancelScope, to_thread
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
@@ -21,8 +18,9 @@ from opendems.services import share_access as svc
 from opendems.services.sharing import receipt_of
 from opendems.services.zipstream import stream_zip
 from opendems.web.api.evidence import _content_disposition
-from opendems.web.api.shares import RECHECK_EVERY, zip_response
+from opendems.web.api.shares import zip_response
 from opendems.web.deps import container, where
+from opendems.web.streaming import send
 from opendems.web.ui.common import page_actor, render, templates
 
 router = APIRouter(include_in_schema=False)
@@ -128,44 +126,19 @@ def _file(request: Request, visit: svc.Visit, evidence_id: str, download: bool) 
     if grant.partial:
         headers["Content-Range"] = f"bytes {grant.start}-{grant.end}/{f.size}"
 
-    async def body() -> AsyncIterator[bytes]:
-        started = time.monotonic()
-        sent = 0
-        complete = False
-        chunks = c.blobs.read_range(f.blob_key, grant.start, grant.end)
-        try:
-            while True:
-                chunk = await to_thread.run_sync(next, chunks, None)
-                if chunk is None:
-                    break
-                yield chunk
-                sent += len(chunk)
-                if sent // RECHECK_EVERY != (
-                    sent - len(chunk)
-                ) // RECHECK_EVERY and not await to_thread.run_sync(
-                    lambda: svc.still_open(visit, uow=c.uow(), clock=c.clock)
-                ):
-                    break  # revoked or expired meanwhile: the transfer ends here, incomplete
-            complete = chunk is None
-        finally:
-            chunks.close()
-            if download:
-                with CancelScope(shield=True):
-                    await to_thread.run_sync(
-                        lambda: svc.record_share_transfer(
-                            visit,
-                            ("evidence", grant.item.id),
-                            filename=f.filename,
-                            bytes_sent=sent,
-                            seconds=time.monotonic() - started,
-                            complete=complete,
-                            uow=c.uow(),
-                            clock=c.clock,
-                        )
-                    )
+    def done(sent: int, seconds: float, complete: bool) -> None:
+        svc.record_share_transfer(
+            visit, ("evidence", grant.item.id), filename=f.filename, bytes_sent=sent, seconds=seconds,
+            complete=complete, uow=c.uow(), clock=c.clock,
+        )  # fmt: skip
 
+    body = send(
+        c.blobs.read_range(f.blob_key, grant.start, grant.end),
+        done=done if download else None,
+        still_open=lambda: svc.still_open(visit, uow=c.uow(), clock=c.clock),
+    )
     return StreamingResponse(
-        body(), status_code=206 if grant.partial else 200, media_type=f.mime_type, headers=headers
+        body, status_code=206 if grant.partial else 200, media_type=f.mime_type, headers=headers
     )
 
 
