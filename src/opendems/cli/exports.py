@@ -50,6 +50,7 @@ def create(
     status = svc.export_status(actor, export.id, uow=c.uow(), clock=c.clock)
     if status.job is not None:
         c.processor.run_job(status.job.id, worker_name("cli"))  # a server's worker may have it: wait
+        status = svc.export_status(actor, export.id, uow=c.uow(), clock=c.clock)
     while status.export.state is ExportState.BUILDING and status.job and status.job.state is JobState.RUNNING:
         time.sleep(0.5)
         status = svc.export_status(actor, export.id, uow=c.uow(), clock=c.clock)
