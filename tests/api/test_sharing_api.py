@@ -140,6 +140,10 @@ def test_a_link_share_with_a_code_watermark_limit_zip_and_revocation(
     assert r.status_code == 410 and "3 of its downloads" in r.json()["detail"]
     assert client.get(f"/s/{token}/files/{image_id}").status_code == 200  # viewing goes on
 
+    # The recipient's receipt (recorded like everything else).
+    r = client.get(f"/s/{token}/receipt.pdf")
+    assert r.status_code == 200 and r.content.startswith(b"%PDF")
+
     # The sharer follows who opened what and when, and revokes it.
     detail = client.get(f"/api/v1/shares/{s['id']}", headers=auth).json()
     acts = [e["action"] for e in detail["activity"]]
@@ -151,6 +155,7 @@ def test_a_link_share_with_a_code_watermark_limit_zip_and_revocation(
         "evidence:download",
         "share:download",
         "evidence:view",
+        "share:receipt",
     ):
         assert expected in acts, expected
     r = client.post(f"/api/v1/shares/{s['id']}/revoke", headers=auth, json={"reason": "case dismissed"})

@@ -29,6 +29,7 @@ from opendems.domain.errors import (
 )
 from opendems.domain.evidence import EvidenceItem, parse_evidence_id
 from opendems.domain.exports import Export, ExportState
+from opendems.domain.reports import ShareReceipt
 from opendems.domain.sharing import (
     MAX_CODE_FAILURES,
     PORTAL_SESSION,
@@ -520,3 +521,14 @@ def still_open(visit: Visit, *, uow: UnitOfWork, clock: Clock) -> bool:
     with uow.for_reading() as reader:
         share = reader.shares.get(visit.share.id)
     return share is not None and share.refusal(clock.now()) is None
+
+
+def visit_receipt(visit: Visit, *, agency: str, uow: UnitOfWork, clock: Clock) -> ShareReceipt:
+    """The share's receipt, for its recipient (recorded)."""
+    from opendems.services.sharing import receipt_of
+
+    with uow:
+        receipt = receipt_of(visit.share, uow, agency)
+        record(uow, visit.actor, "share:receipt", "share", visit.share.id, clock=clock)
+        uow.commit()
+        return receipt

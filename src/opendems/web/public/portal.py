@@ -15,7 +15,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 
 from opendems.domain.errors import DomainError, Unauthenticated
 from opendems.services import share_access as svc
-from opendems.services.sharing import receipt_of
 from opendems.services.zipstream import stream_zip
 from opendems.web.api.evidence import _content_disposition
 from opendems.web.api.shares import zip_response
@@ -176,8 +175,7 @@ def _zip(request: Request, visit: svc.Visit, export_id: str | None = None) -> St
 
 def _receipt(request: Request, visit: svc.Visit) -> Response:
     c = container(request)
-    with c.uow() as uow:
-        receipt = receipt_of(visit.share, uow, c.settings.agency_name)
+    receipt = svc.visit_receipt(visit, agency=c.settings.agency_name, uow=c.uow(), clock=c.clock)
     pdf = c.reports.share_receipt_pdf(receipt)
     return Response(
         pdf,
