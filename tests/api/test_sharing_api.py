@@ -22,7 +22,7 @@ from opendems.bootstrap import Container
 from opendems.services.accounts import create_token
 from opendems.web.app import create_app
 from tests.api.test_cases_api import create_case, ingest
-from tests.factories import FakeClock, admin, make_container, user_actor
+from tests.factories import FakeClock, admin, make_container, mp4_bytes, user_actor
 from tests.media import jpeg_bytes, video_bytes
 
 
@@ -365,3 +365,20 @@ def test_access_codes_are_rate_limited_per_address(tmp_path: Path) -> None:
             actions(c, "share:open", "denied")[-1].details_dict["why"]
             == "too many attempts from this address"
         )
+
+
+def test_a_watermarked_copy_that_cannot_be_made_is_said_so(
+    client: TestClient, container: Container, auth: dict[str, str]
+) -> None:
+    c = container
+    item = ingest(client, auth, mp4_bytes(), filename="damaged.mp4")
+    assert item["kind"] == "video"
+    made = share(client, auth, recipient_kind="link", recipient_email="d@law.example", evidence_ids=[item["id"]],
+                 watermark=True)  # fmt: skip
+    c.processor.run_until_idle("w")
+    token = token_of(made["link"])
+    client.post(f"/s/{token}", data={"code": made["access_code"]}, follow_redirects=False)
+    page = client.get(f"/s/{token}")
+    assert "could not be made" in page.text and "being made" not in page.text
+    r = client.get(f"/s/{token}/files/{item['id']}")
+    assert r.status_code == 409  # never the unmarked file

@@ -206,6 +206,7 @@ class SharedEntry:
     item: EvidenceItem | None
     export: Export | None
     file: ServedFile | None  # None: a watermarked copy or an export still being made
+    problem: str | None = None  # why the watermarked copy could not be made
 
     @property
     def object_id(self) -> str:
@@ -239,7 +240,15 @@ def _entries(visit: Visit, uow: UnitOfWork) -> list[SharedEntry]:
         if o.object_type == "evidence":
             item = uow.evidence.get(o.object_id)
             if item is not None:
-                entries.append(SharedEntry(item, None, _file_for(visit, item, uow)))
+                served = _file_for(visit, item, uow)
+                problem = None
+                if served is None:
+                    kind = f"watermark:{visit.share.id}"
+                    failed = [
+                        j for j in uow.jobs.for_item(item.id) if j.kind == kind and j.state.value == "failed"
+                    ]
+                    problem = failed[-1].error if failed else None
+                entries.append(SharedEntry(item, None, served, problem))
         else:
             export = uow.exports.get(o.object_id)
             if export is not None:
