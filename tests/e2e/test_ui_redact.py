@@ -296,11 +296,14 @@ def test_redact_a_pdf_page_by_page_with_the_words_found(
     page.keyboard.press("PageDown")
     expect(page.locator("#redact-overlay")).to_have_attribute("data-frame", "1")
     wait_for(page, "document.getElementById('redact-media').dataset.loaded === '1'")
-    page.locator("#redact-overlay").scroll_into_view_if_needed()
+    # Arm drawing first: its status line may move the page before the overlay is measured.
+    # The page is brought to the middle of the window, clear of the sticky header.
+    page.keyboard.press("b")
+    expect(page.locator("#redact-status")).to_contain_text("Drag over the page")
+    page.evaluate("document.getElementById('redact-overlay').scrollIntoView({block: 'center'})")
     overlay = page.locator("#redact-overlay").bounding_box()
     assert overlay is not None
     k = overlay["width"] / 612
-    page.keyboard.press("b")
     page.mouse.move(overlay["x"] + 175 * k, overlay["y"] + 80 * k)
     page.mouse.down()
     page.mouse.move(overlay["x"] + 205 * k, overlay["y"] + 95 * k, steps=4)
