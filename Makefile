@@ -33,9 +33,10 @@ run: $(STAMP) $(NODE)
 $(CHROMIUM):
 	$(SUDO) apt-get install -y -q chromium || ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium)
 
-## Install the test dependencies and run the whole suite.
+## Install the test dependencies and run the whole suite on the embedded default (the cluster
+## test, which needs the scale-out services, runs under test-scale).
 test: $(STAMP) $(NODE) $(CHROMIUM)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --ignore=tests/e2e/test_cluster.py
 
 ## The whole suite again on the scale-out parts: a private PostgreSQL (initdb), Redis and
 ## SeaweedFS (S3) started on loopback for the run, and stopped after it.

@@ -6,8 +6,9 @@ workers sharing PostgreSQL, Redis and an S3 server (SeaweedFS).
 - 8 processes append custody events at once;
 then ``opendems verify --all`` passes and nothing is lost.
 
-Under ``make test-scale`` it uses the harness's services; under ``make test`` it starts its own
-(a private PostgreSQL, Redis and SeaweedFS) for this module.
+``make test-scale`` runs it on the harness's services (``make test`` keeps to the embedded
+default and leaves it out); run on its own with pytest, it starts its own private PostgreSQL,
+Redis and SeaweedFS for this module.
 """
 
 from __future__ import annotations
