@@ -18,7 +18,7 @@ from opendems import __version__
 from opendems.domain.access import Permission
 from opendems.domain.custody import CustodyEvent, format_time
 from opendems.domain.errors import Conflict, Invalid, NotFound
-from opendems.domain.evidence import EvidenceItem, parse_evidence_id
+from opendems.domain.evidence import EvidenceItem
 from opendems.domain.exports import (
     MAX_EXPORT_ITEMS,
     Export,
@@ -35,6 +35,7 @@ from opendems.domain.sharing import ShareContent, served_file
 from opendems.ports import BlobStore, Clock, UnitOfWork
 from opendems.services.context import Actor
 from opendems.services.custody import authorize, record, record_transfer
+from opendems.services.evidence import load_item
 from opendems.services.jobs import StepContext
 
 EXPORT_JOB = "export"
@@ -110,19 +111,8 @@ def create_export(
             raw += uow.cases.evidence_ids(case.number)
         items: dict[str, EvidenceItem] = {}
         for value in raw:
-            evidence_id = parse_evidence_id(value)
-            item = uow.evidence.get(evidence_id)
-            if item is None:
-                raise NotFound(f"evidence {evidence_id} not found")
-            authorize(
-                uow,
-                actor,
-                Permission.EVIDENCE_DOWNLOAD,
-                clock=clock,
-                action="evidence:export",
-                object_type="evidence",
-                object_id=item.id,
-                item=item,
+            item = load_item(
+                actor, value, Permission.EVIDENCE_DOWNLOAD, "evidence:export", uow=uow, clock=clock
             )
             items[item.id] = item
         if not items:
@@ -194,7 +184,7 @@ class ExportStatus:
 def export_status(actor: Actor, export_id: str, *, uow: UnitOfWork, clock: Clock) -> ExportStatus:
     with uow:
         export = load_export(actor, export_id, action="export:view", uow=uow, clock=clock)
-        jobs = [j for j in uow.jobs.listing(None, 1000) if j.kind == f"{EXPORT_JOB}:{export.id}"]
+        jobs = uow.jobs.of_kinds([f"{EXPORT_JOB}:{export.id}"])
         return ExportStatus(export, jobs[0] if jobs else None)
 
 

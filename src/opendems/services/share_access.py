@@ -27,7 +27,7 @@ from opendems.domain.errors import (
     TooManyRequests,
     Unauthenticated,
 )
-from opendems.domain.evidence import EvidenceItem, parse_evidence_id
+from opendems.domain.evidence import EvidenceItem
 from opendems.domain.exports import Export, ExportState
 from opendems.domain.reports import ShareReceipt
 from opendems.domain.sharing import (
@@ -48,7 +48,7 @@ from opendems.domain.ziplayout import ZipLayout, ZipMember
 from opendems.ports import BlobStore, Clock, UnitOfWork
 from opendems.services.context import Actor, AuthPolicy
 from opendems.services.custody import authorize, record, record_transfer
-from opendems.services.evidence import parse_range
+from opendems.services.evidence import load_item, parse_range
 from opendems.services.sharing import _hasher
 from opendems.services.zipstream import Reader, stream_zip
 
@@ -286,9 +286,8 @@ class FileGrant:
         return self.end - self.start + 1
 
 
-def _count_download(visit: Visit, uow: UnitOfWork, clock: Clock, first: bool) -> None:
-    """A download that starts at byte 0 takes one from the share's allowance; a resumed
-    range continues the download it belongs to, even when that used the last one."""
+def _refuse_download(visit: Visit, uow: UnitOfWork, clock: Clock) -> None:
+    """Refuse (and record) a download the share does not allow now, in the share's words."""
     share = visit.share
     refusal = share.refusal(clock.now())
     if refusal:
@@ -298,7 +297,13 @@ def _count_download(visit: Visit, uow: UnitOfWork, clock: Clock, first: bool) ->
         why = f"share {share.id} is for viewing only"
         _refuse(uow, visit.actor, share, "share:download", why, clock=clock)
         raise Forbidden(why)
-    if first and not uow.shares.count_download(share.id):
+
+
+def _take_download(visit: Visit, start: int, uow: UnitOfWork, clock: Clock) -> None:
+    """A download that starts at byte 0 takes one from the share's allowance; a resumed
+    range continues the download it belongs to, even when that used the last one."""
+    share = visit.share
+    if start == 0 and not uow.shares.count_download(share.id):
         why = f"share {share.id} has used all {share.terms.max_downloads} of its downloads"
         _refuse(uow, visit.actor, share, "share:download", why, clock=clock)
         raise Gone(why)
@@ -309,24 +314,11 @@ def grant_file(
 ) -> FileGrant:
     """Authorise playing or downloading one shared file and record it before any byte goes."""
     with uow:
-        canonical = parse_evidence_id(evidence_id)
-        item = uow.evidence.get(canonical)
-        if item is None:
-            raise NotFound(f"evidence {canonical} not found")
         permission = Permission.EVIDENCE_DOWNLOAD if download else Permission.EVIDENCE_PLAY
         action = "evidence:download" if download else "evidence:view"
         if download:
-            _count_download(visit, uow, clock, first=False)  # refuses before the policy's answer
-        authorize(
-            uow,
-            visit.actor,
-            permission,
-            clock=clock,
-            action=action,
-            object_type="evidence",
-            object_id=item.id,
-            item=item,
-        )
+            _refuse_download(visit, uow, clock)  # in the share's words, before the policy's
+        item = load_item(visit.actor, evidence_id, permission, action, uow=uow, clock=clock)
         served = _file_for(visit, item, uow)
         if served is None:
             raise Conflict("the watermarked copy of this item is still being made; try again in a minute")
@@ -339,7 +331,7 @@ def grant_file(
             "sha256": served.sha256,
         }
         if download:
-            _count_download(visit, uow, clock, first=start == 0)
+            _take_download(visit, start, uow, clock)
             record(
                 uow,
                 visit.actor,
@@ -421,7 +413,7 @@ def grant_zip(visit: Visit, range_header: str | None, *, uow: UnitOfWork, clock:
     """The whole share as one ZIP: every file, every ready export package, and SHA256SUMS."""
     with uow:
         share = visit.share
-        _count_download(visit, uow, clock, first=False)
+        _refuse_download(visit, uow, clock)
         members: list[ZipMember] = []
         sources: list[ZipSource] = []
         sums: list[str] = []
@@ -455,7 +447,7 @@ def grant_zip(visit: Visit, range_header: str | None, *, uow: UnitOfWork, clock:
         layout = ZipLayout(members)
         bounds = parse_range(range_header, len(layout))
         start, end = bounds if bounds else (0, len(layout) - 1)
-        _count_download(visit, uow, clock, first=start == 0)
+        _take_download(visit, start, uow, clock)
         record(
             uow,
             visit.actor,
@@ -509,13 +501,14 @@ def grant_export(
     from opendems.services.exports import load_export
 
     with uow:
+        _refuse_download(visit, uow, clock)
         export = load_export(visit.actor, export_id, action="export:download", uow=uow, clock=clock)
         if export.state is not ExportState.READY:
             raise Conflict(f"export {export.id} is not ready")
         layout, sources = export_layout(export)
         bounds = parse_range(range_header, len(layout))
         start, end = bounds if bounds else (0, len(layout) - 1)
-        _count_download(visit, uow, clock, first=start == 0)
+        _take_download(visit, start, uow, clock)
         record(
             uow, visit.actor, "export:download", "export", export.id, clock=clock,
             details={"share": visit.share.id, "size": len(layout), "range": [start, end] if bounds else None},

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from argon2 import PasswordHasher
 
 from opendems.domain.access import ObjectAttrs, Permission, decide
 from opendems.domain.custody import CustodyEvent, format_time
 from opendems.domain.errors import Conflict, Forbidden, Invalid, NotFound
-from opendems.domain.evidence import EvidenceItem, parse_evidence_id
+from opendems.domain.evidence import EvidenceItem
 from opendems.domain.reports import ReceiptItem, ShareReceipt
 from opendems.domain.sharing import (
     MAX_ITEMS,
@@ -36,6 +35,7 @@ from opendems.domain.sharing import (
 from opendems.ports import Clock, UnitOfWork
 from opendems.services.context import Actor
 from opendems.services.custody import authorize, record
+from opendems.services.evidence import load_item
 
 _hasher = PasswordHasher()
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
@@ -101,32 +101,16 @@ def load_share(
 def _item(
     actor: Actor, raw: str, share_access: ShareAccess, *, uow: UnitOfWork, clock: Clock
 ) -> EvidenceItem:
-    evidence_id = parse_evidence_id(raw)
-    item = uow.evidence.get(evidence_id)
-    if item is None:
-        raise NotFound(f"evidence {evidence_id} not found")
-    for permission in (Permission.SHARE_CREATE, Permission.EVIDENCE_VIEW):
-        authorize(
-            uow,
-            actor,
-            permission,
-            clock=clock,
-            action="evidence:share",
-            object_type="evidence",
-            object_id=item.id,
-            item=item,
-        )
+    """An item the actor may share on these terms (to share downloads, they may download)."""
+    item = load_item(actor, raw, Permission.SHARE_CREATE, "evidence:share", uow=uow, clock=clock)
+    also = [Permission.EVIDENCE_VIEW]
     if share_access is ShareAccess.DOWNLOAD:
+        also.append(Permission.EVIDENCE_DOWNLOAD)
+    for permission in also:
         authorize(
-            uow,
-            actor,
-            Permission.EVIDENCE_DOWNLOAD,
-            clock=clock,
-            action="evidence:share",
-            object_type="evidence",
-            object_id=item.id,
-            item=item,
-        )
+            uow, actor, permission, clock=clock, action="evidence:share", object_type="evidence",
+            object_id=item.id, item=item,
+        )  # fmt: skip
     return item
 
 
@@ -438,13 +422,3 @@ def share_receipt(actor: Actor, share_id: str, *, agency: str, uow: UnitOfWork, 
         record(uow, actor, "share:receipt", "share", share.id, clock=clock)
         uow.commit()
         return receipt
-
-
-def expires_in_words(share: Share, now: datetime) -> str:
-    if share.terms.expires_at is None:
-        return "never"
-    left = share.terms.expires_at - now
-    if left.total_seconds() <= 0:
-        return "expired"
-    days = left.days
-    return f"in {days} days" if days >= 2 else f"in {int(left.total_seconds() // 3600)} hours"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Text, insert, select, update
+from sqlalchemy import Connection, Row, insert, select, update
 
 from opendems.adapters.db.tables import exports, users
 from opendems.domain.exports import Export, ExportContent, ExportState, PackageFile
@@ -62,10 +62,6 @@ class ExportRepository:
             .where(exports.c.id == export_id)
             .values(state=ExportState.FAILED.value, error=error, finished_at=now)
         )
-
-    def uses_blob(self, blob_key: str) -> bool:
-        query = select(exports.c.id).where(exports.c.files.cast(Text).contains(blob_key)).limit(1)
-        return self._conn.execute(query).first() is not None
 
 
 def _load(row: Row[Any]) -> Export:

@@ -235,6 +235,13 @@ class JobRepository:
         query = select(jobs).where(jobs.c.evidence_id == evidence_id).order_by(jobs.c.id)
         return [_job(r) for r in self._conn.execute(query)]
 
+    def of_kinds(self, kinds: list[str]) -> list[Job]:
+        """The jobs of these kinds (e.g. "export:EX-2026-000001"), newest first."""
+        if not kinds:
+            return []
+        query = select(jobs).where(jobs.c.kind.in_(kinds)).order_by(jobs.c.id.desc())
+        return [_job(r) for r in self._conn.execute(query)]
+
     def listing(
         self, state: JobState | None = None, limit: int = 100, *, scope: Visibility | None = None
     ) -> list[Job]:

@@ -93,30 +93,19 @@ class ShareRepository:
     def listing(
         self, *, created_by: int | None = None, recipient: int | None = None, limit: int = 200
     ) -> list[Share]:
-        """Shares made by ``created_by`` or received by ``recipient`` (all of them when both
-        are None), newest first."""
+        """Shares made by ``created_by`` or else received by ``recipient`` (all of them when
+        neither is given), newest first."""
         query = _SELECT.order_by(shares.c.created_at.desc(), shares.c.id).limit(limit)
-        if created_by is not None and recipient is not None:
-            query = query.where(
-                or_(shares.c.created_by == created_by, shares.c.recipient_user_id == recipient)
-            )
-        elif created_by is not None:
+        if created_by is not None:
             query = query.where(shares.c.created_by == created_by)
         elif recipient is not None:
             query = query.where(shares.c.recipient_user_id == recipient)
-        return [self._load(r) for r in self._conn.execute(query)]
+        return self._load_all(list(self._conn.execute(query)))
 
     def children(self, share_id: str) -> list[str]:
         return [
             str(r[0]) for r in self._conn.execute(select(shares.c.id).where(shares.c.parent_id == share_id))
         ]
-
-    def for_object(self, object_type: str, object_id: str) -> list[Share]:
-        ids = select(share_objects.c.share_id).where(
-            share_objects.c.object_type == object_type, share_objects.c.object_id == object_id
-        )
-        query = _SELECT.where(shares.c.id.in_(ids)).order_by(shares.c.created_at.desc())
-        return [self._load(r) for r in self._conn.execute(query)]
 
     def revoke(self, share_id: str, by: int, reason: str, now: datetime) -> bool:
         done = self._conn.execute(
@@ -214,15 +203,23 @@ class ShareRepository:
             self._conn.execute(insert(zip_crcs).values(sha256=sha256, crc32=crc))
 
     def _load(self, row: Row[Any]) -> Share:
-        m = row._mapping
-        objects = [
-            SharedObject(str(r.object_type), str(r.object_id))
-            for r in self._conn.execute(
-                select(share_objects.c.object_type, share_objects.c.object_id)
-                .where(share_objects.c.share_id == m["id"])
-                .order_by(share_objects.c.position)
+        return self._load_all([row])[0]
+
+    def _load_all(self, rows: list[Row[Any]]) -> list[Share]:
+        """Shares with their objects, read for all of them in one query."""
+        objects: dict[str, list[SharedObject]] = {r._mapping["id"]: [] for r in rows}
+        if objects:
+            query = (
+                select(share_objects.c.share_id, share_objects.c.object_type, share_objects.c.object_id)
+                .where(share_objects.c.share_id.in_(list(objects)))
+                .order_by(share_objects.c.share_id, share_objects.c.position)
             )
-        ]
+            for r in self._conn.execute(query):
+                objects[r.share_id].append(SharedObject(str(r.object_type), str(r.object_id)))
+        return [self._share(r, objects[r._mapping["id"]]) for r in rows]
+
+    def _share(self, row: Row[Any], objects: list[SharedObject]) -> Share:
+        m = row._mapping
         return Share(
             id=m["id"],
             created_by=m["created_by"],

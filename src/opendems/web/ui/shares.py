@@ -165,13 +165,12 @@ def new_code(share_id: str, request: Request, who: FormWho) -> HTMLResponse:
 
 
 @router.get("/exports", response_class=HTMLResponse)
-def exports_page(request: Request, who: Who, error: str = "") -> HTMLResponse:
+def exports_page(request: Request, who: Who) -> HTMLResponse:
     c = container(request)
     exports = export_svc.list_exports(who, uow=c.uow())
     with c.uow() as uow:
-        jobs = {
-            j.kind.partition(":")[2]: j for j in uow.jobs.listing(None, 500) if j.kind.startswith("export:")
-        }
+        found = uow.jobs.of_kinds([f"export:{e.id}" for e in exports])
+        jobs = {j.kind.partition(":")[2]: j for j in reversed(found)}  # the newest job of each
     return render(request, "exports.html", {"section": "shares", "exports": exports, "jobs": jobs})
 
 
