@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, delete, insert, or_, select, update
-from sqlalchemy.orm import aliased
 
 from opendems.adapters.db.tables import share_copies, share_objects, share_visits, shares, users, zip_crcs
 from opendems.domain.sharing import (
@@ -19,8 +18,8 @@ from opendems.domain.sharing import (
     ShareTerms,
 )
 
-_creator = aliased(users)
-_revoker = aliased(users)
+_creator = users.alias("creator")  # Core aliases: the ORM is never imported
+_revoker = users.alias("revoker")
 _SELECT = (
     select(
         shares,
