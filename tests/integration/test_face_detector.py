@@ -4,6 +4,9 @@ at known boxes (tests/faces.py), then detected, and tracked through a moving cli
 from __future__ import annotations
 
 import hashlib
+import time
+from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -201,3 +204,57 @@ def test_the_detector_runs_where_onnxruntime_offers_a_gpu_and_a_wrong_choice_is_
     monkeypatch.setenv("OPENDEMS_DETECTOR_PROVIDERS", "NoSuchExecutionProvider")
     with pytest.raises(ValueError, match="NoSuchExecutionProvider"):
         FaceDetector(providers=accelerators())
+
+
+def test_the_backend_is_chosen_by_the_environment_or_by_what_is_installed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from opendems.adapters.media.redact import detector_backend
+    from opendems.adapters.vision import centerface_torch
+
+    monkeypatch.delenv("OPENDEMS_DETECTOR_PROVIDERS", raising=False)
+    monkeypatch.setattr(centerface_torch, "available", lambda: False)
+    assert detector_backend() == ("onnxruntime", None)  # the CPU default
+    monkeypatch.setattr(centerface_torch, "available", lambda: True)
+    assert detector_backend() == ("torch", None)  # PyTorch with CUDA and onnx2torch
+    monkeypatch.setattr(
+        "onnxruntime.get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    )
+    assert detector_backend() == ("onnxruntime", ["CUDAExecutionProvider"])  # preferred when there
+    monkeypatch.setenv("OPENDEMS_DETECTOR_PROVIDERS", "cpu")
+    assert detector_backend() == ("onnxruntime", None)
+    monkeypatch.setenv("OPENDEMS_DETECTOR_PROVIDERS", "torch")
+    assert detector_backend() == ("torch", None)
+
+
+class SlowBatching(FaceDetector):
+    """The real detector, batching up to four frames, slow on its first call (as a GPU is while
+    it warms up) so that frames pile up behind it; it records the size of each batch."""
+
+    def __init__(self) -> None:
+        super().__init__(threads=2, batch_size=4, threshold=0.15)
+        self.batches: list[int] = []
+
+    def detect_batch(self, frames: Sequence[np.ndarray]) -> list[list[Detection]]:
+        if not self.batches:
+            time.sleep(0.5)
+        self.batches.append(len(frames))
+        return super().detect_batch(frames)
+
+
+def test_the_analysis_feeds_a_batching_detector_what_has_piled_up(tmp_path: Path) -> None:
+    from opendems.adapters.media import redact
+    from tests.faces import write_clip
+
+    clip = tmp_path / "clip.mp4"
+    faces = [FacePath(100, 200, 100, dx=6.0), FacePath(1100, 500, 130, dx=-5.0, mirror=True)]
+    write_clip(clip, width=1280, height=720, fps=30, seconds=2, faces=faces, seed=2)
+    batching = SlowBatching()
+    single = FaceDetector(threads=2, threshold=0.15)
+    a = redact.analyse(str(clip), batching)
+    b = redact.analyse(str(clip), single)
+    assert a.detected_frames == b.detected_frames == 15  # frames 0, 4, ..., 56
+    assert sum(batching.batches) == 15  # every analysed frame once
+    assert max(batching.batches) == 4 and len(batching.batches) < 15  # what piled up went in together
+    assert [t.points for t in a.tracks] == [t.points for t in b.tracks]
+    assert a.uncertain == b.uncertain

@@ -5,6 +5,7 @@ and rendered by FFmpeg; the output is decoded and compared with the source pixel
 from __future__ import annotations
 
 from dataclasses import replace
+from itertools import pairwise
 from pathlib import Path
 
 import av
@@ -169,3 +170,88 @@ def test_a_plan_for_another_video_and_damaged_input_are_refused(
     junk.write_bytes(b"\x00" * 5000)
     with pytest.raises(PermanentFailure):
         redact.analyse(str(junk), FaceDetector())
+
+
+def test_several_encoders_at_once_give_one_stream_that_shows_no_face(
+    clip: tuple[Path, list], plan: RedactionPlan, tmp_path: Path
+) -> None:
+    """The chunked render that large machines use (here forced: three x264 instances,
+    chunks of 16 frames): the same frames at the same times, each chunk from an IDR frame,
+    decoding times that only go up, the sound kept, and no face anywhere."""
+    source, truth = clip
+    out = tmp_path / "chunked.mp4"
+    muted = plan.with_changes(audio=(AudioSegment(1.0, 2.0, "mute", "pii"),))
+    params = redact.render(str(source), out, muted, encoders=3, chunk=16)
+    assert params["encoders"] == 3 and params["chunk_frames"] == 16
+    assert params["frames"] == FPS * SECONDS
+    with av.open(str(source)) as a, av.open(str(out)) as b:
+        want = [f.time for f in a.decode(video=0)]
+        got = [f.time for f in b.decode(video=0)]
+    assert got == pytest.approx(want, abs=1e-3)
+    with av.open(str(out)) as c:
+        packets = [p for p in c.demux(c.streams.video[0]) if p.size]
+    dts = [p.dts for p in packets]
+    assert all(x < y for x, y in pairwise(dts))
+    keyframes = sorted(round(float(p.pts * p.time_base) * FPS) for p in packets if p.is_keyframe)
+    assert keyframes == list(range(0, FPS * SECONDS, 16))
+    before, after = frames(source), frames(out)
+    for i, boxes in enumerate(truth):
+        for box in boxes:
+            part = visible_part(box, W, H)
+            if part is not None:
+                assert not face_shows(before[i], after[i], part), f"frame {i}: a face shows at {part}"
+    assert audio_rms(out, 1.1, 1.9) < 0.01 and audio_rms(out, 2.3, 3.5) > 0.25
+
+
+def test_a_failing_encoder_fails_the_render_and_keeps_nothing(
+    clip: tuple[Path, list], plan: RedactionPlan, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opendems.adapters.media import chunked
+
+    def broken(self: chunked.ChunkedEncoder) -> None:
+        raise RuntimeError("the encoder refused its settings")
+
+    monkeypatch.setattr(chunked.ChunkedEncoder, "_context", broken)
+    out = tmp_path / "broken.mp4"
+    with pytest.raises(RuntimeError, match="refused its settings"):
+        redact.render(str(clip[0]), out, plan, encoders=2, chunk=8)
+    assert not out.exists()
+
+
+def test_machines_choose_their_encoders(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(redact, "_cpus", lambda: 2)
+    assert redact.encoders_for(1280, 720, 100_000) == (1, 0)  # x264's own threads suffice
+    monkeypatch.setattr(redact, "_cpus", lambda: 16)
+    workers, chunk = redact.encoders_for(1280, 720, 100_000)
+    assert workers == 4 and redact.MIN_CHUNK <= chunk <= redact.MAX_CHUNK
+    assert redact.encoders_for(1280, 720, 1800) == (4, 225)  # a minute: two chunks each
+    assert redact.encoders_for(1280, 720, 8 * redact.MIN_CHUNK - 1) == (1, 0)  # too short to share out
+    assert redact.encoders_for(1280, 720, 100, encoders=2, chunk=10) == (2, 10)
+    workers, chunk = redact.encoders_for(1920, 1080, 100_000, encoders=4)
+    assert workers == 4 and redact.MIN_CHUNK <= chunk <= redact.MAX_CHUNK
+    assert 4 * chunk * 1920 * 1080 * 3 // 2 <= redact.RENDER_MEMORY
+
+
+class BrokenPlates:
+    """A plate finder that fails on its third frame."""
+
+    threshold = 0.5
+    provenance: dict[str, str] = {}
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def detect(self, frame: np.ndarray) -> list:
+        self.calls += 1
+        if self.calls == 3:
+            raise RuntimeError("the plate finder broke")
+        return []
+
+
+def test_a_failing_plate_finder_among_several_threads_fails_the_analysis(
+    clip: tuple[Path, list], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(redact, "_cpus", lambda: 16)  # four plate threads on one queue
+    detector = FaceDetector(threshold=redact.UNCERTAIN_FLOOR, threads=2)
+    with pytest.raises(RuntimeError, match="the plate finder broke"):
+        redact.analyse(str(clip[0]), detector, plates=BrokenPlates(), plate_every=1)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import io
 import math
+import os
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -34,6 +35,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from opendems.adapters.media.chunked import ChunkedEncoder
 from opendems.adapters.media.transcode import aac_output
 from opendems.domain.jobs import PermanentFailure
 from opendems.domain.redaction import Effect, RedactionPlan, plan_from_tracks
@@ -110,6 +112,58 @@ def _fit(width: int, height: int, bound: tuple[int, int]) -> tuple[int, int]:
     return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
 
 
+def small_rgb(frame: Any, width: int, height: int) -> npt.NDArray[np.uint8]:
+    """A decoded frame as the detector sees it: RGB, scaled down to ``width`` x ``height``.
+    The common 8-bit 4:2:0 frame is converted and scaled by OpenCV (on several cores, three
+    times as fast as FFmpeg's scaler: at a GPU's pace this conversion is what the analysis
+    waits on); any other goes through FFmpeg's scaler."""
+    if frame.format.name == "yuv420p" and frame.width % 2 == 0 and frame.height % 2 == 0:
+        rgb = cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2RGB_I420)
+        if (frame.width, frame.height) == (width, height):
+            return np.asarray(rgb, dtype=np.uint8)
+        return np.asarray(cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA), dtype=np.uint8)
+    return np.asarray(frame.to_ndarray(width=width, height=height, format="rgb24"), dtype=np.uint8)
+
+
+def _consume(
+    todo: queue.Queue[Any], most: int, handle: Callable[[list[Any]], None], failure: list[BaseException]
+) -> Callable[[], None]:
+    """A worker's loop: hand what has piled up in ``todo`` (up to ``most``) to ``handle``
+    until the end marker. A failure is recorded and ``todo`` emptied, so that the decoding
+    thread, which stops at the next frame, never waits on a full queue; the end marker goes
+    back in for any other thread on the same queue."""
+
+    def run() -> None:
+        try:
+            while items := _take(todo, most):
+                handle(items)
+        except BaseException as exc:
+            failure.append(exc)
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    todo.get_nowait()
+            todo.put(_END)  # for the threads beside this one on the same queue
+
+    return run
+
+
+def _take(todo: queue.Queue[Any], most: int) -> list[Any]:
+    """The next ``most`` items (fewer at the end); empty at the end marker (which is put
+    back, so the next call, or another thread's, ends too)."""
+    first = todo.get()
+    if first is _END:
+        todo.put(_END)
+        return []
+    items = [first]
+    while len(items) < most:
+        item = todo.get()  # a batch fills (a GPU runs 16 frames in the time of 2 one by one)
+        if item is _END:
+            todo.put(_END)  # room: this very item was just taken out
+            break
+        items.append(item)
+    return items
+
+
 def analyse(
     src: BinaryIO | str | Path,
     detector: Detector,
@@ -139,7 +193,11 @@ def analyse(
         duration = float(inp.duration / 1_000_000) if inp.duration else None
         sw, sh = _fit(width, height, size)
         sx, sy = width / sw, height / sh
-        todo: queue.Queue[Any] = queue.Queue(maxsize=8)
+        # Faces and plates are looked for in threads of their own, while this one decodes.
+        batching = getattr(detector, "detect_batch", None)
+        most = getattr(detector, "batch_size", 1) if batching is not None else 1
+        faces_todo: queue.Queue[Any] = queue.Queue(maxsize=max(8, 2 * most))
+        plates_todo: queue.Queue[Any] = queue.Queue(maxsize=8)
         found: dict[int, list[Detection]] = {}
         plates_found: dict[int, list[Detection]] = {}
         failure: list[BaseException] = []
@@ -147,28 +205,39 @@ def analyse(
         def scaled(d: Detection) -> Detection:
             return Detection(d.x1 * sx, d.y1 * sy, d.x2 * sx, d.y2 * sy, d.score)
 
-        def detect() -> None:
-            try:
-                while (item := todo.get()) is not _END:
-                    index, image = item
-                    found[index] = [scaled(d) for d in detector.detect(image)]
-                    if plates is not None and (index // every) % plate_every == 0:
-                        plates_found[index] = [scaled(d) for d in plates.detect(image)]
-            except BaseException as exc:
-                failure.append(exc)
-                with contextlib.suppress(queue.Empty):
-                    while True:
-                        todo.get_nowait()
+        def faces(items: list[tuple[int, Any]]) -> None:
+            # A detector that batches (a GPU) takes what has piled up, up to its batch size.
+            images = [image for _, image in items]
+            if batching is not None and len(images) > 1:
+                results = batching(images)
+            else:
+                results = [detector.detect(image) for image in images]
+            for (index, _), result in zip(items, results, strict=True):
+                found[index] = [scaled(d) for d in result]
 
-        worker = threading.Thread(target=detect, name="opendems-detect", daemon=True)
-        worker.start()
+        def plates_in(items: list[tuple[int, Any]]) -> None:
+            assert plates is not None
+            for index, image in items:
+                plates_found[index] = [scaled(d) for d in plates.detect(image)]
+
+        workers = [threading.Thread(target=_consume(faces_todo, most, faces, failure), daemon=True)]
+        plate_threads = max(1, min(4, _cpus() // 4)) if plates is not None else 0
+        workers += [
+            threading.Thread(target=_consume(plates_todo, 1, plates_in, failure), daemon=True)
+            for _ in range(plate_threads)
+        ]
+        for worker in workers:
+            worker.start()
         count = 0
         try:
             for frame in inp.decode(vin):
                 if failure:
                     break
                 if count % every == 0:
-                    todo.put((count, frame.to_ndarray(width=sw, height=sh, format="rgb24")))
+                    image = small_rgb(frame, sw, sh)
+                    faces_todo.put((count, image))
+                    if plates is not None and (count // every) % plate_every == 0:
+                        plates_todo.put((count, image))
                 count += 1
                 if count % 30 == 0 and duration:
                     report(min(float(frame.time or 0) / duration, 0.99))
@@ -176,8 +245,10 @@ def analyse(
             if count == 0:
                 raise PermanentFailure(f"the video does not decode ({exc.strerror or exc})") from None
         finally:
-            todo.put(_END)
-            worker.join()
+            faces_todo.put(_END)
+            plates_todo.put(_END)  # each plate thread puts it back for the next (see _take)
+            for worker in workers:
+                worker.join()
         if failure:
             raise failure[0]
     if count == 0:
@@ -336,14 +407,57 @@ def render(
     crf: int = RENDER_CRF,
     report: Callable[[float], None] = lambda f: None,
     cancelled: Callable[[], bool] = lambda: False,
+    encoders: int | None = None,
+    chunk: int | None = None,
 ) -> dict[str, Any]:
     """Write the redacted H.264/AAC MP4 to ``dst``; returns the render's parameters. Raises
-    ``Cancelled`` (``dst`` removed) when ``cancelled()`` turns true."""
+    ``Cancelled`` (``dst`` removed) when ``cancelled()`` turns true. ``encoders`` and
+    ``chunk`` override how many x264 instances encode at once (see :func:`encoders_for`)."""
     try:
-        return _render(src, dst, plan, preset=preset, crf=crf, report=report, cancelled=cancelled)
+        return _render(
+            src,
+            dst,
+            plan,
+            preset=preset,
+            crf=crf,
+            report=report,
+            cancelled=cancelled,
+            encoders=encoders,
+            chunk=chunk,
+        )
     except BaseException:
         dst.unlink(missing_ok=True)
         raise
+
+
+RENDER_MEMORY = 1536 * 1024 * 1024  # frames waiting for the encoders, at most (chunked encoding)
+MIN_CHUNK, MAX_CHUNK = 48, 300  # frames per chunk: each starts with an IDR frame
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def encoders_for(
+    width: int, height: int, frames: int, encoders: int | None = None, chunk: int | None = None
+) -> tuple[int, int]:
+    """(x264 instances, frames per chunk) for a render. One instance on up to 7 cores (x264's
+    own threads use them); on more, one per 4 cores, up to 4, each encoding chunks of
+    consecutive frames: as long as the chunks waiting fit ``RENDER_MEMORY``, and short
+    enough that each instance gets two of them. ``encoders`` and ``chunk`` override."""
+    workers = encoders if encoders is not None else min(4, _cpus() // 4)
+    if workers < 2:
+        return 1, 0
+    if chunk is not None:
+        return workers, chunk
+    frame_bytes = max(1, width * height * 3 // 2)
+    size = min(MAX_CHUNK, RENDER_MEMORY // (workers * frame_bytes), frames // (2 * workers))
+    if size < MIN_CHUNK:
+        return 1, 0
+    return workers, size
 
 
 def _render(
@@ -355,6 +469,8 @@ def _render(
     crf: int,
     report: Callable[[float], None],
     cancelled: Callable[[], bool],
+    encoders: int | None = None,
+    chunk: int | None = None,
 ) -> dict[str, Any]:
     muted = plan.muted()
     with _open(src) as inp:
@@ -389,6 +505,21 @@ def _render(
             vout.width, vout.height, vout.pix_fmt = even_w, even_h, "yuv420p"
             vout.codec_context.time_base = vin.time_base
             vout.codec_context.options = {"crf": str(crf), "preset": preset}
+            workers, frames_each = encoders_for(even_w, even_h, plan.frame_count, encoders, chunk)
+            chunked = (
+                ChunkedEncoder(
+                    vout,
+                    workers=workers,
+                    chunk=frames_each,
+                    options={"crf": str(crf), "preset": preset},
+                    rate=rate,
+                    threads_each=max(1, _cpus() // workers),
+                )
+                if workers > 1
+                else None
+            )
+            if chunked is not None:
+                params.update(encoders=workers, chunk_frames=frames_each)
             aout, resampler = aac_output(out, ain, params)
             silencer = _Silencer(muted)
             failure: list[BaseException] = []
@@ -432,8 +563,13 @@ def _render(
                         frame, pts, time_base = payload
                         frame.pts, frame.time_base = pts, time_base
                         frame.pict_type = NO_PICTURE_TYPE
-                        for p in vout.encode(frame):
-                            out.mux(p)
+                        if chunked is not None:
+                            chunked.put(frame)
+                            for p in chunked.ready():
+                                out.mux(p)
+                        else:
+                            for p in vout.encode(frame):
+                                out.mux(p)
                         written += 1
                         if written % 30 == 0:
                             report(min(written / total, 0.99))
@@ -447,6 +583,8 @@ def _render(
             finally:
                 if not consumed:
                     _stop_stages((t1, t2), (decoded, covered), failure)
+                    if chunked is not None:
+                        chunked.stop()
                 t1.join()
                 t2.join()
             if failure and not isinstance(failure[0], av.error.FFmpegError):
@@ -455,7 +593,7 @@ def _render(
                 params["truncated"] = True  # a damaged tail: what decoded was rendered
             if written == 0:
                 raise PermanentFailure("the video stream holds no decodable frame")
-            for p in vout.encode():
+            for p in chunked.finish() if chunked is not None else vout.encode():
                 out.mux(p)
             if aout is not None:
                 for converted in resampler.resample(None):
@@ -591,12 +729,19 @@ _DETECTOR_LOCK = threading.Lock()
 
 def face_detector() -> Detector:
     """One face detector per process (preparing the model takes a second), made on first use
-    so that servers that never redact never load it."""
-    from opendems.adapters.vision.centerface import FaceDetector
-
+    so that servers that never redact never load it. It runs where :func:`detector_backend`
+    says."""
     with _DETECTOR_LOCK:
         if not _DETECTOR:
-            _DETECTOR.append(FaceDetector(threshold=UNCERTAIN_FLOOR, providers=accelerators()))
+            backend, providers = detector_backend()
+            if backend == "torch":
+                from opendems.adapters.vision.centerface_torch import TorchFaceDetector
+
+                _DETECTOR.append(TorchFaceDetector(threshold=UNCERTAIN_FLOOR))
+            else:
+                from opendems.adapters.vision.centerface import FaceDetector
+
+                _DETECTOR.append(FaceDetector(threshold=UNCERTAIN_FLOOR, providers=providers))
         return _DETECTOR[0]
 
 
@@ -608,16 +753,36 @@ def accelerators() -> list[str] | None:
     The ``onnxruntime`` package has none; installing ``onnxruntime-gpu`` of the same version
     in its place gives CUDA, and the detector runs there without a setting. The environment
     variable ``OPENDEMS_DETECTOR_PROVIDERS`` (comma-separated, or ``cpu``) overrides the choice."""
+    backend, providers = detector_backend()
+    return providers if backend == "onnxruntime" else None
+
+
+def detector_backend() -> tuple[str, list[str] | None]:
+    """Where faces are detected: ``("onnxruntime", GPU providers)`` where onnxruntime has a
+    GPU, else ``("torch", None)`` where PyTorch has CUDA and ``onnx2torch`` is installed (the
+    extra ``gpu``), else ``("onnxruntime", None)``: the CPU, the default. The environment
+    variable ``OPENDEMS_DETECTOR_PROVIDERS`` chooses instead: ``cpu``, ``torch``, or
+    onnxruntime providers, comma-separated."""
     import os
 
     import onnxruntime as ort
 
     asked = os.environ.get("OPENDEMS_DETECTOR_PROVIDERS", "").strip()
+    if asked.lower() == "cpu":
+        return "onnxruntime", None
+    if asked.lower() == "torch":
+        return "torch", None
     if asked:
-        return None if asked.lower() == "cpu" else [p.strip() for p in asked.split(",") if p.strip()]
+        return "onnxruntime", [p.strip() for p in asked.split(",") if p.strip()]
     available = ort.get_available_providers()
     found = [p for p in GPU_PROVIDERS if p in available]
-    return found or None
+    if found:
+        return "onnxruntime", found
+    from opendems.adapters.vision import centerface_torch
+
+    if centerface_torch.available():
+        return "torch", None
+    return "onnxruntime", None
 
 
 def find_faces(

@@ -283,29 +283,22 @@ def decode(
     return found
 
 
-class FaceDetector:
-    """CenterFace on onnxruntime.
-
-    ``input_size`` (width, height) bounds the network's input: a larger frame is scaled down
-    (same factor on both axes) to fit, a smaller one is used as it is; either is padded to
-    multiples of 32. ``None`` runs every frame at full resolution (slower, finds smaller
-    faces). ``threshold`` is the least heatmap score reported as a face. ``providers`` are
-    onnxruntime execution providers, e.g. ``["CUDAExecutionProvider"]`` where the GPU build
-    is installed (the CPU is always kept as the fallback); the default is the CPU alone.
-    ``threads`` is the CPU threads per inference (default: one per CPU available).
-    ``batch_size`` is how many frames ``detect_batch`` feeds the network at once (default: 1
-    on the CPU, where batches are no faster, 8 with a GPU provider)."""
+class CenterFace:
+    """What both runtimes of CenterFace share: the model's provenance, how a frame is fitted
+    into the network, batching by frame size, and decoding the outputs into faces. A runtime
+    supplies ``_infer`` (frames of one size, already scaled, to the three output maps) and
+    ``runtime`` (named in the provenance: float16 on a GPU may score a face a hair apart
+    from float32 on the CPU)."""
 
     model_name = MODEL_NAME
+    runtime = ""
 
     def __init__(
         self,
         *,
-        input_size: tuple[int, int] | None = DEFAULT_INPUT_SIZE,
-        threshold: float = DEFAULT_THRESHOLD,
-        providers: Sequence[str] | None = None,
-        threads: int | None = None,
-        batch_size: int | None = None,
+        input_size: tuple[int, int] | None,
+        threshold: float,
+        batch_size: int | None,
     ) -> None:
         if input_size is not None and (input_size[0] < ALIGN or input_size[1] < ALIGN):
             raise ValueError(f"input_size must be at least {ALIGN}x{ALIGN}")
@@ -313,27 +306,27 @@ class FaceDetector:
             raise ValueError("threshold must lie between 0 and 1")
         if batch_size is not None and batch_size < 1:
             raise ValueError("batch_size must be at least 1")
-        model = prepared_model()
-        self.model_sha256 = model.sha256
-        self.model_version = model.version
-        self.model_path = model.path
+        self.model = prepared_model()
+        self.model_sha256 = self.model.sha256
+        self.model_version = self.model.version
+        self.model_path = self.model.path
         self.input_size = input_size
         self.threshold = threshold
-        self.session = session(model.graph, providers=providers, threads=threads)
-        self.providers: list[str] = self.session.get_providers()
-        on_cpu = self.providers == ["CPUExecutionProvider"]
-        self.batch_size = batch_size if batch_size is not None else (1 if on_cpu else 8)
+        self.batch_size = batch_size or 1
 
     @property
     def provenance(self) -> dict[str, Any]:
         """What a derivative made from these detections records about them."""
-        return {
+        found = {
             "model": self.model_name,
             "model_sha256": self.model_sha256,
             "model_version": self.model_version,
             "input_size": list(self.input_size) if self.input_size else None,
             "threshold": self.threshold,
         }
+        if self.runtime:
+            found["runtime"] = self.runtime
+        return found
 
     def detect(self, frame: npt.NDArray[Any]) -> list[Detection]:
         """The faces in one RGB frame (height x width x 3, uint8), in its pixels."""
@@ -351,22 +344,66 @@ class FaceDetector:
             geometry = _Geometry.fit(width, height, self.input_size)
             for start in range(0, len(indices), self.batch_size):
                 chunk = indices[start : start + self.batch_size]
-                blob = self._blob([rgb[i] for i in chunk], geometry)
-                heatmap, scale, offset = self.session.run([HEATMAP, SCALE, OFFSET], {INPUT: blob})
+                scaled = [_scaled(rgb[i], geometry) for i in chunk]
+                heatmap, scale, offset = self._infer(scaled, geometry)
                 for k, index in enumerate(chunk):
                     results[index] = decode(heatmap[k], scale[k], offset[k], geometry, self.threshold)
         return results
 
+    def _infer(self, frames: list[Frame], geometry: _Geometry) -> tuple[FloatArray, FloatArray, FloatArray]:
+        raise NotImplementedError
+
+
+def _scaled(frame: Frame, geometry: _Geometry) -> Frame:
+    """A frame at the size the network sees it (before padding)."""
+    if geometry.resized == geometry.frame:
+        return frame
+    return np.asarray(cv2.resize(frame, geometry.resized, interpolation=cv2.INTER_AREA), dtype=np.uint8)
+
+
+class FaceDetector(CenterFace):
+    """CenterFace on onnxruntime: the default, on the CPU.
+
+    ``input_size`` (width, height) bounds the network's input: a larger frame is scaled down
+    (same factor on both axes) to fit, a smaller one is used as it is; either is padded to
+    multiples of 32. ``None`` runs every frame at full resolution (slower, finds smaller
+    faces). ``threshold`` is the least heatmap score reported as a face. ``providers`` are
+    onnxruntime execution providers, e.g. ``["CUDAExecutionProvider"]`` where the GPU build
+    is installed (the CPU is always kept as the fallback); the default is the CPU alone.
+    ``threads`` is the CPU threads per inference (default: one per CPU available).
+    ``batch_size`` is how many frames ``detect_batch`` feeds the network at once (default: 1
+    on the CPU, where batches are no faster, 8 with a GPU provider)."""
+
+    def __init__(
+        self,
+        *,
+        input_size: tuple[int, int] | None = DEFAULT_INPUT_SIZE,
+        threshold: float = DEFAULT_THRESHOLD,
+        providers: Sequence[str] | None = None,
+        threads: int | None = None,
+        batch_size: int | None = None,
+    ) -> None:
+        super().__init__(input_size=input_size, threshold=threshold, batch_size=batch_size)
+        self.session = session(self.model.graph, providers=providers, threads=threads)
+        self.providers: list[str] = self.session.get_providers()
+        on_cpu = self.providers == ["CPUExecutionProvider"]
+        self.batch_size = batch_size if batch_size is not None else (1 if on_cpu else 8)
+        if not on_cpu:
+            self.runtime = f"onnxruntime {ort.__version__} {self.providers[0]}"
+
+    def _infer(self, frames: list[Frame], geometry: _Geometry) -> tuple[FloatArray, FloatArray, FloatArray]:
+        heatmap, scale, offset = self.session.run(
+            [HEATMAP, SCALE, OFFSET], {INPUT: self._blob(frames, geometry)}
+        )
+        return heatmap, scale, offset
+
     @staticmethod
     def _blob(frames: list[Frame], geometry: _Geometry) -> FloatArray:
-        """Frames as the network takes them: float32 RGB 0..255, batch x 3 x height x width,
-        scaled into the top-left corner and zero-padded."""
+        """Frames (already scaled) as the network takes them: float32 RGB 0..255,
+        batch x 3 x height x width, in the top-left corner and zero-padded."""
         nw, nh = geometry.network
         rw, rh = geometry.resized
         blob = np.zeros((len(frames), 3, nh, nw), dtype=np.float32)
         for k, frame in enumerate(frames):
-            pixels: npt.NDArray[Any] = frame
-            if (rw, rh) != geometry.frame:
-                pixels = cv2.resize(frame, (rw, rh), interpolation=cv2.INTER_AREA)
-            blob[k, :, :rh, :rw] = pixels.transpose(2, 0, 1)
+            blob[k, :, :rh, :rw] = frame.transpose(2, 0, 1)
         return blob

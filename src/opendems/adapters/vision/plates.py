@@ -30,17 +30,17 @@ FULL_AGREEMENT = 20  # neighbours at which the confidence reaches 1
 
 
 class PlateDetector:
-    """Plates in RGB frames; one instance per process (the cascade is not thread-safe, so
-    calls are serialised)."""
+    """Plates in RGB frames; one instance per process. A cascade object is not thread-safe,
+    so each thread that calls :meth:`detect` loads one of its own (a few milliseconds, once):
+    several threads can then look for plates at once."""
 
     def __init__(self) -> None:
         path = Path(cv2.data.haarcascades) / CASCADE_FILE  # type: ignore[attr-defined]
         if not path.is_file():
             raise RuntimeError(f"OpenCV's plate cascade {CASCADE_FILE} is not installed with OpenCV")
-        self._cascade = cv2.CascadeClassifier(str(path))
-        if self._cascade.empty():
-            raise RuntimeError(f"OpenCV could not load {path}")
-        self._lock = threading.Lock()
+        self._path = path
+        self._local = threading.local()
+        self._cascade()  # refuse a file OpenCV cannot load now, not in the middle of a job
         self._provenance = {
             "plate_model": MODEL_NAME,
             "plate_model_file": CASCADE_FILE,
@@ -49,6 +49,15 @@ class PlateDetector:
             "plate_min_neighbours": MIN_NEIGHBOURS,
         }
 
+    def _cascade(self) -> Any:
+        cascade = getattr(self._local, "cascade", None)
+        if cascade is None:
+            cascade = cv2.CascadeClassifier(str(self._path))
+            if cascade.empty():
+                raise RuntimeError(f"OpenCV could not load {self._path}")
+            self._local.cascade = cascade
+        return cascade
+
     @property
     def provenance(self) -> dict[str, Any]:
         return dict(self._provenance)
@@ -56,10 +65,9 @@ class PlateDetector:
     def detect(self, frame: npt.NDArray[np.uint8]) -> list[Detection]:
         """Plates in one RGB frame, in its own pixels."""
         gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) if frame.ndim == 3 else frame
-        with self._lock:
-            boxes, neighbours = self._cascade.detectMultiScale2(
-                gray, scaleFactor=SCALE_FACTOR, minNeighbors=MIN_NEIGHBOURS, minSize=MIN_SIZE
-            )
+        boxes, neighbours = self._cascade().detectMultiScale2(
+            gray, scaleFactor=SCALE_FACTOR, minNeighbors=MIN_NEIGHBOURS, minSize=MIN_SIZE
+        )
         return [
             Detection(float(x), float(y), float(x + w), float(y + h), min(1.0, float(n) / FULL_AGREEMENT))
             for (x, y, w, h), n in zip(
