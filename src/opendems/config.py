@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     mfa_issuer: str = "OpenDEMS"
     cookie_secure: bool = True  # browsers accept Secure cookies from http://localhost too
     agency_name: str = "OpenDEMS agency"  # printed on custody reports, receipts and exports
+    # Speech to text for every audio and video original: the Whisper model (shipped in a
+    # pinned package; tiny.en: English, fast), or "off".
+    transcription: Literal["off", "tiny.en"] = "tiny.en"
     system_use_banner: str = (
         "You are accessing a criminal justice information system. Use is restricted to "
         "authorised users for authorised purposes, and is monitored and recorded. "

@@ -172,6 +172,10 @@ class MediaTools(Protocol):
         """Write an MP4 of the video with ``lines`` burned into every frame."""
         ...
 
+    def transcribe(self, src: BinaryIO, model: str, report: Callable[[float], None]) -> Transcript:
+        """What is said in an audio or video file (a transcript with a note where nothing is)."""
+        ...
+
     def watermark_image(self, src: BinaryIO, lines: list[str]) -> tuple[bytes, str, dict[str, Any]]:
         """The photo with ``lines`` burned in: (bytes, MIME type, parameters)."""
         ...
@@ -239,6 +243,7 @@ if TYPE_CHECKING:
     from opendems.domain.reports import CustodyReport, ShareReceipt
     from opendems.domain.search import SearchQuery, SearchResult
     from opendems.domain.tracking import Box
+    from opendems.domain.transcripts import Transcript
 
 if TYPE_CHECKING:  # repository types, for annotations only: services never import adapters
     from opendems.adapters.db.access_repo import AccessRepository

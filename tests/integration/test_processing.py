@@ -58,6 +58,7 @@ def test_ingest_queues_a_probe_that_fills_in_what_nobody_set(c: Container) -> No
     assert [(j.kind, j.state) for j in jobs_of(c, clip.id)] == [
         ("probe", JobState.QUEUED),
         ("proxy", JobState.QUEUED),
+        ("transcribe", JobState.QUEUED),
     ]
     assert [j.kind for j in jobs_of(c, photo.id)] == ["probe", "previews"]
     assert [j.kind for j in jobs_of(c, doc.id)] == ["pages"]
@@ -66,6 +67,7 @@ def test_ingest_queues_a_probe_that_fills_in_what_nobody_set(c: Container) -> No
     assert [(j.kind, j.state) for j in ended] == [
         ("probe", JobState.DONE),
         ("proxy", JobState.DONE),
+        ("transcribe", JobState.DONE),  # (switched off in the tests' settings: it makes nothing)
         ("probe", JobState.DONE),
         ("previews", JobState.DONE),
         ("pages", JobState.DONE),

@@ -43,6 +43,7 @@ class StepContext:
     # Verifies the whole custody chain: (problems, events checked); for export reports.
     check_chain: Callable[[UnitOfWork], tuple[list[str], int]] | None = None
     agency: str = "OpenDEMS agency"
+    transcription: str | None = None  # the speech model (e.g. "tiny.en"); None: switched off
 
 
 Step = Callable[[StepContext, Job], None]

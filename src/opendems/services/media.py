@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from opendems.domain.evidence import Derivative, EvidenceItem, EvidenceKind
 from opendems.domain.jobs import Job, NoPicture, PermanentFailure
+from opendems.ports import UnitOfWork
 from opendems.services.custody import record
 from opendems.services.jobs import Step, StepContext
 
@@ -24,7 +26,7 @@ FILLABLE = ("captured_at", "latitude", "longitude", "device_make", "device_model
 def jobs_for(kind: EvidenceKind, mime_type: str = "") -> list[str]:
     """The steps a new original of this kind goes through."""
     if kind in (EvidenceKind.VIDEO, EvidenceKind.AUDIO):
-        return ["probe", "proxy"]
+        return ["probe", "proxy", "transcribe"]
     if kind is EvidenceKind.IMAGE:
         return ["probe", "previews"]
     if mime_type == "application/pdf":
@@ -83,7 +85,8 @@ def probe_step(ctx: StepContext, job: Job) -> None:
 STEPS: dict[str, Step] = {"probe": probe_step}
 
 
-def _has(item: EvidenceItem, kind: str) -> bool:
+def has_derivative(item: EvidenceItem, kind: str) -> bool:
+    """Whether the item has a ``kind`` derivative made from its current original."""
     source = item.original.sha256 if item.original else None
     return any(d.kind == kind and d.source_sha256 == source for d in item.derivatives)
 
@@ -98,9 +101,11 @@ def store_derivative(
     parameters: dict[str, Any],
     data: bytes | None = None,
     path: Path | None = None,
+    also: Callable[[UnitOfWork], None] | None = None,
 ) -> Derivative:
     """Encrypt a derivative into the blob store and record it, with its provenance, linked
-    to the original (which it never replaces)."""
+    to the original (which it never replaces). ``also`` runs in the same transaction (a text
+    derivative's search windows)."""
     assert item.original is not None
     writer = ctx.blobs.writer()
     try:
@@ -133,6 +138,8 @@ def store_derivative(
     try:
         with uow:
             derivative.id = uow.evidence.add_derivative(item.id, derivative)
+            if also is not None:
+                also(uow)
             record(
                 uow,
                 ctx.actor,
@@ -178,7 +185,7 @@ def proxy_step(ctx: StepContext, job: Job) -> None:
     peaks, all from one pass over the original. Audio: an AAC proxy and waveform peaks."""
     item = item_of_job(ctx, job)
     assert item.original is not None
-    if _has(item, "proxy"):
+    if has_derivative(item, "proxy"):
         return  # done by an earlier run of this job
     for stale in ctx.work_dir.glob(f"job-{job.id}-*"):
         stale.unlink(missing_ok=True)  # what an earlier, killed run of this job left behind
@@ -194,7 +201,7 @@ def proxy_step(ctx: StepContext, job: Job) -> None:
             mime = "audio/mp4"
         tool = ctx.tools.tool_av
         # The small ones first: the proxy's presence means the whole step is done.
-        if made.poster is not None and not _has(item, "poster"):
+        if made.poster is not None and not has_derivative(item, "poster"):
             store_derivative(
                 ctx,
                 item,
@@ -204,12 +211,12 @@ def proxy_step(ctx: StepContext, job: Job) -> None:
                 parameters={"max_side": 640},
                 data=made.poster,
             )
-        if made.sprite is not None and not _has(item, "sprite"):
+        if made.sprite is not None and not has_derivative(item, "sprite"):
             sheet, layout = made.sprite
             store_derivative(
                 ctx, item, "sprite", mime_type="image/jpeg", tool=tool, parameters=layout, data=sheet
             )
-        if made.peaks is not None and not _has(item, "waveform"):
+        if made.peaks is not None and not has_derivative(item, "waveform"):
             peaks = json.dumps(made.peaks, separators=(",", ":")).encode()
             params = {k: v for k, v in made.peaks.items() if k != "peaks"}
             store_derivative(
@@ -227,7 +234,7 @@ def previews_step(ctx: StepContext, job: Job) -> None:
     with ctx.blobs.open_plaintext(item.original.blob_key) as f:
         made = ctx.tools.image_previews(f)
     for kind, (data, params) in made.items():
-        if not _has(item, kind):
+        if not has_derivative(item, kind):
             store_derivative(
                 ctx,
                 item,
@@ -247,7 +254,7 @@ def pages_step(ctx: StepContext, job: Job) -> None:
         pages = ctx.tools.pdf_pages(f)
     for data, params in pages:
         kind = f"page-{params['page']}"
-        if not _has(item, kind):
+        if not has_derivative(item, kind):
             store_derivative(
                 ctx, item, kind, mime_type="image/jpeg", tool=ctx.tools.tool_pdf, parameters=params, data=data
             )

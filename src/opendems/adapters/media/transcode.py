@@ -24,6 +24,7 @@ from opendems.adapters.media.documents import TOOL_PDFIUM, pdf_pages
 from opendems.domain.jobs import NoPicture, PermanentFailure
 from opendems.domain.redaction import RedactionPlan, TextScan
 from opendems.domain.tracking import Box
+from opendems.domain.transcripts import Transcript
 from opendems.ports import ProxyResult
 
 PROXY_MAX_HEIGHT = 720
@@ -421,6 +422,12 @@ class MediaTools:
         from opendems.adapters.media.watermark import watermark_video
 
         return watermark_video(src, dst, lines, report)
+
+    # Speech: its own package, imported on first use (it loads the Whisper model).
+    def transcribe(self, src: BinaryIO, model: str, report: Callable[[float], None]) -> Transcript:
+        from opendems.adapters.speech.whisper import transcriber
+
+        return transcriber(model).transcribe(src, report)
 
     def watermark_image(self, src: BinaryIO, lines: list[str]) -> tuple[bytes, str, dict[str, Any]]:
         from opendems.adapters.media.watermark import watermark_image

@@ -194,6 +194,8 @@ def _viewer(item: EvidenceItem) -> dict[str, Any]:
         "poster": derivative_of(item, "poster"),
         "waveform": derivative_of(item, "waveform"),
         "sprite": derivative_of(item, "sprite"),
+        "transcript": derivative_of(item, "transcript"),
+        "captions": derivative_of(item, "captions"),
         "preview": derivative_of(item, "preview"),
         "pages": page_kinds(item),
         "fps": frame_rate(item),

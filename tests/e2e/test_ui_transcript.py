@@ -1,0 +1,63 @@
+"""A recording's transcript in a real browser: a spoken script (espeak-ng) is uploaded, the
+server's own processing transcribes it, and the item's page shows the transcript under the
+player, plays from a word that is clicked, follows along while playing, and gives the
+player captions; the spoken words are found by search at the second they were said."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from playwright.sync_api import Browser, expect
+
+from tests.e2e.server import Server
+from tests.e2e.test_ui_evidence_detail import media_time, seek_settled, upload
+from tests.e2e.ui import add_user, check_page, sign_in, wait_for
+from tests.speech import SCRIPT, speak
+
+
+def test_transcript_under_the_player(browser: Browser, app_server: Server, tmp_path: Path) -> None:
+    add_user(app_server, "tr_detective", "investigator", unit="cid")
+    page = sign_in(browser, app_server, "tr_detective")
+    recording = tmp_path / "witness.wav"
+    spoken = speak(recording, SCRIPT)
+    ids = upload(page, app_server, recording)
+
+    page.goto(f"{app_server.url}/evidence/{ids['witness.wav']}")
+    expect(page.locator("#player")).to_be_visible(timeout=90_000)
+    # The transcript comes after the proxy: the page is opened again once it is there.
+    for _ in range(60):
+        if page.locator("#transcript").count():
+            break
+        page.wait_for_timeout(1000)
+        page.reload()
+    wait_for(page, "Number(document.getElementById('transcript').dataset.loaded) > 20", 30)
+    text = page.inner_text("#transcript")
+    assert "John Smith" in text and "Language: en" in text
+    assert page.locator("#transcript li").count() == len(SCRIPT)
+
+    # Click the word "river": the player goes there and plays.
+    river = page.locator("#transcript .word", has_text="river").first
+    start = float(river.get_attribute("data-start") or "nan")
+    assert spoken[3].start - 0.5 <= start <= spoken[3].end
+    river.click()
+    wait_for(page, "!document.getElementById('media').paused")
+    page.evaluate("document.getElementById('media').pause()")
+    seek_settled(page)
+    assert start <= media_time(page) <= start + 2.0
+    wait_for(page, "document.querySelectorAll('#transcript .word.said').length > 0")
+
+    # Captions: the player's text track holds the cues.
+    wait_for(
+        page,
+        """(() => { const t = document.getElementById('media').textTracks[0];
+            return t && t.mode === 'showing' && t.cues && t.cues.length >= 6; })()""",
+        20,
+    )
+    check_page(page, "item-transcript")
+
+    # Search finds what was said and opens the player at that second.
+    page.goto(f"{app_server.url}/search?q=sergeant")
+    hit = page.locator("a[href*='?t=']").first
+    expect(hit).to_be_visible()
+    seconds = float((hit.get_attribute("href") or "").split("?t=")[1].split("&")[0])
+    assert abs(seconds - spoken[5].start) <= 0.5

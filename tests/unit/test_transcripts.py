@@ -1,0 +1,64 @@
+"""Transcripts as data: their JSON form, the captions made from them, and the word error
+rate the tests and the benchmark state their bounds in."""
+
+from __future__ import annotations
+
+from opendems.domain.transcripts import Segment, Transcript, Word, normal_words, word_error_rate
+
+
+def words(text: str, start: float, step: float = 0.4) -> tuple[Word, ...]:
+    return tuple(Word(start + i * step, start + i * step + 0.3, " " + w, 0.9) for i, w in enumerate(text.split()))
+
+
+def transcript() -> Transcript:
+    long = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen"
+    return Transcript(
+        language="en",
+        language_probability=1.0,
+        duration_s=20.0,
+        segments=(
+            Segment(1.0, 2.5, "Stop <right> there & wait.", words("Stop <right> there & wait.", 1.0, 0.3)),
+            Segment(3.0, 9.8, long, words(long, 3.0)),
+            Segment(12.0, 12.1, "Go.", ()),
+        ),
+        model={"model": "whisper tiny.en"},
+    )
+
+
+def test_the_json_form_keeps_everything() -> None:
+    t = transcript()
+    again = Transcript.from_dict(t.to_dict())
+    assert again.to_dict() == t.to_dict()  # (timings kept to the millisecond)
+    assert again.segments[1].words[3].start == 4.2 and again.note == t.note
+    assert t.to_dict()["format"] == 1
+    assert t.text.startswith("Stop <right> there & wait. one two")
+    assert len(t.words) == 5 + 16
+
+
+def test_captions_are_webvtt_with_short_cues_and_escaped_text() -> None:
+    vtt = transcript().webvtt()
+    assert vtt.startswith("WEBVTT\n\n")
+    cues = [block.split("\n") for block in vtt.strip().split("\n\n")[1:]]
+    assert cues[0] == ["00:00:01.000 --> 00:00:02.500", "Stop &lt;right&gt; there &amp; wait."]
+    # The long segment (6.7 s) is split by its words' timings: no cue over 6 s.
+    timings = [c[0] for c in cues]
+    for line in timings:
+        a, b = (sum(float(x) * f for x, f in zip(t.split(":"), (3600, 60, 1), strict=True)) for t in line.split(" --> "))
+        assert 0 < b - a <= 6.0
+    assert any("sixteen" in c[1] for c in cues) and any(c[1].startswith("one two") for c in cues)
+    assert cues[-1] == ["00:00:12.000 --> 00:00:12.500", "Go."]  # a cue without words lasts at least 0.5 s
+
+
+def test_a_note_is_a_webvtt_comment() -> None:
+    empty = Transcript("", 0.0, 3.0, (), note="no speech was found (silence, noise or music)")
+    assert empty.webvtt() == "WEBVTT\n\nNOTE\nno speech was found (silence, noise or music)\n"
+    assert empty.search_segments() == []
+
+
+def test_word_error_rate() -> None:
+    assert word_error_rate("The cat sat.", "the cat sat") == 0.0
+    assert word_error_rate("the cat sat on the mat", "the cat sat on a mat") == 1 / 6  # one substitution
+    assert word_error_rate("the cat sat", "the cat") == 1 / 3  # one deletion
+    assert word_error_rate("the cat", "the black cat") == 1 / 2  # one insertion
+    assert word_error_rate("", "") == 0.0 and word_error_rate("", "words") == 1.0
+    assert normal_words("Don't  STOP, now!") == ["don't", "stop", "now"]
