@@ -85,3 +85,37 @@ SCRIPT = [
     "We found a black backpack under the bench in the park.",
     "The sergeant asked everyone to stay calm and wait outside.",
 ]
+
+
+def talking_video(wav: Path, out: Path, *, width: int = 320, height: int = 240, fps: int = 15) -> None:
+    """An H.264/AAC MP4 of plain moving frames with ``wav`` as its sound (a body camera's
+    recording, as far as the redaction is concerned)."""
+    from fractions import Fraction
+
+    import av
+
+    with wave.open(str(wav)) as w:
+        rate = w.getframerate()
+        samples = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
+    seconds = len(samples) / rate
+    with av.open(str(out), "w", format="mp4") as c:
+        v = c.add_stream("libx264", rate=fps)
+        v.width, v.height, v.pix_fmt = width, height, "yuv420p"
+        a = c.add_stream("aac", rate=rate)
+        a.layout = "mono"
+        for i in range(int(seconds * fps)):
+            frame = np.full((height, width, 3), (i * 3) % 256, np.uint8)
+            f = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            f.pts, f.time_base = i, Fraction(1, fps)
+            for p in v.encode(f):
+                c.mux(p)
+        for p in v.encode():
+            c.mux(p)
+        for start in range(0, len(samples), 1024):
+            chunk = samples[start : start + 1024].reshape(1, -1)
+            af = av.AudioFrame.from_ndarray(chunk, format="s16", layout="mono")
+            af.sample_rate, af.pts = rate, start
+            for p in a.encode(af):
+                c.mux(p)
+        for p in a.encode():
+            c.mux(p)

@@ -133,6 +133,14 @@ class ProxyResult:
     sprite: tuple[bytes, dict[str, Any]] | None = None  # timeline sprite sheet (JPEG, layout)
 
 
+class PiiScanner(Protocol):
+    """Finds personal details (names, phone numbers, addresses...) in a text."""
+
+    provenance: dict[str, Any]
+
+    def find(self, text: str) -> list[PiiFinding]: ...
+
+
 class MediaTools(Protocol):
     """Makes derivatives; never touches the original it reads."""
 
@@ -243,7 +251,7 @@ if TYPE_CHECKING:
     from opendems.domain.reports import CustodyReport, ShareReceipt
     from opendems.domain.search import SearchQuery, SearchResult
     from opendems.domain.tracking import Box
-    from opendems.domain.transcripts import Transcript
+    from opendems.domain.transcripts import PiiFinding, Transcript
 
 if TYPE_CHECKING:  # repository types, for annotations only: services never import adapters
     from opendems.adapters.db.access_repo import AccessRepository

@@ -12,7 +12,7 @@ from playwright.sync_api import Browser, expect
 from tests.e2e.server import Server
 from tests.e2e.test_ui_evidence_detail import media_time, seek_settled, upload
 from tests.e2e.ui import add_user, check_page, sign_in, wait_for
-from tests.speech import SCRIPT, speak
+from tests.speech import SCRIPT, speak, talking_video
 
 
 def test_transcript_under_the_player(browser: Browser, app_server: Server, tmp_path: Path) -> None:
@@ -61,3 +61,50 @@ def test_transcript_under_the_player(browser: Browser, app_server: Server, tmp_p
     expect(hit).to_be_visible()
     seconds = float((hit.get_attribute("href") or "").split("?t=")[1].split("&")[0])
     assert abs(seconds - spoken[5].start) <= 0.5
+
+
+def test_a_spoken_name_is_suggested_for_muting_in_the_editor(
+    browser: Browser, app_server: Server, tmp_path: Path
+) -> None:
+    add_user(app_server, "pii_detective", "investigator", unit="cid")
+    page = sign_in(browser, app_server, "pii_detective")
+    wav = tmp_path / "stop.wav"
+    spoken = speak(
+        wav,
+        [
+            "The officer stopped the car near the school.",
+            "The driver said his name was John Smith.",
+            "Nobody else was in the car at the time.",
+        ],
+    )
+    video = tmp_path / "stop.mp4"
+    talking_video(wav, video)
+    item = upload(page, app_server, video)["stop.mp4"]
+
+    page.goto(f"{app_server.url}/evidence/{item}")
+    expect(page.locator("#player")).to_be_visible(timeout=90_000)
+    for _ in range(60):  # the transcript comes after the proxy
+        if page.locator("#transcript").count():
+            break
+        page.wait_for_timeout(1000)
+        page.reload()
+    page.click("#redact-link")
+    page.click("#detect")
+    expect(page.locator("#plan-version")).to_contain_text("version 1", timeout=60_000)
+
+    page.click("#find-spoken")
+    suggestion = page.locator("#spoken-pii li", has_text="John Smith")
+    expect(suggestion).to_have_count(1, timeout=30_000)
+    expect(suggestion).to_contain_text("name:")
+    check_page(page, "redact-spoken-pii")
+    suggestion.get_by_role("button", name="Mute").click()
+    expect(page.locator("#audio-segments li")).to_have_count(1)
+    expect(page.locator("#spoken-pii li", has_text="John Smith")).to_have_count(0)
+    page.fill("#reason", "the driver's name")
+    page.click("#save")
+    expect(page.locator("#plan-version")).to_contain_text("version 2", timeout=15_000)
+    segment = page.evaluate(
+        "fetch(location.pathname.replace('/redact', '').replace('/evidence/', '/api/v1/evidence/') + '/redaction/plan').then(r => r.json()).then(b => b.plan.audio)"
+    )
+    assert len(segment) == 1 and segment[0]["reason"] == "pii"
+    assert spoken[1].start < segment[0]["start_s"] < segment[0]["end_s"] <= spoken[1].end + 0.5

@@ -7,7 +7,9 @@ from opendems.domain.transcripts import Segment, Transcript, Word, normal_words,
 
 
 def words(text: str, start: float, step: float = 0.4) -> tuple[Word, ...]:
-    return tuple(Word(start + i * step, start + i * step + 0.3, " " + w, 0.9) for i, w in enumerate(text.split()))
+    return tuple(
+        Word(start + i * step, start + i * step + 0.3, " " + w, 0.9) for i, w in enumerate(text.split())
+    )
 
 
 def transcript() -> Transcript:
@@ -43,7 +45,10 @@ def test_captions_are_webvtt_with_short_cues_and_escaped_text() -> None:
     # The long segment (6.7 s) is split by its words' timings: no cue over 6 s.
     timings = [c[0] for c in cues]
     for line in timings:
-        a, b = (sum(float(x) * f for x, f in zip(t.split(":"), (3600, 60, 1), strict=True)) for t in line.split(" --> "))
+        a, b = (
+            sum(float(x) * f for x, f in zip(t.split(":"), (3600, 60, 1), strict=True))
+            for t in line.split(" --> ")
+        )
         assert 0 < b - a <= 6.0
     assert any("sixteen" in c[1] for c in cues) and any(c[1].startswith("one two") for c in cues)
     assert cues[-1] == ["00:00:12.000 --> 00:00:12.500", "Go."]  # a cue without words lasts at least 0.5 s

