@@ -38,10 +38,11 @@ $(CHROMIUM):
 $(ESPEAK):
 	$(SUDO) apt-get install -y -q espeak-ng || ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q espeak-ng)
 
-## Install the test dependencies and run the whole suite on the embedded default (the cluster
-## test, which needs the scale-out services, runs under test-scale).
+## Install the test dependencies and run the whole suite on the embedded default, one process
+## per core, each test file whole in one of them (the cluster test, which needs the scale-out
+## services, runs under test-scale).
 test: $(STAMP) $(NODE) $(CHROMIUM) $(ESPEAK)
-	$(BIN)/python -m pytest -q --ignore=tests/e2e/test_cluster.py
+	$(BIN)/python -m pytest -q --numprocesses=auto --maxprocesses=4 --dist=loadfile --ignore=tests/e2e/test_cluster.py
 
 ## The whole suite again on the scale-out parts: a private PostgreSQL (initdb), Redis and
 ## SeaweedFS (S3) started on loopback for the run, and stopped after it.

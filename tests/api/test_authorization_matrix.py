@@ -443,6 +443,16 @@ SPECS: dict[tuple[str, str], list[Spec]] = {
             },
         )
     ],
+    # Personal details said in a recording: the world's items have no transcript (404 after
+    # the check); the check is evidence:edit, as for the plan they are suggested for.
+    ("GET", E + "/{evidence_id}/redaction/spoken-pii"): [
+        Spec(
+            (P.EVIDENCE_EDIT,),
+            "evidence",
+            lambda k: {"method": "GET", "url": f"{E}/{k.item}/redaction/spoken-pii"},
+            also_ok="has no transcript",
+        )
+    ],
     ("GET", E + "/{evidence_id}/redaction/pages/{page}.png"): [
         # A picture of the content: evidence:play, as for previews (an auditor sees records only).
         Spec(

@@ -993,6 +993,7 @@ def test_processing_state_and_probe_results_through_the_api(
     assert r.status_code == 200 and [(j["kind"], j["state"]) for j in r.json()] == [
         ("probe", "queued"),
         ("proxy", "queued"),
+        ("transcribe", "queued"),
     ]
     assert client.get(f"{API}/{item['id']}", headers=auth).json()["media"] is None
     container.processor.run_until_idle("test")

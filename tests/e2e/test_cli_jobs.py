@@ -21,15 +21,17 @@ def test_worker_and_jobs_from_the_command_line(tmp_path: Path) -> None:
     cli(data, "ingest", str(tmp_path / "clip.mp4"), str(tmp_path / "broken.mp4"))
 
     queued = json.loads(cli(data, "jobs", "--json").stdout)
-    assert queued["counts"] == {"queued": 4}  # probe and proxy, for each
+    assert queued["counts"] == {"queued": 6}  # probe, proxy and transcribe, for each
     # Nobody is running jobs: waiting gives up and says so.
     waited = cli(data, "jobs", "--wait", "--timeout", "1", check=False)
-    assert waited.returncode == 1 and "still 4 job(s) queued or running" in waited.stderr
+    assert waited.returncode == 1 and "still 6 job(s) queued or running" in waited.stderr
 
     ran = cli(data, "worker", "--until-idle", check=False)
-    assert ran.returncode == 1 and "Ran 4 job(s); 2 failed." in ran.stdout
+    assert ran.returncode == 1 and "Ran 6 job(s); 3 failed." in ran.stdout
     after = json.loads(cli(data, "jobs", "--json").stdout)
-    assert after["counts"] == {"done": 2, "failed": 2}
+    assert after["counts"] == {"done": 3, "failed": 3}
+    unheard = next(j for j in after["jobs"] if j["state"] == "failed" and j["kind"] == "transcribe")
+    assert unheard["error"].startswith("not a readable recording")
     failed = next(j for j in after["jobs"] if j["state"] == "failed" and j["kind"] == "probe")
     assert failed["error"] and failed["attempts"] == 1
     assert f"{failed['evidence_id']}: {failed['error']}" in ran.stderr  # the reason, named
@@ -100,5 +102,12 @@ def test_a_worker_killed_midway_leaves_a_job_that_completes_after_restart(tmp_pa
     proxy = next(j for j in after if j["kind"] == "proxy")
     assert proxy["state"] == "done" and proxy["attempts"] == 2
     shown = json.loads(cli(data, "show", proxy["evidence_id"], "--json").stdout)
-    assert sorted(d["kind"] for d in shown["derivatives"]) == ["poster", "proxy", "sprite", "waveform"]
+    # (the clip is silent: its transcript says no speech was found, and there are no captions)
+    assert sorted(d["kind"] for d in shown["derivatives"]) == [
+        "poster",
+        "proxy",
+        "sprite",
+        "transcript",
+        "waveform",
+    ]
     assert not any(p.exists() for p in leftovers)  # the retry cleared the dead run's file

@@ -208,7 +208,7 @@ def test_home_queue_follows_processing_live(browser: Browser, server: Server, tm
     assert worker.returncode == 0, output
     assert page.evaluate("window.stayed") is True  # followed without a reload
     finished = page.locator("#queue-table tr", has_text=video)
-    expect(finished).to_have_count(2)  # probe and proxy
+    expect(finished).to_have_count(3)  # probe, proxy and transcribe
     for n in range(2):
         expect(finished.nth(n).locator(".badge")).to_have_text("done")
         assert finished.nth(n).locator("progress").get_attribute("value") == "100"

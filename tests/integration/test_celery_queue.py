@@ -190,9 +190,10 @@ def test_ingest_hands_jobs_to_the_broker_and_a_worker_process_runs_them(
         ("probe", 1),
         ("probe", 1),
         ("proxy", 1),
+        ("transcribe", 1),
     ]
     assert derivatives(cl.c, photo.id) == ["preview", "thumbnail"]
-    assert derivatives(cl.c, clip.id) == ["poster", "proxy", "sprite", "waveform"]
+    assert derivatives(cl.c, clip.id) == ["poster", "proxy", "sprite", "transcript", "waveform"]
     # SIGTERM: the worker stops, cleanly, at once when idle.
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(timeout=20) == 0, cl.log_of(worker)
@@ -277,7 +278,8 @@ def test_a_job_whose_worker_is_killed_midway_is_finished_by_another(
     done = proxy()
     assert done.attempts == 2 and done.error is None
     assert done.finished_at and done.finished_at > left.locked_until  # not before the lease ran out
-    assert derivatives(cl.c, clip.id) == ["poster", "proxy", "sprite"]  # (no sound: no waveform)
+    # (no sound: no waveform; a transcript that says so)
+    assert derivatives(cl.c, clip.id) == ["poster", "proxy", "sprite", "transcript"]
     assert f"sending job(s) [{proxy().id}] to the broker again" in cl.log_of(survivor)
     assert not list((cl.data / "work").glob(f"job-{proxy().id}-*"))  # the dead run's file is gone
 
