@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import io
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 import av
+import numpy as np
 from PIL import Image
 from PIL.TiffImagePlugin import IFDRational
 
@@ -137,3 +139,12 @@ def corrupt_exif_jpeg() -> bytes:
     garbage = b"Exif\x00\x00" + b"MM\x00\x2a\x00\x00\x00\x08" + b"\xff\xff" + b"\x13" * 40
     app1 = b"\xff\xe1" + (len(garbage) + 2).to_bytes(2, "big") + garbage
     return data[:2] + app1 + data[2:]
+
+
+def audio_rms(path: Path, start: float, end: float) -> float:
+    """The RMS level of a file's sound (first channel) between two moments, in seconds."""
+    with av.open(str(path)) as inp:
+        samples = np.concatenate([f.to_ndarray()[0] for f in inp.decode(audio=0)])
+        rate = inp.streams.audio[0].sample_rate
+    window = samples[int(start * rate) : int(end * rate)]
+    return float(np.sqrt(np.mean(window.astype(np.float64) ** 2)))

@@ -17,6 +17,7 @@ from opendems.adapters.vision.centerface import FaceDetector
 from opendems.domain.jobs import PermanentFailure
 from opendems.domain.redaction import AudioSegment, Effect, RedactionPlan
 from tests.faces import FacePath, covered_share, face_shows, visible_part, write_clip
+from tests.media import audio_rms
 
 W, H, FPS, SECONDS = 640, 360, 30, 4
 FACES = [
@@ -33,14 +34,6 @@ def make_clip(path: Path) -> list[list[tuple[float, float, float, float]]]:
 def frames(path: Path) -> list[np.ndarray]:
     with av.open(str(path)) as inp:
         return [f.to_ndarray(format="rgb24") for f in inp.decode(video=0)]
-
-
-def audio_rms(path: Path, start: float, end: float) -> float:
-    with av.open(str(path)) as inp:
-        samples = np.concatenate([f.to_ndarray()[0] for f in inp.decode(audio=0)])
-        rate = inp.streams.audio[0].sample_rate
-    window = samples[int(start * rate) : int(end * rate)]
-    return float(np.sqrt(np.mean(window.astype(np.float64) ** 2)))
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,6 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-import av
-import numpy as np
 import pytest
 
 from opendems.adapters.text.pii import PiiFinder, pii_finder
@@ -17,6 +15,7 @@ from opendems.services import redaction
 from opendems.services.ingest import IngestRequest, ingest_stream
 from opendems.services.transcripts import find_spoken_pii
 from tests.factories import make_container, user_actor
+from tests.media import audio_rms
 from tests.speech import speak, talking_video
 
 PHRASES = [
@@ -83,14 +82,6 @@ def test_findings_are_placed_on_the_words_that_said_them() -> None:
     assert spoken_findings(t, [PiiFinding("PERSON", "name", 0, 0, 0.9)]) == []  # between words: nothing
 
 
-def rms(path: Path, start: float, end: float) -> float:
-    with av.open(str(path)) as inp:
-        samples = np.concatenate([f.to_ndarray()[0] for f in inp.decode(audio=0)])
-        rate = inp.streams.audio[0].sample_rate
-    window = samples[int(start * rate) : int(end * rate)]
-    return float(np.sqrt(np.mean(window.astype(np.float64) ** 2)))
-
-
 def test_a_spoken_name_becomes_a_mute_that_silences_it_in_the_rendered_copy(tmp_path: Path) -> None:
     wav = tmp_path / "stop.wav"
     spoken = speak(wav, PHRASES)
@@ -136,7 +127,7 @@ def test_a_spoken_name_becomes_a_mute_that_silences_it_in_the_rendered_copy(tmp_
     rendered = next(d for d in stored.derivatives if d.kind == f"redacted-v{version}")
     out = tmp_path / "redacted.mp4"
     out.write_bytes(b"".join(c.blobs.read_all(rendered.blob_key)))
-    assert rms(out, name.start_s + 0.05, name.end_s - 0.05) < 0.001  # the name: silence
-    assert rms(out, said.start, name.start_s - 0.1) > 0.02  # "The driver said his name was": heard
-    assert rms(out, spoken[2].start, spoken[2].end) > 0.02  # the next phrase: heard
-    assert rms(video, name.start_s + 0.05, name.end_s - 0.05) > 0.02  # the original: untouched
+    assert audio_rms(out, name.start_s + 0.05, name.end_s - 0.05) < 0.001  # the name: silence
+    assert audio_rms(out, said.start, name.start_s - 0.1) > 0.02  # "The driver said his name was": heard
+    assert audio_rms(out, spoken[2].start, spoken[2].end) > 0.02  # the next phrase: heard
+    assert audio_rms(video, name.start_s + 0.05, name.end_s - 0.05) > 0.02  # the original: untouched

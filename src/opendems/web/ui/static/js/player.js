@@ -57,7 +57,7 @@ function setupPlayer(root) {
 
   // A link to a moment (a search hit in a transcript: ?t=SECONDS) opens the player there.
   const startAt = Number(new URLSearchParams(location.search).get("t"));
-  media.addEventListener("loadedmetadata", () => {
+  const onMetadata = () => {
     duration = length();
     scrub.max = String(duration);
     total.textContent = clock(duration);
@@ -66,7 +66,10 @@ function setupPlayer(root) {
       say(`Opened at ${clock(media.currentTime)}`);
     }
     drawWave();
-  });
+  };
+  // The metadata may have come before this script ran (a busy machine, a cached proxy).
+  if (media.readyState >= 1) queueMicrotask(onMetadata);
+  else media.addEventListener("loadedmetadata", onMetadata, { once: true });
   media.addEventListener("timeupdate", show);
   media.addEventListener("seeked", show);
   media.addEventListener("play", () => { playButton.textContent = "Pause"; });

@@ -96,15 +96,21 @@ export function findSpoken() {
     .finally(() => { button.disabled = false; });
 }
 
-function suggestionItem(f) {
-  const li = document.createElement("li");
-  li.className = "suggestion";
-  const span = `${f.start_s.toFixed(2)} s – ${f.end_s.toFixed(2)} s`;
+/** A stretch of the sound, as a button that goes to its start: [the button, its words]. */
+function goTo(part) {
+  const span = `${part.start_s.toFixed(2)} s – ${part.end_s.toFixed(2)} s`;
   const go = document.createElement("button");
   go.type = "button";
   go.className = "link";
   go.append(hiddenText("Go to "), span);
-  go.addEventListener("click", () => seekTime(f.start_s));
+  go.addEventListener("click", () => seekTime(part.start_s));
+  return [go, span];
+}
+
+function suggestionItem(f) {
+  const li = document.createElement("li");
+  li.className = "suggestion";
+  const [go, span] = goTo(f);
   const what = document.createElement("span");
   what.textContent = ` ${f.label}: “${f.text}” `;
   const accept = document.createElement("button");
@@ -154,12 +160,7 @@ export function listAudio() {
 
 function segmentItem(seg, i) {
   const li = document.createElement("li");
-  const span = `${seg.start_s.toFixed(2)} s – ${seg.end_s.toFixed(2)} s`;
-  const go = document.createElement("button");
-  go.type = "button";
-  go.className = "link";
-  go.append(hiddenText("Go to "), span);
-  go.addEventListener("click", () => seekTime(seg.start_s));
+  const [go, span] = goTo(seg);
   const mode = document.createElement("select");
   mode.setAttribute("aria-label", `What to do with the sound from ${span}`);
   for (const [value, text] of [["mute", "muted"], ["bleep", "bleeped"]]) mode.append(new Option(text, value));
