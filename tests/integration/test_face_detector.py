@@ -191,19 +191,19 @@ def test_an_unavailable_execution_provider_is_refused() -> None:
 def test_the_detector_runs_where_onnxruntime_offers_a_gpu_and_a_wrong_choice_is_named(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from opendems.adapters.media.redact import accelerators
+    from opendems.adapters.media.redact import detector_backend
 
     monkeypatch.delenv("OPENDEMS_DETECTOR_PROVIDERS", raising=False)
     monkeypatch.setattr(
         "onnxruntime.get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"]
     )
-    assert accelerators() == ["CUDAExecutionProvider"]
+    assert detector_backend()[1] == ["CUDAExecutionProvider"]
     monkeypatch.undo()
     monkeypatch.setenv("OPENDEMS_DETECTOR_PROVIDERS", "cpu")
-    assert accelerators() is None
+    assert detector_backend()[1] is None
     monkeypatch.setenv("OPENDEMS_DETECTOR_PROVIDERS", "NoSuchExecutionProvider")
     with pytest.raises(ValueError, match="NoSuchExecutionProvider"):
-        FaceDetector(providers=accelerators())
+        FaceDetector(providers=detector_backend()[1])
 
 
 def test_the_backend_is_chosen_by_the_environment_or_by_what_is_installed(

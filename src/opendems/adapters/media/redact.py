@@ -748,15 +748,6 @@ def face_detector() -> Detector:
 GPU_PROVIDERS = ("CUDAExecutionProvider", "ROCMExecutionProvider", "CoreMLExecutionProvider")
 
 
-def accelerators() -> list[str] | None:
-    """The GPU execution providers onnxruntime offers here, best first (None: the CPU only).
-    The ``onnxruntime`` package has none; installing ``onnxruntime-gpu`` of the same version
-    in its place gives CUDA, and the detector runs there without a setting. The environment
-    variable ``OPENDEMS_DETECTOR_PROVIDERS`` (comma-separated, or ``cpu``) overrides the choice."""
-    backend, providers = detector_backend()
-    return providers if backend == "onnxruntime" else None
-
-
 def detector_backend() -> tuple[str, list[str] | None]:
     """Where faces are detected: ``("onnxruntime", GPU providers)`` where onnxruntime has a
     GPU, else ``("torch", None)`` where PyTorch has CUDA and ``onnx2torch`` is installed (the

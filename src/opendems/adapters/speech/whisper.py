@@ -185,7 +185,7 @@ def decode(src: BinaryIO | str | Path) -> np.ndarray | None:
         raise PermanentFailure(f"not a readable recording ({exc.strerror or exc})") from None
     if not parts:
         return np.zeros(0, np.float32)
-    return (np.concatenate(parts).astype(np.float32) / 32768.0).astype(np.float32)
+    return np.concatenate(parts).astype(np.float32) / np.float32(32768.0)
 
 
 _LOADED: dict[str, Transcriber] = {}
