@@ -119,3 +119,15 @@ def talking_video(wav: Path, out: Path, *, width: int = 320, height: int = 240, 
                 c.mux(p)
         for p in a.encode():
             c.mux(p)
+
+
+def speech_wer(reference: str, hypothesis: str) -> float:
+    """Word error rate after Whisper's English text normaliser (spelling variants such as
+    colour/color, numbers written as figures or words, punctuation): the measure speech
+    recognition results are reported in."""
+    from whisper_normalizer.english import EnglishTextNormalizer
+
+    from opendems.domain.transcripts import word_error_rate
+
+    normal = EnglishTextNormalizer()
+    return word_error_rate(normal(reference), normal(hypothesis))

@@ -66,9 +66,10 @@ class Settings(BaseSettings):
     mfa_issuer: str = "OpenDEMS"
     cookie_secure: bool = True  # browsers accept Secure cookies from http://localhost too
     agency_name: str = "OpenDEMS agency"  # printed on custody reports, receipts and exports
-    # Speech to text for every audio and video original: the Whisper model (shipped in a
-    # pinned package; tiny.en: English, fast), or "off".
-    transcription: Literal["off", "tiny.en"] = "tiny.en"
+    # Speech to text for every audio and video original: the Whisper model (shipped in pinned
+    # packages; tiny.en: English, fast -- speech in another language is handed to base;
+    # base: multilingual, steadier on noisy body-camera audio, about 3 times slower), or "off".
+    transcription: Literal["off", "tiny.en", "base"] = "tiny.en"
     system_use_banner: str = (
         "You are accessing a criminal justice information system. Use is restricted to "
         "authorised users for authorised purposes, and is monitored and recorded. "

@@ -443,6 +443,32 @@ SPECS: dict[tuple[str, str], list[Spec]] = {
             },
         )
     ],
+    # A recording's transcript is its content (evidence:play); correcting it is an edit. The
+    # world's items have no transcript (404 after the check).
+    ("GET", E + "/{evidence_id}/transcript"): [
+        Spec(
+            (P.EVIDENCE_PLAY,),
+            "evidence",
+            lambda k: {"method": "GET", "url": f"{E}/{k.item}/transcript"},
+            also_ok="has no transcript",
+        )
+    ],
+    ("POST", E + "/{evidence_id}/transcript/corrections"): [
+        Spec(
+            (P.EVIDENCE_EDIT,),
+            "evidence",
+            lambda k: {
+                "method": "POST",
+                "url": f"{E}/{k.item}/transcript/corrections",
+                "json": {
+                    "base_revision": 1,
+                    "reason": "misheard",
+                    "corrections": [{"index": 0, "text": "x"}],
+                },
+            },
+            also_ok="has no transcript",
+        )
+    ],
     # Personal details said in a recording: the world's items have no transcript (404 after
     # the check); the check is evidence:edit, as for the plan they are suggested for.
     ("GET", E + "/{evidence_id}/redaction/spoken-pii"): [

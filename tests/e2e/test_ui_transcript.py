@@ -32,7 +32,7 @@ def test_transcript_under_the_player(browser: Browser, app_server: Server, tmp_p
         page.reload()
     wait_for(page, "Number(document.getElementById('transcript').dataset.loaded) > 20", 30)
     text = page.inner_text("#transcript")
-    assert "John Smith" in text and "Language: en" in text
+    assert "John Smith" in text and "Language: English" in text
     assert page.locator("#transcript li").count() == len(SCRIPT)
 
     # Click the word "river": the player goes there and plays.
@@ -54,6 +54,38 @@ def test_transcript_under_the_player(browser: Browser, app_server: Server, tmp_p
         20,
     )
     check_page(page, "item-transcript")
+
+    # Correct a misheard word: click it, type what was said, give the reason, save. The
+    # transcript is the next revision and the captions follow it.
+    page.click("#transcript-edit")
+    expect(page.locator("#transcript-save")).to_be_visible()
+    page.locator("#transcript .word", has_text="river").first.click()
+    word = page.locator("#transcript .word-input")
+    expect(word).to_be_focused()
+    word.fill("canal")
+    word.press("Enter")
+    expect(page.locator("#transcript-pending")).to_have_text("1 word changed, not saved yet.")
+    page.click("#transcript-save button[type=submit]")
+    expect(page.locator("#transcript-status")).to_contain_text("Say why")
+    page.fill("#transcript-reason", "the witness said canal")
+    check_page(page, "item-transcript-correcting")
+    page.click("#transcript-save button[type=submit]")
+    expect(page.locator("#transcript-status")).to_have_text("Saved as revision 2.", timeout=15_000)
+    expect(page.locator("#transcript")).to_have_attribute("data-revision", "2")
+    expect(page.locator("#transcript-save")).to_be_hidden()
+    expect(page.locator(".transcript-about")).to_contain_text(
+        "revision 2, corrected by tr_detective: the witness said canal"
+    )
+    assert "canal" in page.inner_text("#transcript") and "river" not in page.inner_text("#transcript")
+    wait_for(
+        page,
+        """(() => { const t = [...document.getElementById('media').textTracks].at(-1);
+            return t && t.mode === 'showing' && t.cues && [...t.cues].some(c => c.text.includes('canal')); })()""",
+        20,
+    )
+    page.reload()  # the page made afresh shows the latest revision and its captions
+    wait_for(page, "document.getElementById('transcript').dataset.revision === '2'", 30)
+    assert page.locator("#media track").get_attribute("src", timeout=5000).endswith("/captions-r2")  # type: ignore[union-attr]
 
     # Search finds what was said and opens the player at that second.
     page.goto(f"{app_server.url}/search?q=sergeant")

@@ -67,3 +67,64 @@ def test_word_error_rate() -> None:
     assert word_error_rate("the cat", "the black cat") == 1 / 2  # one insertion
     assert word_error_rate("", "") == 0.0 and word_error_rate("", "words") == 1.0
     assert normal_words("Don't  STOP, now!") == ["don't", "stop", "now"]
+
+
+# -- corrections ---------------------------------------------------------------------------
+
+import pytest  # noqa: E402
+
+from opendems.domain.errors import Invalid  # noqa: E402
+from opendems.domain.transcripts import Correction, corrected, revision_kind, revision_of  # noqa: E402
+
+
+def test_a_correction_replaces_a_word_keeping_its_timing() -> None:
+    t = transcript()
+    # words 0-4 are the first segment's; word 5 is "one" of the second
+    r2 = corrected(t, [Correction(2, "there,"), Correction(5, "Juan")])
+    assert r2.revision == 2 and t.revision == 1
+    assert r2.words[5].text == " Juan" and r2.words[5].start == t.words[5].start
+    assert r2.segments[1].text.startswith("Juan two three")
+    assert r2.changes == (
+        {"index": 2, "start_s": 1.6, "was": "there", "now": "there,"},
+        {"index": 5, "start_s": 3.0, "was": "one", "now": "Juan"},
+    )
+    assert "Juan two" in r2.webvtt() and "one two" not in r2.webvtt()
+    assert r2.segments[0] == t.segments[0].__class__(**{**t.segments[0].__dict__, "words": r2.segments[0].words,
+                                                          "text": "Stop <right> there, & wait."})  # fmt: skip
+    # The next revision counts from this one; the JSON form keeps revision and changes.
+    again = Transcript.from_dict(r2.to_dict())
+    assert again.to_dict() == r2.to_dict() and again.revision == 2 and again.changes == r2.changes
+    r3 = corrected(again, [Correction(0, "")])
+    assert r3.revision == 3 and r3.words[0].text == " <right>" and len(r3.words) == len(t.words) - 1
+    assert r3.changes == ({"index": 0, "start_s": 1.0, "was": "Stop", "now": ""},)
+
+
+def test_a_segment_whose_words_are_all_taken_out_goes() -> None:
+    t = transcript()
+    gone = corrected(t, [Correction(i, "") for i in range(5)])
+    assert len(gone.segments) == 2 and gone.segments[0].text.startswith("one two")
+
+
+@pytest.mark.parametrize(
+    ("corrections", "message"),
+    [
+        ([], "no corrections"),
+        ([Correction(21, "x")], "there is no word 21: the transcript has 21 words"),
+        ([Correction(-1, "x")], "there is no word -1"),
+        ([Correction(1, "a"), Correction(1, "b")], "word 1 is corrected twice"),
+        ([Correction(1, "a\nb")], "control characters or line breaks"),
+        ([Correction(1, "a\u202eb")], "control characters"),
+        ([Correction(1, "x" * 201)], "at most 200 characters"),
+        ([Correction(0, " Stop ")], "change nothing"),
+    ],
+)
+def test_bad_corrections_are_refused_with_a_reason(corrections: list[Correction], message: str) -> None:
+    with pytest.raises(Invalid, match=message):
+        corrected(transcript(), corrections)
+
+
+def test_revision_kinds() -> None:
+    assert revision_kind("transcript", 1) == "transcript" and revision_kind("captions", 3) == "captions-r3"
+    assert revision_of("transcript") == ("transcript", 1) and revision_of("captions-r12") == ("captions", 12)
+    assert revision_of("transcript-r0") is None and revision_of("proxy") is None
+    assert revision_of("transcript-r1x") is None

@@ -2,13 +2,21 @@
 and the model that heard it; captions (WebVTT) and the search index are made from it.
 
 A transcript is a derivative of an original (kind ``transcript``, JSON); the captions the
-player shows are another (kind ``captions``, WebVTT), made from the same transcript."""
+player shows are another (kind ``captions``, WebVTT), made from the same transcript.
+
+People correct what the model misheard: each set of corrections makes the next revision
+(``transcript-r2``, ``captions-r2``, ...), never changing an earlier one, and says which
+words changed from what to what (``Correction``, ``corrected``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+from opendems.domain.errors import Invalid
 
 TRANSCRIPT_FORMAT = 1
 CAPTION_MAX_CHARS = 84  # two lines of a caption, as broadcasters keep them
@@ -76,6 +84,8 @@ class Transcript:
     segments: tuple[Segment, ...]
     model: dict[str, Any] = field(default_factory=dict)
     note: str = ""
+    revision: int = 1  # 1: as the model heard it; each set of corrections the next
+    changes: tuple[dict[str, Any], ...] = ()  # what this revision corrected (see ``corrected``)
 
     @property
     def text(self) -> str:
@@ -94,6 +104,8 @@ class Transcript:
             "note": self.note,
             "model": self.model,
             "segments": [s.to_dict() for s in self.segments],
+            "revision": self.revision,
+            "changes": list(self.changes),
         }
 
     @classmethod
@@ -105,6 +117,8 @@ class Transcript:
             segments=tuple(Segment.from_dict(s) for s in d.get("segments", [])),
             model=dict(d.get("model", {})),
             note=str(d.get("note", "")),
+            revision=int(d.get("revision", 1)),
+            changes=tuple(dict(c) for c in d.get("changes", [])),
         )
 
     def search_segments(self) -> list[tuple[float | None, str]]:
@@ -138,6 +152,111 @@ class Transcript:
             if run:
                 cues.append((run[0].start, run[-1].end, "".join(x.text for x in run).strip()))
         return [(a, max(b, a + 0.2), t) for a, b, t in cues if t]
+
+
+# -- corrections ---------------------------------------------------------------------------
+
+MAX_CORRECTIONS = 2000  # in one revision
+MAX_CORRECTION_CHARS = 200  # what replaces one word (a few words at most)
+REVISION_KIND = re.compile(r"^(transcript|captions)(?:-r([1-9][0-9]{0,5}))?$")
+
+
+def revision_kind(base: str, revision: int) -> str:
+    """The derivative kind of a revision: ``transcript`` for the first, ``transcript-r<n>``."""
+    return base if revision == 1 else f"{base}-r{revision}"
+
+
+def revision_of(kind: str) -> tuple[str, int] | None:
+    """(``transcript`` or ``captions``, revision) of a derivative kind; None for other kinds."""
+    m = REVISION_KIND.match(kind)
+    return (m.group(1), int(m.group(2) or 1)) if m else None
+
+
+@dataclass(frozen=True)
+class Correction:
+    """Word ``index`` of the transcript (counted from 0 through all its words) is to read
+    ``text``; an empty ``text`` takes the word out (a sound the model took for a word)."""
+
+    index: int
+    text: str
+
+
+def _clean(text: str) -> str:
+    text = unicodedata.normalize("NFC", text)
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in text):
+        raise Invalid("a correction may not hold control characters or line breaks")
+    text = " ".join(text.split())
+    if len(text) > MAX_CORRECTION_CHARS:
+        raise Invalid(f"a correction replaces one word with at most {MAX_CORRECTION_CHARS} characters")
+    return text
+
+
+def corrected(transcript: Transcript, corrections: Sequence[Correction]) -> Transcript:
+    """The next revision: the words at the corrections' places replaced (or taken out), each
+    keeping its timing; segments' text follows their words. ``changes`` says for each where it
+    was said, what it read and what it reads now."""
+    if not corrections:
+        raise Invalid("no corrections: change at least one word")
+    if len(corrections) > MAX_CORRECTIONS:
+        raise Invalid(f"at most {MAX_CORRECTIONS} corrections at a time")
+    count = len(transcript.words)
+    wanted: dict[int, str] = {}
+    for c in corrections:
+        if not 0 <= c.index < count:
+            raise Invalid(f"there is no word {c.index}: the transcript has {count} words (counted from 0)")
+        if c.index in wanted:
+            raise Invalid(f"word {c.index} is corrected twice")
+        wanted[c.index] = _clean(c.text)
+    changes: list[dict[str, Any]] = []
+    segments: list[Segment] = []
+    at = 0
+    for s in transcript.segments:
+        words: list[Word] = []
+        touched = False
+        for w in s.words:
+            if at in wanted:
+                new = wanted[at]
+                was = w.text.strip()
+                if new != was:
+                    touched = True
+                    changes.append({"index": at, "start_s": round(w.start, 3), "was": was, "now": new})
+                    if new:
+                        lead = " " if w.text.startswith(" ") or words else ""
+                        words.append(replace(w, text=lead + new, probability=1.0))
+                else:
+                    words.append(w)
+            else:
+                words.append(w)
+            at += 1
+        if touched:
+            s = replace(s, words=tuple(words), text="".join(w.text for w in words).strip())
+        if s.words or s.text:
+            segments.append(s)
+    if not changes:
+        raise Invalid("the corrections change nothing: each word already reads so")
+    return replace(
+        transcript,
+        segments=tuple(segments),
+        revision=transcript.revision + 1,
+        changes=tuple(changes),
+    )
+
+
+# The names of the languages most often met in an agency's recordings (others are shown by
+# their ISO 639-1 code, as the speech model gives it).
+LANGUAGE_NAMES = {
+    "en": "English", "es": "Spanish", "fr": "French", "de": "German", "it": "Italian",
+    "pt": "Portuguese", "nl": "Dutch", "pl": "Polish", "ru": "Russian", "uk": "Ukrainian",
+    "ar": "Arabic", "fa": "Persian", "tr": "Turkish", "hi": "Hindi", "ur": "Urdu",
+    "bn": "Bengali", "pa": "Punjabi", "zh": "Chinese", "ja": "Japanese", "ko": "Korean",
+    "vi": "Vietnamese", "tl": "Tagalog", "th": "Thai", "id": "Indonesian", "ro": "Romanian",
+    "el": "Greek", "he": "Hebrew", "so": "Somali", "sw": "Swahili", "ht": "Haitian Creole",
+    "hy": "Armenian", "km": "Khmer", "lo": "Lao", "am": "Amharic", "ne": "Nepali",
+}  # fmt: skip
+
+
+def language_name(code: str) -> str:
+    return LANGUAGE_NAMES.get(code, code or "an unknown language")
 
 
 def _timestamp(seconds: float) -> str:

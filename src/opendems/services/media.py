@@ -14,7 +14,8 @@ from sqlalchemy.exc import IntegrityError
 
 from opendems.domain.evidence import Derivative, EvidenceItem, EvidenceKind
 from opendems.domain.jobs import Job, NoPicture, PermanentFailure
-from opendems.ports import UnitOfWork
+from opendems.ports import BlobStore, Clock, UnitOfWork
+from opendems.services.context import Actor
 from opendems.services.custody import record
 from opendems.services.jobs import Step, StepContext
 
@@ -106,8 +107,31 @@ def store_derivative(
     """Encrypt a derivative into the blob store and record it, with its provenance, linked
     to the original (which it never replaces). ``also`` runs in the same transaction (a text
     derivative's search windows)."""
+    return keep_derivative(
+        ctx.uow, ctx.blobs, ctx.clock, ctx.actor, item, kind, mime_type=mime_type, tool=tool,
+        parameters=parameters, data=data, path=path, also=also,
+    )  # fmt: skip
+
+
+def keep_derivative(
+    uow: UnitOfWork,
+    blobs: BlobStore,
+    clock: Clock,
+    actor: Actor,
+    item: EvidenceItem,
+    kind: str,
+    *,
+    mime_type: str,
+    tool: str,
+    parameters: dict[str, Any],
+    data: bytes | None = None,
+    path: Path | None = None,
+    also: Callable[[UnitOfWork], None] | None = None,
+) -> Derivative:
+    """``store_derivative`` for a use case a person runs (not a processing step): the
+    derivative's custody event names that person."""
     assert item.original is not None
-    writer = ctx.blobs.writer()
+    writer = blobs.writer()
     try:
         if data is not None:
             writer.write(data)
@@ -119,7 +143,7 @@ def store_derivative(
     except BaseException:
         writer.abort()
         raise
-    key = ctx.blobs.commit(staged)
+    key = blobs.commit(staged)
     name, _, version = tool.partition(" ")
     derivative = Derivative(
         id=0,
@@ -132,9 +156,8 @@ def store_derivative(
         tool=name,
         tool_version=version[:50],
         parameters=parameters,
-        created_at=ctx.clock.now(),
+        created_at=clock.now(),
     )
-    uow = ctx.uow
     try:
         with uow:
             derivative.id = uow.evidence.add_derivative(item.id, derivative)
@@ -142,11 +165,11 @@ def store_derivative(
                 also(uow)
             record(
                 uow,
-                ctx.actor,
+                actor,
                 "evidence:derive",
                 "evidence",
                 item.id,
-                clock=ctx.clock,
+                clock=clock,
                 details={
                     "kind": kind,
                     "sha256": staged.sha256,
@@ -158,17 +181,17 @@ def store_derivative(
             )
             uow.commit()
     except BaseException as exc:
-        ctx.blobs.settle(key)
+        blobs.settle(key)
 
         def referenced() -> bool:
             with uow:
                 return uow.evidence.has_blob(key)
 
-        ctx.blobs.delete_unclaimed(key, referenced)
+        blobs.delete_unclaimed(key, referenced)
         if isinstance(exc, IntegrityError):  # another run of the step stored it first
             return derivative
         raise
-    ctx.blobs.settle(key)
+    blobs.settle(key)
     return derivative
 
 

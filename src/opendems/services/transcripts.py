@@ -1,22 +1,41 @@
 """Transcription as a processing step: what is said in every audio and video original,
 kept as a transcript derivative (JSON: segments, each word's timing, the language, the
 model), WebVTT captions for the player, and search windows (a hit opens the player at the
-second it was said)."""
+second it was said).
+
+People correct it (``correct_transcript``): each set of corrections, with its reason, is the
+next revision -- a new transcript and captions derivative, the earlier ones kept -- recorded in
+custody as ``transcript:correct`` with which words changed; the search index, the captions and
+the spoken personal details follow the latest revision."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from opendems.domain.access import Permission
-from opendems.domain.errors import NotFound
+from opendems.domain.errors import Conflict, Invalid, NotFound
+from opendems.domain.evidence import Derivative, EvidenceItem
 from opendems.domain.jobs import Job
-from opendems.domain.transcripts import SpokenFinding, Transcript, spoken_findings, spoken_text
+from opendems.domain.transcripts import (
+    Correction,
+    SpokenFinding,
+    Transcript,
+    corrected,
+    revision_kind,
+    revision_of,
+    spoken_findings,
+    spoken_text,
+)
 from opendems.ports import BlobStore, Clock, PiiScanner, UnitOfWork
 from opendems.services.context import Actor
 from opendems.services.custody import record
-from opendems.services.evidence import load_item
+from opendems.services.evidence import grant_playback, load_item
 from opendems.services.jobs import Step, StepContext
-from opendems.services.media import has_derivative, item_of_job, store_derivative
+from opendems.services.media import has_derivative, item_of_job, keep_derivative, store_derivative
+
+MAX_REASON = 2000
 
 
 def transcribe_step(ctx: StepContext, job: Job) -> None:
@@ -61,6 +80,138 @@ def transcribe_step(ctx: StepContext, job: Job) -> None:
     )
 
 
+def revisions(item: EvidenceItem, base: str = "transcript") -> list[tuple[int, Derivative]]:
+    """The item's transcript (or captions) revisions made from its current original, oldest first."""
+    source = item.original.sha256 if item.original else None
+    found = []
+    for d in item.derivatives:
+        parsed = revision_of(d.kind)
+        if parsed and parsed[0] == base and d.source_sha256 == source:
+            found.append((parsed[1], d))
+    return sorted(found, key=lambda rd: rd[0])
+
+
+def latest(item: EvidenceItem, base: str = "transcript") -> tuple[int, Derivative] | None:
+    found = revisions(item, base)
+    return found[-1] if found else None
+
+
+def captions_for(item: EvidenceItem) -> Derivative | None:
+    """The captions of the latest transcript revision that has them."""
+    top = latest(item)
+    made = [(r, d) for r, d in revisions(item, "captions") if top is None or r <= top[0]]
+    return made[-1][1] if made else None
+
+
+def _load(blobs: BlobStore, d: Derivative) -> Transcript:
+    return Transcript.from_dict(json.loads(b"".join(blobs.read_all(d.blob_key))))
+
+
+@dataclass(frozen=True)
+class TranscriptRead:
+    item: EvidenceItem
+    derivative: Derivative
+    transcript: Transcript
+    revisions: list[tuple[int, Derivative]]
+
+
+def read_transcript(
+    actor: Actor, evidence_id: str, *, uow: UnitOfWork, clock: Clock, blobs: BlobStore
+) -> TranscriptRead:
+    """The latest revision of the item's transcript (what is said is content: playing it
+    needs ``evidence:play`` and is an ``evidence:view`` custody event, once per viewing)."""
+    with uow:
+        item = load_item(actor, evidence_id, Permission.EVIDENCE_PLAY, "evidence:view", uow=uow, clock=clock)
+    top = latest(item)
+    if top is None:
+        raise NotFound(f"{item.id} has no transcript (yet); see its processing jobs")
+    grant = grant_playback(actor, item.id, top[1].kind, None, uow=uow, clock=clock)
+    return TranscriptRead(grant.item, top[1], _load(blobs, top[1]), revisions(grant.item))
+
+
+def correct_transcript(
+    actor: Actor,
+    evidence_id: str,
+    *,
+    base_revision: int,
+    corrections: Sequence[Correction],
+    reason: str,
+    uow: UnitOfWork,
+    clock: Clock,
+    blobs: BlobStore,
+) -> TranscriptRead:
+    """Store the corrections made on revision ``base_revision`` as the next revision (with new
+    captions and search windows). Needs ``evidence:edit``; a reason is required; a revision
+    made meanwhile by someone else is a conflict (reload, then correct again)."""
+    reason = " ".join((reason or "").split())
+    if not reason:
+        raise Invalid("say why the transcript is corrected (the reason is kept in custody)")
+    if len(reason) > MAX_REASON:
+        raise Invalid(f"the reason is at most {MAX_REASON} characters")
+    with uow:
+        item = load_item(
+            actor, evidence_id, Permission.EVIDENCE_EDIT, "transcript:correct", uow=uow, clock=clock
+        )
+    top = latest(item)
+    if top is None:
+        raise NotFound(f"{item.id} has no transcript (yet); see its processing jobs")
+    if base_revision != top[0]:
+        raise Conflict(
+            f"the transcript is at revision {top[0]}, not {base_revision}: someone corrected it meanwhile;"
+            " reload it and make the corrections again"
+        )
+    before = _load(blobs, top[1])
+    after = corrected(before, corrections)
+    kind = revision_kind("transcript", after.revision)
+    params = {
+        "revision": after.revision,
+        "based_on_sha256": top[1].sha256,
+        "corrections": len(after.changes),
+        "corrected_by": actor.principal.name,
+        "reason": reason,
+        "language": after.language,
+        "model": after.model.get("model", ""),
+    }
+
+    def also(u: UnitOfWork) -> None:
+        u.search.add_text(item.id, "transcript", after.search_segments())
+        record(
+            u,
+            actor,
+            "transcript:correct",
+            "evidence",
+            item.id,
+            clock=clock,
+            reason=reason,
+            details={
+                "revision": after.revision,
+                "based_on_sha256": top[1].sha256,
+                # where, not what: the words themselves may be the very details to redact
+                "words": [c["index"] for c in after.changes],
+                "corrections": len(after.changes),
+            },
+        )
+
+    body = json.dumps(after.to_dict(), ensure_ascii=False, separators=(",", ":")).encode()
+    stored = keep_derivative(
+        uow, blobs, clock, actor, item, kind, mime_type="application/json", tool="opendems transcript editor",
+        parameters=params, data=body, also=also,
+    )  # fmt: skip
+    if stored.id == 0:  # the same revision was stored first by someone else
+        raise Conflict("someone corrected the transcript at the same moment: reload it and correct again")
+    if after.segments:
+        keep_derivative(
+            uow, blobs, clock, actor, item, revision_kind("captions", after.revision), mime_type="text/vtt",
+            tool="opendems transcript editor", parameters=params, data=after.webvtt().encode(),
+        )  # fmt: skip
+    with uow:
+        fresh = uow.evidence.get(item.id)
+    assert fresh is not None
+    top_now = latest(fresh)
+    assert top_now is not None
+    return TranscriptRead(fresh, top_now[1], after, revisions(fresh))
+
+
 def find_spoken_pii(
     actor: Actor, evidence_id: str, *, uow: UnitOfWork, clock: Clock, blobs: BlobStore, scanner: PiiScanner
 ) -> list[SpokenFinding]:
@@ -72,13 +223,11 @@ def find_spoken_pii(
         item = load_item(
             actor, evidence_id, Permission.EVIDENCE_EDIT, "redaction:find-pii", uow=uow, clock=clock
         )
-    source = item.original.sha256 if item.original else None
-    derivative = next(
-        (d for d in item.derivatives if d.kind == "transcript" and d.source_sha256 == source), None
-    )
-    if derivative is None:
+    top = latest(item)
+    if top is None:
         raise NotFound(f"{item.id} has no transcript (yet); see its processing jobs")
-    transcript = Transcript.from_dict(json.loads(b"".join(blobs.read_all(derivative.blob_key))))
+    derivative = top[1]
+    transcript = _load(blobs, derivative)
     text, _ = spoken_text(transcript)
     found = spoken_findings(transcript, scanner.find(text))
     with uow:

@@ -32,6 +32,7 @@ from opendems.web.api import (
     search,
     shares,
     system,
+    transcripts,
     uploads,
 )
 from opendems.web.public import portal
@@ -142,6 +143,7 @@ def create_app(c: Container) -> FastAPI:
         categories,
         search,
         redaction,
+        transcripts,
         shares,
     ):
         app.include_router(module.router)

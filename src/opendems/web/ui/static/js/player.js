@@ -2,6 +2,8 @@
 // frame steps, playback speed, keyboard shortcuts, a waveform to click on and timeline
 // thumbnails over the position slider. Set up again when the viewer region is replaced.
 
+import { setupTranscript } from "./transcript.js";
+
 const SPEEDS = [0.25, 0.5, 0.75, 1, 1.25, 1.5, 2];
 
 /** HH:MM:SS.mmm: the form a time is written in a statement or a court exhibit list. */
@@ -198,57 +200,8 @@ function setupPlayer(root) {
     scrub.addEventListener("input", fromValue);
     scrub.addEventListener("blur", () => { preview.hidden = true; });
   }
-  // -- transcript: what was said, each word a place to play from --
-  const panel = root.querySelector("#transcript");
-  let spans = [];
-  function follow() {
-    const t = media.currentTime;
-    for (const span of spans) {
-      span.classList.toggle("said", Number(span.dataset.start) <= t && t < Number(span.dataset.end));
-    }
-  }
-  if (panel && root.dataset.transcript) {
-    fetch(root.dataset.transcript, { credentials: "same-origin" })
-      .then((r) => (r.ok ? r.json() : Promise.reject(new Error(r.statusText))))
-      .then((data) => {
-        const list = panel.querySelector("ol");
-        const note = panel.querySelector(".transcript-note");
-        const parts = [data.language ? `Language: ${data.language}` : "", data.note || ""].filter(Boolean);
-        note.textContent = parts.join(" · ");
-        for (const segment of data.segments || []) {
-          const row = document.createElement("li");
-          const at = document.createElement("button");
-          at.type = "button";
-          at.className = "secondary transcript-time";
-          at.dataset.start = String(segment.start);
-          at.textContent = clock(segment.start).slice(0, 8);
-          at.setAttribute("aria-label", `Play from ${clock(segment.start)}`);
-          row.append(at, " ");
-          const words = segment.words && segment.words.length ? segment.words : [{ start: segment.start, end: segment.end, text: segment.text }];
-          for (const w of words) {
-            const span = document.createElement("span");
-            span.className = "word";
-            span.dataset.start = String(w.start);
-            span.dataset.end = String(w.end);
-            span.textContent = w.text;
-            row.append(span);
-            spans.push(span);
-          }
-          list.append(row);
-        }
-        panel.hidden = false;
-        panel.dataset.loaded = String(spans.length);
-      })
-      .catch((e) => { panel.hidden = false; panel.querySelector(".transcript-note").textContent = `The transcript could not be loaded (${e.message}).`; });
-    panel.addEventListener("click", (event) => {
-      const target = event.target.closest("[data-start]");
-      if (!target) return;
-      seek(Number(target.dataset.start));
-      say(`Playing from ${clock(media.currentTime)}`);
-      if (media.paused) toggle();
-    });
-    media.addEventListener("timeupdate", follow);
-  }
+  // -- transcript: what was said, each word a place to play from (and to correct) --
+  setupTranscript(root, media, { seek, toggle, say, clock });
   show();
 }
 
