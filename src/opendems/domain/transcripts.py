@@ -62,6 +62,15 @@ class Segment:
             d["speaker"] = self.speaker
         return d
 
+    def shifted(self, seconds: float) -> Segment:
+        """The same segment ``seconds`` later (a stretch heard on its own, put in its place)."""
+        return replace(
+            self,
+            start=self.start + seconds,
+            end=self.end + seconds,
+            words=tuple(replace(w, start=w.start + seconds, end=w.end + seconds) for w in self.words),
+        )
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Segment:
         return cls(

