@@ -76,7 +76,7 @@ def _out(read: svc.TranscriptRead) -> TranscriptOut:
                 corrections=int(p.get("corrections") or 0),
             )
         )
-    d = t.to_dict()
+    body = t.to_dict()
     return TranscriptOut(
         evidence_id=read.item.id,
         revision=t.revision,
@@ -87,8 +87,8 @@ def _out(read: svc.TranscriptRead) -> TranscriptOut:
         note=t.note,
         model=t.model,
         captions=captions.kind if captions else None,
-        segments=d["segments"],
-        changes=d["changes"],
+        segments=body["segments"],
+        changes=body["changes"],
         revisions=revisions,
     )
 
