@@ -595,7 +595,11 @@ def main() -> None:
     if args.reuse:
         if not saved.exists():
             parser.error(f"--reuse: no database built in {root} (run once with --keep {root})")
-        queries(Container(Settings(data_dir=data, workers=0)), json.loads(saved.read_text()), args.runs)
+        queries(
+            Container(Settings(data_dir=data, workers=0, meaning_search=False)),
+            json.loads(saved.read_text()),
+            args.runs,
+        )
         return
     if data.exists():
         shutil.rmtree(data)
@@ -606,7 +610,9 @@ def main() -> None:
     )
     print(f"Vocabulary: {len(zipf.words):,} word forms (Zipf); database in {data}")
     try:
-        c = Container(Settings(data_dir=data, workers=0))
+        # The full-text index alone (embedding a million items would take hours on a laptop;
+        # bench/enrich_embed.py measures the embedder).
+        c = Container(Settings(data_dir=data, workers=0, meaning_search=False))
         initialise(c)
         db = Path(c.engine.url.database or "")
         now = datetime.now(UTC)

@@ -22,12 +22,16 @@ from tests.stack.settings import prepare_data_dir
 
 def make_settings(root: Path, **overrides: object) -> Settings:
     # No background workers in tests: a test runs the jobs it means to, when it means to.
-    # Transcription off unless a test asks for it: a test runs the steps it means to.
+    # Transcription and OCR off unless a test asks for them: a test runs the steps it means to.
     values: dict[str, object] = {
         "data_dir": root / "data",
         "segment_size": 64 * 1024,
         "workers": 0,
         "transcription": "off",
+        "ocr": "off",
+        # Meaning search off unless a test asks for it: the full-text tests count exact word
+        # hits, and embedding every document of every test would cost minutes.
+        "meaning_search": False,
     }
     values.update(overrides)
     if "database_url" not in overrides:

@@ -26,7 +26,7 @@ from opendems.adapters.media.transcode import MediaTools
 from opendems.config import Settings
 from opendems.domain.custody import Where
 from opendems.domain.evidence import MetadataLimits
-from opendems.ports import BlobStore, ReportRenderer
+from opendems.ports import BlobStore, Embedder, PiiScanner, ReportRenderer, TextReader
 from opendems.services.accounts import (
     ensure_cli_account,
     ensure_first_admin,
@@ -39,6 +39,7 @@ from opendems.services.exports import STEPS as EXPORT_STEPS
 from opendems.services.ingest import recover_storage
 from opendems.services.jobs import Processor, StepContext
 from opendems.services.media import STEPS
+from opendems.services.ocr import STEPS as OCR_STEPS
 from opendems.services.redaction import STEPS as REDACTION_STEPS
 from opendems.services.share_copies import STEPS as COPY_STEPS
 from opendems.services.transcripts import STEPS as TRANSCRIPT_STEPS
@@ -157,14 +158,22 @@ class Container:
                 check_chain=lambda uow: check_chain(uow, self.anchor, self.signer),
                 agency=self.settings.agency_name,
                 transcription=None if self.settings.transcription == "off" else self.settings.transcription,
+                ocr=None if self.settings.ocr == "off" else self.text_reader,
+                pii=pii_finder,
             )
 
         return Processor(
-            steps={**STEPS, **REDACTION_STEPS, **EXPORT_STEPS, **COPY_STEPS, **TRANSCRIPT_STEPS},
+            steps={**STEPS, **REDACTION_STEPS, **EXPORT_STEPS, **COPY_STEPS, **TRANSCRIPT_STEPS, **OCR_STEPS},
             make_context=context,
             clock=self.clock,
             lease=timedelta(seconds=self.settings.job_lease_seconds),
         )
+
+    @cached_property
+    def text_reader(self) -> TextReader:
+        from opendems.adapters.text.ocr import TextReader as Reader  # its models load on first use
+
+        return Reader()
 
     @cached_property
     def reports(self) -> ReportRenderer:
@@ -173,7 +182,22 @@ class Container:
         return PdfReports()
 
     def uow(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine, signer=self.signer, anchor=self.anchor, publish=self.job_publisher)
+        return SqlUnitOfWork(
+            self.engine,
+            signer=self.signer,
+            anchor=self.anchor,
+            publish=self.job_publisher,
+            embedder=self.embedder,
+        )
+
+    @cached_property
+    def embedder(self) -> Embedder | None:
+        """Meaning search's sentence embedder (one per process, loaded on first use); None: off."""
+        if not self.settings.meaning_search:
+            return None
+        from opendems.adapters.text.embeddings import shared_embedder
+
+        return shared_embedder()
 
     def system_actor(self, endpoint: str) -> Actor:
         """The built-in command-line account, acting locally."""
@@ -185,6 +209,13 @@ class Container:
             Where(service="cli", endpoint=endpoint, client_address="local"),
             extra={"os_user": os_user()},
         )
+
+
+def pii_finder() -> PiiScanner:
+    """The personal-data finder, loaded on first use (spaCy takes a second or two)."""
+    from opendems.adapters.text.pii import pii_finder as finder
+
+    return finder()
 
 
 def os_user() -> str:

@@ -70,6 +70,12 @@ class Settings(BaseSettings):
     # packages; tiny.en: English, fast -- speech in another language is handed to base;
     # base: multilingual, steadier on noisy body-camera audio, about 3 times slower), or "off".
     transcription: Literal["off", "tiny.en", "base"] = "tiny.en"
+    # Meaning search: search documents get sentence-embedding vectors (MiniLM, int8, shipped in
+    # a pinned package) and a query's words also find paraphrases; off: words only.
+    meaning_search: bool = True
+    # Text in every photo and PDF (OCR: RapidOCR for photos, tesseract for scanned pages), for
+    # search and for the redaction's first pass; "off" reads none.
+    ocr: Literal["off", "on"] = "on"
     system_use_banner: str = (
         "You are accessing a criminal justice information system. Use is restricted to "
         "authorised users for authorised purposes, and is monitored and recorded. "

@@ -141,6 +141,15 @@ class PiiScanner(Protocol):
     def find(self, text: str) -> list[PiiFinding]: ...
 
 
+class TextReader(Protocol):
+    """Reads the text in pictures (OCR), with each word's box; never touches the original.
+    Raises ``PermanentFailure`` for a file that cannot be opened at all; a page that cannot be
+    read is noted in the result, and the others are read."""
+
+    def read_image(self, src: BinaryIO, report: Callable[[float], None]) -> OcrText: ...
+    def read_pdf(self, src: BinaryIO, report: Callable[[float], None]) -> OcrText: ...
+
+
 class MediaTools(Protocol):
     """Makes derivatives; never touches the original it reads."""
 
@@ -218,6 +227,16 @@ class CustodyAnchor(Protocol):
     def read(self) -> tuple[int, str, str] | None: ...
 
 
+class Embedder(Protocol):
+    """Turns texts into sentence-embedding vectors for meaning search (offline model)."""
+
+    model_id: str
+
+    def embed(self, texts: Sequence[str]) -> Any:
+        """A float32 array with one unit-length row per text (dot product: cosine similarity)."""
+        ...
+
+
 class SearchIndex(Protocol):
     """The full-text index over every item's metadata and text derivatives. SQLite FTS5 for
     the embedded default; PostgreSQL full-text search for scale-out. Writes happen on the
@@ -247,6 +266,7 @@ if TYPE_CHECKING:
 
     from opendems.domain.access import Visibility
     from opendems.domain.jobs import Job, JobState
+    from opendems.domain.ocr import OcrText
     from opendems.domain.redaction import RedactionPlan, TextScan
     from opendems.domain.reports import CustodyReport, ShareReceipt
     from opendems.domain.search import SearchQuery, SearchResult

@@ -1017,5 +1017,5 @@ def test_the_queue_shows_only_jobs_on_evidence_the_reader_may_see(
     custodian = token_for("cora", "evidence_custodian")
     queued = client.get("/api/v1/jobs", headers=custodian, params={"state": "queued"}).json()
     assert {j["evidence_id"] for j in queued} == {mine["id"], theirs["id"]}
-    assert {j["kind"] for j in queued} == {"probe", "previews"}
+    assert {j["kind"] for j in queued} == {"probe", "previews", "ocr"}
     assert client.get("/api/v1/jobs", headers=custodian, params={"state": "done"}).json() == []

@@ -57,7 +57,7 @@ def test_the_server_processes_what_is_ingested_beside_it(tmp_path: Path) -> None
         (tmp_path / "p.jpg").write_bytes(jpeg_bytes(gps=(52.52, 13.405)))
         cli(data, "ingest", str(tmp_path / "p.jpg"))
         done = cli(data, "jobs", "--wait", "--timeout", "60")
-        assert "2 done" in done.stdout  # probe and previews
+        assert "3 done" in done.stdout  # probe, previews and the text in the photo (ocr)
         shown = json.loads(cli(data, "show", "EV-" + done.stdout.split("EV-")[1].split()[0], "--json").stdout)
         assert shown["media"]["kind"] == "image" and abs(shown["latitude"] - 52.52) < 1e-3
     finally:

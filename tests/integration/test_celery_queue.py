@@ -186,6 +186,7 @@ def test_ingest_hands_jobs_to_the_broker_and_a_worker_process_runs_them(
     clip = cl.ingest(video_bytes(seconds=1), "bwc.mp4")
     cl.wait_for("every job done", cl.all_done, timeout_s=25)  # sooner than a sweeper would send
     assert sorted((j.kind, j.attempts) for j in cl.jobs()) == [
+        ("ocr", 1),  # (switched off in the tests' settings: it makes nothing)
         ("previews", 1),
         ("probe", 1),
         ("probe", 1),
@@ -213,11 +214,12 @@ def test_a_job_queued_while_the_broker_was_down_is_sent_by_a_sweeper(
     assert [(j.kind, j.state) for j in cl.jobs(photo.id)] == [
         ("probe", JobState.QUEUED),
         ("previews", JobState.QUEUED),
+        ("ocr", JobState.QUEUED),
     ]
     assert redis.Redis.from_url(cl.broker_url).llen(cl.queue) == 0  # nothing reached the broker
     worker = cl.start_worker()
     cl.wait_for("the sweeper's delivery", cl.all_done, timeout_s=30)
-    assert [j.attempts for j in cl.jobs(photo.id)] == [1, 1]
+    assert [j.attempts for j in cl.jobs(photo.id)] == [1, 1, 1]
     assert derivatives(cl.c, photo.id) == ["preview", "thumbnail"]
     assert re.search(r"sending job\(s\) \[[\d, ]+\] to the broker again", cl.log_of(worker)), cl.log_of(
         worker
@@ -467,7 +469,7 @@ def test_rabbitmq_delivers_jobs_by_configuration(
         cl.start_worker()
         photo = cl.ingest(jpeg_bytes(), "scene.jpg")
         cl.wait_for("every job done", cl.all_done, timeout_s=25)  # sooner than a sweeper would send
-        assert sorted((j.kind, j.attempts) for j in cl.jobs()) == [("previews", 1), ("probe", 1)]
+        assert sorted((j.kind, j.attempts) for j in cl.jobs()) == [("ocr", 1), ("previews", 1), ("probe", 1)]
         assert derivatives(cl.c, photo.id) == ["preview", "thumbnail"]
         assert "amqp://guest:**@127.0.0.1" in cl.log_of(cl.workers[0])  # it was RabbitMQ that delivered
     finally:

@@ -60,8 +60,8 @@ def test_ingest_queues_a_probe_that_fills_in_what_nobody_set(c: Container) -> No
         ("proxy", JobState.QUEUED),
         ("transcribe", JobState.QUEUED),
     ]
-    assert [j.kind for j in jobs_of(c, photo.id)] == ["probe", "previews"]
-    assert [j.kind for j in jobs_of(c, doc.id)] == ["pages"]
+    assert [j.kind for j in jobs_of(c, photo.id)] == ["probe", "previews", "ocr"]
+    assert [j.kind for j in jobs_of(c, doc.id)] == ["pages", "ocr"]
 
     ended = c.processor.run_until_idle("test-worker")
     assert [(j.kind, j.state) for j in ended] == [
@@ -70,7 +70,9 @@ def test_ingest_queues_a_probe_that_fills_in_what_nobody_set(c: Container) -> No
         ("transcribe", JobState.DONE),  # (switched off in the tests' settings: it makes nothing)
         ("probe", JobState.DONE),
         ("previews", JobState.DONE),
+        ("ocr", JobState.DONE),  # (switched off too)
         ("pages", JobState.DONE),
+        ("ocr", JobState.DONE),
     ]
 
     got = item(c, clip.id)
@@ -123,6 +125,8 @@ def test_a_passing_failure_is_retried_with_backoff(c: Container, clock: FakeCloc
     assert first and first.state is JobState.QUEUED and "network share" in (first.error or "")
     other = c.processor.run_next("w")
     assert other and other.kind == "previews" and other.state is JobState.DONE  # not blocked by it
+    other = c.processor.run_next("w")
+    assert other and other.kind == "ocr" and other.state is JobState.DONE
     assert c.processor.run_next("w") is None  # not due yet: it waits 5 s
     clock.advance(seconds=5)
     second = c.processor.run_next("w")
@@ -145,6 +149,8 @@ def test_a_job_whose_worker_died_is_picked_up_again(c: Container, clock: FakeClo
     assert taken and taken.state is JobState.RUNNING and taken.kind == "probe"
     other = c.processor.run_next("other")
     assert other and other.kind == "previews"  # the leased probe is not taken...
+    other = c.processor.run_next("other")
+    assert other and other.kind == "ocr"
     assert c.processor.run_next("other") is None
     clock.advance(minutes=5, seconds=1)  # the lease ran out: its worker is gone
     resumed = c.processor.run_next("other")
@@ -157,7 +163,7 @@ def test_asking_twice_is_not_doing_twice(c: Container, clock: FakeClock) -> None
     with c.uow() as uow:
         assert uow.jobs.enqueue("probe", clip.id, clock.now()) is None
         uow.commit()
-    assert [j.kind for j in jobs_of(c, clip.id)] == ["probe", "previews"]
+    assert [j.kind for j in jobs_of(c, clip.id)] == ["probe", "previews", "ocr"]
 
 
 def test_derivatives_are_new_files_with_provenance_and_the_original_is_untouched(c: Container) -> None:
@@ -247,7 +253,7 @@ def test_pdf_pages_are_previewed_and_a_password_protected_pdf_says_so(c: Contain
 
     report = ingest(c, pdf_bytes("Use of force report"), "report.pdf")
     locked = ingest(c, pdf_bytes("Sealed statement", encrypted=True), "locked.pdf")
-    ended = {j.evidence_id: j for j in c.processor.run_until_idle("w")}
+    ended = {j.evidence_id: j for j in c.processor.run_until_idle("w") if j.kind == "pages"}
     assert ended[report.id].state is JobState.DONE
     page = next(d for d in item(c, report.id).derivatives if d.kind == "page-1")
     assert page.parameters == {"page": 1, "pages": 1, "width": 1000, "height": 1295}

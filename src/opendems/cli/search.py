@@ -30,10 +30,11 @@ def _snippet(snippet: str) -> Text:
 
 def _where(row: view.SearchRow) -> str:
     at = row.hit.at_seconds
+    how = ", by meaning" if row.hit.by_meaning else ""
     if at is None:
-        return row.hit.source
+        return row.hit.source + how
     whole = int(at)
-    return f"{row.hit.source} {whole // 60}:{whole % 60:02d}"
+    return f"{row.hit.source} {whole // 60}:{whole % 60:02d}{how}"
 
 
 def _as_json(found: view.SearchPage, limit: int) -> dict[str, Any]:
@@ -48,6 +49,7 @@ def _as_json(found: view.SearchPage, limit: int) -> dict[str, Any]:
                 "highlights": [list(r) for r in ranges],
                 "source": row.hit.source,
                 "at_seconds": row.hit.at_seconds,
+                "by_meaning": row.hit.by_meaning,
                 "item": {
                     "title": row.item.title,
                     "kind": row.item.kind.value,
@@ -77,7 +79,8 @@ def search(
         typer.Argument(
             help='The query: words, "phrases", prefix*, AND/OR/NOT, -word, and filters such as '
             "kind:video officer:NAME tag:night captured:2026-01-01..2026-01-31 near:LAT,LON,2km "
-            "sort:newest. Empty lists everything by date."
+            "sort:newest match:words (words only; by default the words also find by meaning). "
+            "Empty lists everything by date."
         ),
     ] = None,
     limit: Annotated[int, typer.Option("--limit", help=f"How many hits (1 to {MAX_LIMIT}).")] = 20,

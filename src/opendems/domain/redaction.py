@@ -57,9 +57,19 @@ REASONS = {
 }
 
 KINDS = {"face", "plate", "manual", "text"}
-# What a ``text`` track found in a PDF (never the text itself): the first pass's kinds of
-# personal data, and "term" for the words a reviewer asked to find.
-LABELS = {"ssn", "phone", "email", "dob", "term"}
+# What a ``text`` track found in a PDF or, by OCR, in a scan or a photo (never the text
+# itself): the first pass's kinds of personal data, "term" for the words a reviewer asked to
+# find, and the personal-data finder's kinds in OCR text (``domain.ocr.ENTITY_LABELS``).
+LABELS = {"ssn", "phone", "email", "dob", "term"} | {
+    "name",
+    "licence",
+    "card",
+    "bank",
+    "address",
+    "place",
+    "plate",
+    "case",
+}
 MAX_TRACKS = 10_000
 MAX_AUDIO_SEGMENTS = 10_000
 PAGE_TOLERANCE = 0.5  # a box on a PDF page may overhang the page by this much (points)

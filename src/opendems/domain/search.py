@@ -5,6 +5,12 @@ One language serves the API, the CLI and the search box of the web pages::
     burglary "red pickup" burg* (knife OR gun) -draft NOT test
     kind:video tag:night tag:"car park" captured:2026-01-01..2026-02-01 near:52.37,4.89,2km sort:newest
 
+Words are matched two ways at once by default: as words (the full-text index: stems, phrases,
+prefixes, AND/OR/NOT) and by meaning (the words not negated, as a sentence, compared with
+what each item's description and transcripts say; a paraphrase with none of the words still
+finds it). The two rankings are combined. ``match:words`` asks for words only (the words must
+be there), ``match:meaning`` for meaning only; ``match:both`` is the default.
+
 Words are normalised (NFKC, case-folded) and reduced to word characters, so no character that
 means something to a full-text engine or to SQL ever reaches a backend raw. This module is pure:
 no I/O, no clock, nothing but values in and values out.
@@ -42,6 +48,14 @@ FACET_FIELDS: tuple[str, ...] = (
     "restriction",
     "state",
 )
+
+
+class SearchMatch(StrEnum):
+    """How the words of a query find items: as words, by meaning, or both (the default)."""
+
+    BOTH = "both"
+    WORDS = "words"
+    MEANING = "meaning"
 
 
 class SearchSort(StrEnum):
@@ -135,10 +149,13 @@ class SearchQuery:
     text: Expr | None
     filters: SearchFilters
     sort: SearchSort = SearchSort.RELEVANCE
+    match: SearchMatch = SearchMatch.BOTH
 
     def merged(self, extra: SearchFilters) -> SearchQuery:
         """This query with ``extra`` (say, API parameters) added to its filters."""
-        return SearchQuery(text=self.text, filters=merge_filters(self.filters, extra), sort=self.sort)
+        return SearchQuery(
+            text=self.text, filters=merge_filters(self.filters, extra), sort=self.sort, match=self.match
+        )
 
 
 def merge_filters(a: SearchFilters, b: SearchFilters) -> SearchFilters:
@@ -536,6 +553,7 @@ FIELDS: dict[str, str] = {  # name -> an example, for messages
     "near": "near:52.37,4.89,2km",
     "bbox": "bbox:52.30,4.80,52.40,5.00",
     "sort": "sort:newest",
+    "match": "match:words",
 }
 
 _NUMBER_RE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
@@ -661,13 +679,14 @@ def _captured(raw: str) -> tuple[datetime | None, datetime | None]:
     return start, stop
 
 
-def _apply(filters: list[_Filter]) -> tuple[SearchFilters, SearchSort]:
+def _apply(filters: list[_Filter]) -> tuple[SearchFilters, SearchSort, SearchMatch]:
     lists: dict[str, list[object]] = {}
     start: datetime | None = None
     stop: datetime | None = None
     near: GeoCircle | None = None
     box: GeoBox | None = None
     sort: SearchSort | None = None
+    match: SearchMatch | None = None
 
     def add(key: str, value: object) -> None:
         values = lists.setdefault(key, [])
@@ -692,6 +711,11 @@ def _apply(filters: list[_Filter]) -> tuple[SearchFilters, SearchSort]:
             near = _one("near", near, _near(raw))
         elif name == "bbox":
             box = _one("bbox", box, _box(raw))
+        elif name == "match":
+            way = _choice(name, raw, SearchMatch)
+            if match is not None and match != way:
+                raise Invalid(f"match: given twice ({match.value} and {way.value}); choose one")
+            match = way
         else:
             chosen = _choice(name, raw, SearchSort)
             if sort is not None and sort != chosen:
@@ -717,6 +741,7 @@ def _apply(filters: list[_Filter]) -> tuple[SearchFilters, SearchSort]:
             box=box,
         ),
         sort or SearchSort.RELEVANCE,
+        match or SearchMatch.BOTH,
     )
 
 
@@ -736,8 +761,8 @@ def parse_query(q: str) -> SearchQuery:
     tree = _Parser(tokens).query()
     filters: list[_Filter] = []
     expr = None if tree is None else _lower(tree, filters, negated=False, ored=False)
-    search_filters, sort = _apply(filters)
-    return SearchQuery(text=expr, filters=search_filters, sort=sort)
+    search_filters, sort, match = _apply(filters)
+    return SearchQuery(text=expr, filters=search_filters, sort=sort, match=match)
 
 
 # -- results --------------------------------------------------------------------------------
@@ -750,6 +775,7 @@ class Hit:
     snippet: str  # matches marked \x02 ... \x03; HTML-escape first, then turn them into <mark>
     source: str = "metadata"  # "metadata" | "transcript" | "ocr" | ...
     at_seconds: float | None = None  # where the best transcript hit starts; None for metadata
+    by_meaning: bool = False  # the snippet is the passage closest in meaning (no word matched)
 
 
 @dataclass(frozen=True)

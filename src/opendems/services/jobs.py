@@ -19,7 +19,16 @@ from datetime import timedelta
 from pathlib import Path
 
 from opendems.domain.jobs import Job, JobCancelled, JobState, PermanentFailure, backoff
-from opendems.ports import BlobStore, Clock, MediaProber, MediaTools, ReportRenderer, UnitOfWork
+from opendems.ports import (
+    BlobStore,
+    Clock,
+    MediaProber,
+    MediaTools,
+    PiiScanner,
+    ReportRenderer,
+    TextReader,
+    UnitOfWork,
+)
 from opendems.services.context import Actor
 
 log = logging.getLogger("opendems.jobs")
@@ -44,6 +53,9 @@ class StepContext:
     check_chain: Callable[[UnitOfWork], tuple[list[str], int]] | None = None
     agency: str = "OpenDEMS agency"
     transcription: str | None = None  # the speech model (e.g. "tiny.en"); None: switched off
+    ocr: TextReader | None = None  # reads text in photos and scanned pages; None: switched off
+    # The personal-data finder (loaded on first use: spaCy takes a second), for first passes.
+    pii: Callable[[], PiiScanner] | None = None
 
 
 Step = Callable[[StepContext, Job], None]

@@ -29,9 +29,9 @@ def jobs_for(kind: EvidenceKind, mime_type: str = "") -> list[str]:
     if kind in (EvidenceKind.VIDEO, EvidenceKind.AUDIO):
         return ["probe", "proxy", "transcribe"]
     if kind is EvidenceKind.IMAGE:
-        return ["probe", "previews"]
+        return ["probe", "previews", "ocr"]
     if mime_type == "application/pdf":
-        return ["pages"]
+        return ["pages", "ocr"]
     return []
 
 

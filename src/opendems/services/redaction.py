@@ -37,9 +37,11 @@ from opendems.domain.access import Permission
 from opendems.domain.errors import Conflict, Invalid, NotFound
 from opendems.domain.evidence import EvidenceItem, EvidenceKind
 from opendems.domain.jobs import Job, JobState, PermanentFailure
+from opendems.domain.ocr import with_text_tracks
 from opendems.domain.redaction import (
     PII_PATTERNS,
     RedactionPlan,
+    TextMatch,
     TextScan,
     check_document_plan,
     outward,
@@ -52,6 +54,7 @@ from opendems.services.custody import record
 from opendems.services.evidence import load_item
 from opendems.services.jobs import StepContext
 from opendems.services.media import item_of_job, store_derivative
+from opendems.services.ocr import FirstPassText, first_pass_text
 
 DETECT_JOB = "faces"
 RENDER_JOB = "redact"
@@ -422,6 +425,10 @@ def detect_step(ctx: StepContext, job: Job) -> None:
             f"automatic detection: {len(plan.tracks)} face track(s), "
             f"{len(plan.fail_secure.frames)} frame(s) covered whole where the detector was unsure"
         )
+        read = first_pass_text(ctx, item, PII_PATTERNS) if item.kind is EvidenceKind.IMAGE else None
+        if read is not None:  # a photo: the personal data in its text, boxed
+            plan = with_text_tracks(plan, read.findings, detections=read.detections)
+            note += f"; {read.note}"
     with ctx.uow:
         try:
             ctx.uow.redaction.add(item.id, 1, plan.to_dict(), note, ctx.actor.principal.id, ctx.clock.now())
@@ -450,7 +457,15 @@ def _document_plan(ctx: StepContext, item: EvidenceItem) -> tuple[RedactionPlan,
     assert item.original is not None
     with ctx.blobs.open_plaintext(item.original.blob_key) as f:
         scan = ctx.tools.find_pdf_text(f, PII_PATTERNS)
+    read = first_pass_text(ctx, item, PII_PATTERNS)  # the scanned pages, read by OCR
+    layer = scan
+    if read is not None:
+        scan = dataclasses.replace(scan, matches=scan.matches + read_matches(read))
     plan = plan_for_document(scan)
+    if read is not None:
+        plan = plan.with_changes(detections={**plan.detections, "ocr": read.detections})
+        if read.detections.get("pages_read") or not layer.text_pages:
+            return plan, _ocr_note(layer, read)
     pages = len(scan.pages)
     if not scan.text_pages:
         return plan, (
@@ -466,6 +481,21 @@ def _document_plan(ctx: StepContext, item: EvidenceItem) -> tuple[RedactionPlan,
         else f"automatic search of the text layer ({pages} page(s)): "
         f"{len(plan.tracks)} match(es) of personal data ({counts})"
     )
+
+
+def _ocr_note(layer: TextScan, read: FirstPassText) -> str:
+    """A PDF's first pass in words, where OCR read (or failed to read) its scanned pages."""
+    pages = len(layer.pages)
+    if layer.text_pages:
+        said = f"the text layer ({layer.text_pages} of {pages} page(s)) has {len(layer.matches)} match(es)"
+    else:
+        said = f"the PDF ({pages} page(s)) has no text layer"
+    return f"automatic search: {said} of personal data; {read.note}"
+
+
+def read_matches(read: FirstPassText) -> tuple[TextMatch, ...]:
+    """OCR findings as text-layer matches: one per line a finding spans."""
+    return tuple(TextMatch(f.page, f.label, f.length, box) for f in read.findings for box in f.boxes)
 
 
 def render_step(ctx: StepContext, job: Job) -> None:

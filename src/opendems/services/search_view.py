@@ -16,7 +16,7 @@ from datetime import datetime
 from opendems.domain.access import Permission, decide
 from opendems.domain.errors import Invalid
 from opendems.domain.evidence import EvidenceKind, EvidenceStatus, Restriction
-from opendems.domain.search import FacetCount, Hit, SearchFilters, SearchSort, parse_query
+from opendems.domain.search import FacetCount, Hit, SearchFilters, SearchMatch, SearchSort, parse_query
 from opendems.ports import Clock, UnitOfWork
 from opendems.services import search as search_svc
 from opendems.services.context import Actor
@@ -182,3 +182,13 @@ def with_sort(text: str, sort: SearchSort | None) -> str:
     quotes = unicodedata.normalize("NFKC", text).translate(QUOTES).count('"')
     closed = text + ('"' if quotes % 2 else "")
     return f"({closed}) sort:{sort.value}" if text.strip() else f"sort:{sort.value}"
+
+
+def with_match(text: str, match: SearchMatch | None) -> str:
+    """The query text with how its words find items (``match:words`` and so on) added, as
+    ``with_sort`` adds an order; a different ``match:`` inside the text is a clear error."""
+    if match is None:
+        return text
+    quotes = unicodedata.normalize("NFKC", text).translate(QUOTES).count('"')
+    closed = text + ('"' if quotes % 2 else "")
+    return f"({closed}) match:{match.value}" if text.strip() else f"match:{match.value}"

@@ -52,6 +52,9 @@ are read from ``search_repo`` at each search, so one setting governs both backen
 every visible match exactly would need the access rule evaluated for every matching item --
 on PostgreSQL that is feasible for tens of thousands of matches, not for millions, and the
 same bound keeps the two backends answering alike.
+
+Meaning search is SQLite's (``search_vectors``, the same code): vectors in ``search_vectors``
+keyed by ``search_docs.id``, the candidates read with the same checks, the rankings fused.
 """
 
 from __future__ import annotations
@@ -91,16 +94,20 @@ from opendems.adapters.db.search_repo import (
     SNIPPET_TOKENS,
     Doc,
     SqliteSearchIndex,
+    _combine,
     _filter_drivers,
     _filters,
     _Item,
     _level,
+    _meaning_wanted,
     _near,
+    _passages,
     _reachable,
     _second_at,
     _sort,
     _windows,
 )
+from opendems.adapters.db.search_vectors import SearchVectors
 from opendems.adapters.db.tables import evidence
 from opendems.domain.access import Visibility
 from opendems.domain.search import (
@@ -114,12 +121,15 @@ from opendems.domain.search import (
     Or,
     Phrase,
     SearchFilters,
+    SearchMatch,
     SearchQuery,
     SearchResult,
     SearchSort,
     Word,
+    positive_words,
     words_of,
 )
+from opendems.ports import Embedder
 
 CONFIG = "opendems"  # made by migration 0007: English stemming, no stop words
 # ts_rank's weights of D, C (body), B (keywords), A (title), and its normalisation
@@ -518,8 +528,9 @@ class PostgresSearchIndex:
     """The ``SearchIndex`` port on PostgreSQL full-text search, on the unit of work's
     connection."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, embedder: Embedder | None = None) -> None:
         self._conn = conn
+        self._vectors = SearchVectors(conn, embedder)
 
     # writing
 
@@ -580,6 +591,7 @@ class PostgresSearchIndex:
                         for rid, body in bodies
                     ],
                 )
+            self._vectors.fill(chunk)
 
     def add_text(self, evidence_id: str, source: str, segments: Iterable[tuple[float | None, str]]) -> None:
         """Index a text derivative (replacing an earlier one of the same source). Each window
@@ -598,12 +610,15 @@ class PostgresSearchIndex:
                 for at, body, marks in _windows(segments)
             ]
         )
+        self._vectors.fill([evidence_id])
 
     def rebuild_all(self) -> int:
         """Rebuild the index from the database: every item's metadata document anew, every
         text window indexed anew from its stored words (with its item's current title and
         keywords), an item's documents side by side; documents of items that no longer exist
-        are dropped. Returns how many items it holds."""
+        are dropped; every meaning vector is computed anew (when meaning search is on).
+        Returns how many items it holds."""
+        self._vectors.clear()
         self._conn.execute(
             text(
                 "DELETE FROM search_docs AS d WHERE d.source = :metadata"
@@ -638,6 +653,7 @@ class PostgresSearchIndex:
                     for w in sorted(windows.get(doc[0], []), key=lambda w: int(w.id))
                 )
             self._insert(rows)
+            self._vectors.fill(ids)
             count += len(ids)
             last = ids[-1]
         return count
@@ -658,8 +674,12 @@ class PostgresSearchIndex:
         self._conn.execute(text("SET LOCAL jit = off"))
         compiled = compile_query(self._conn, query.text)
         match, strict = compiled.match, compiled.strict
+        words = positive_words(query.text)
+        meaning = _meaning_wanted(query, self._vectors.embedder, words)
+        if query.match is SearchMatch.MEANING:
+            match = strict = None  # the words need not be there
         sort = query.sort
-        if match is None and sort is SearchSort.RELEVANCE:
+        if match is None and not meaning and sort is SearchSort.RELEVANCE:
             sort = SearchSort.NEWEST  # nothing to rank: a filtered list, newest first
         checks = [*_conditions(query.filters), evidence_visible(scope)]
         reachable = _reachable(scope)
@@ -683,30 +703,26 @@ class PostgresSearchIndex:
             ]
         complete = True
         items: list[_Item]
-        if strict is not None:
-            window = search_repo.MATCH_WINDOW
-            found = self._conn.execute(NEWEST_MATCHING, {"q": strict, "window": window + 1}).all()
-            if len(found) > window:
-                if narrow:
-                    found = self._conn.execute(
-                        MATCHING_OF_ITEMS, {"q": strict, "ids": self._items_in(narrow)}
-                    ).all()
-                else:
-                    found = found[:window]
-                    complete = False
-            # Each item once, with its best document (ts_rank: higher is better; an item's
-            # score is kept negated, lower first, as bm25 is on SQLite).
-            best: dict[str, tuple[float, int]] = {}
-            for r in sorted(found, key=lambda r: int(r.id)):
-                score = -float(r.score)
-                if r.evidence_id not in best or score < best[r.evidence_id][0]:
-                    best[r.evidence_id] = (score, int(r.id))
-            gone = self._excluded(sorted(best), compiled.excluded)
-            ids = sorted(set(best) - gone)
-            items = []
-            if ids:
+        qv = None
+        if meaning:
+            # The same checks, the negations too, in the statement that reads the vectors.
+            where = [*checks, *_none_matching(compiled.excluded), *(evidence.c.id.in_(d) for d in narrow)]
+            qv = self._vectors.query_vector(words)
+            near, complete = self._vectors.nearest(qv, where)
+            found_words: tuple[list[_Item], bool] = ([], True)
+            if strict is not None:
+                found_words = self._word_items(strict, compiled, narrow, carried, checks)
+            complete = complete and found_words[1]
+
+            def load(ids: list[str]) -> list[Any]:
+                if not ids:
+                    return []
                 stmt = select(*carried).where(evidence.c.id == any_(_ids(ids)), *checks)
-                items = [_Item(row, *best[row.id]) for row in self._conn.execute(stmt)]
+                return list(self._conn.execute(stmt))
+
+            items = _combine(found_words[0], near, load, query.match)
+        elif strict is not None:
+            items, complete = self._word_items(strict, compiled, narrow, carried, checks)
         else:
             # Negations at the top drop an item when any of its documents matches.
             checks += _none_matching(compiled.excluded)
@@ -719,11 +735,49 @@ class PostgresSearchIndex:
             items = [_Item(row, 0.0) for row in self._conn.execute(stmt)]
         _sort(items, sort)
         return SearchResult(
-            hits=self._hits(items[offset : offset + limit], compiled),
+            hits=self._hits(items[offset : offset + limit], compiled, qv),
             total=len(items),
             facets=self._facets(items) if facets else {},
             total_exact=complete,
         )
+
+    def _word_items(
+        self,
+        strict: str,
+        compiled: Compiled,
+        narrow: list[Select[Any]],
+        carried: list[Any],
+        checks: list[ColumnElement[bool]],
+    ) -> tuple[list[_Item], bool]:
+        """The visible items matching the words, each with its best document, and whether
+        that is all of them (the newest MATCH_WINDOW + 1 matching documents, or those of a
+        narrow scope's items)."""
+        complete = True
+        window = search_repo.MATCH_WINDOW
+        found = self._conn.execute(NEWEST_MATCHING, {"q": strict, "window": window + 1}).all()
+        if len(found) > window:
+            if narrow:
+                found = self._conn.execute(
+                    MATCHING_OF_ITEMS, {"q": strict, "ids": self._items_in(narrow)}
+                ).all()
+            else:
+                found = found[:window]
+                complete = False
+        # Each item once, with its best document (ts_rank: higher is better; an item's
+        # score is kept negated, lower first, as bm25 is on SQLite).
+        best: dict[str, tuple[float, int]] = {}
+        for r in sorted(found, key=lambda r: int(r.id)):
+            score = -float(r.score)
+            if r.evidence_id not in best or score < best[r.evidence_id][0]:
+                best[r.evidence_id] = (score, int(r.id))
+        gone = self._excluded(sorted(best), compiled.excluded)
+        ids = sorted(set(best) - gone)
+        items: list[_Item] = []
+        if ids:
+            stmt = select(*carried).where(evidence.c.id == any_(_ids(ids)), *checks)
+            items = [_Item(row, *best[row.id]) for row in self._conn.execute(stmt)]
+        _sort(items, SearchSort.RELEVANCE)
+        return items, complete
 
     def _newest(self, f: SearchFilters, sort: SearchSort) -> tuple[list[str], bool]:
         """The newest (oldest) LIST_WINDOW items -- of the capture range when there is one,
@@ -787,7 +841,7 @@ class PostgresSearchIndex:
             for name, c in counts.items()
         }
 
-    def _hits(self, rows: list[_Item], compiled: Compiled) -> list[Hit]:
+    def _hits(self, rows: list[_Item], compiled: Compiled, qv: Any = None) -> list[Hit]:
         """The page's hits with their snippets. An item's best document is where its snippet
         comes from -- unless that is a text window whose own words do not match (only the
         title and keywords it carries do): then the metadata document speaks for the item."""
@@ -809,8 +863,10 @@ class PostgresSearchIndex:
                 found = self._snippets([int(o.id) for o in own], compiled)
                 for o in own:
                     picked[o.evidence_id] = found.get(int(o.id))
+        spoken = {eid: doc for eid, doc in picked.items() if _speaking(doc)}
+        passages = _passages(self._vectors, list(rows), spoken, qv)
         titles: dict[str, str] = {}
-        plain = [r.id for r in rows if not _speaking(picked.get(r.id))]
+        plain = [r.id for r in rows if not _speaking(picked.get(r.id)) and r.id not in passages]
         if plain:
             titles = dict(
                 self._conn.execute(
@@ -821,7 +877,10 @@ class PostgresSearchIndex:
         for r in rows:
             doc = picked.get(r.id)
             score = -float(r.score) if r.score else 0.0
-            if doc is None or not doc.speaks:
+            passage = passages.get(r.id)
+            if (doc is None or not doc.speaks) and passage is not None:
+                hits.append(Hit(r.id, score, passage.snippet, passage.source, passage.at, by_meaning=True))
+            elif doc is None or not doc.speaks:
                 hits.append(Hit(r.id, score, titles.get(r.id) or "", METADATA, None))
             else:
                 hits.append(Hit(r.id, score, doc.snippet, doc.source, doc.at))

@@ -27,6 +27,14 @@ description says "draft" even when the hit is in its transcript).
 
 Bounded work (see ``search``): a broad match is cut to its newest MATCH_WINDOW documents, a
 list without text to the newest LIST_WINDOW items; ``SearchResult.total_exact`` is then false.
+
+Meaning search (``search_vectors``, the same code on both backends). Unless a query says
+``match:words``, its words not negated are also compared by meaning with every candidate
+document's sentence-embedding vector (checked against the same access rule, filters and
+negations first), and the two rankings are fused (reciprocal rank fusion); ``match:meaning``
+ranks by meaning alone. An item found by meaning only shows the passage closest in meaning,
+and a transcript window the second its closest segment starts at. The vectors are written
+with their documents (``refresh``, ``add_text``, ``rebuild_all``), when an embedder is given.
 """
 
 from __future__ import annotations
@@ -63,6 +71,7 @@ from sqlalchemy import (
 )
 
 from opendems.adapters.db.access_repo import evidence_sealed, evidence_visible
+from opendems.adapters.db.search_vectors import Near, Passage, SearchVectors, fuse, wanted
 from opendems.adapters.db.tables import (
     case_evidence,
     cases,
@@ -85,11 +94,14 @@ from opendems.domain.search import (
     Or,
     Phrase,
     SearchFilters,
+    SearchMatch,
     SearchQuery,
     SearchResult,
     SearchSort,
     Word,
+    positive_words,
 )
+from opendems.ports import Embedder
 
 FTS_CREATE = (
     "CREATE VIRTUAL TABLE IF NOT EXISTS search_fts USING fts5("
@@ -346,15 +358,19 @@ def _second_at(highlighted: str, marks: str, start: float | None) -> float | Non
 
 
 class SqliteSearchIndex:
-    """The ``SearchIndex`` port on SQLite FTS5, on the unit of work's connection."""
+    """The ``SearchIndex`` port on SQLite FTS5, on the unit of work's connection; with an
+    embedder, meaning search too (``search_vectors``)."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, embedder: Embedder | None = None) -> None:
         self._conn = conn
+        self._vectors = SearchVectors(conn, embedder)
 
     # writing
 
     def _delete(self, condition: ColumnElement[bool]) -> None:
         ids = select(search_rows.c.id).where(condition)
+        # (Their vectors first: SQLite gives a deleted document's id to the next one.)
+        self._vectors.take(list(self._conn.execute(ids).scalars()))
         self._conn.execute(delete(_FTS).where(_FTS.c.rowid.in_(ids)))
         self._conn.execute(delete(search_rows).where(condition))
 
@@ -476,6 +492,7 @@ class SqliteSearchIndex:
                         for w in windows
                     ],
                 )
+            self._vectors.fill(chunk)
 
     def add_text(self, evidence_id: str, source: str, segments: Iterable[tuple[float | None, str]]) -> None:
         """Index a text derivative (replacing an earlier one of the same source). Each window
@@ -492,12 +509,15 @@ class SqliteSearchIndex:
                 for at, body, marks in _windows(segments)
             ]
         )
+        self._vectors.fill([evidence_id])
 
     def rebuild_all(self) -> int:
         """Rebuild the index from the database: the FTS5 table is made anew (which also
         recovers from a damaged one) from the text derivatives' stored windows and every
         item's metadata document, an item's documents side by side; documents of items that
-        no longer exist are dropped. Returns how many items it holds."""
+        no longer exist are dropped; every meaning vector is computed anew (when meaning
+        search is on). Returns how many items it holds."""
+        self._vectors.clear()
         self._conn.execute(text("DROP TABLE IF EXISTS temp.search_keep"))
         self._conn.execute(text(FTS_CREATE))  # (for a table lost altogether)
         # A table made by an earlier layout has no marks: its windows keep their start only.
@@ -543,6 +563,7 @@ class SqliteSearchIndex:
                     for w in windows.get(doc[0], [])
                 )
             self._insert(rows)
+            self._vectors.fill(ids)
             count += len(ids)
             last = ids[-1]
         self._conn.execute(text("DROP TABLE temp.search_keep"))
@@ -566,10 +587,16 @@ class SqliteSearchIndex:
           bound (``total_exact`` false) and the facets count those candidates.
         Without text: the items a narrow scope or filter reaches (exact), or else the newest
         LIST_WINDOW items (of the capture range, when one is given), checked the same way.
+        By meaning (unless ``match:words``): the newest MEANING_WINDOW documents of the items
+        passing the same checks, compared with the query's words; the two rankings fused.
         """
         match, excluded = compile_match(query.text)
+        words = positive_words(query.text)
+        meaning = _meaning_wanted(query, self._vectors.embedder, words)
+        if query.match is SearchMatch.MEANING:
+            match = None  # the words need not be there
         sort = query.sort
-        if match is None and sort is SearchSort.RELEVANCE:
+        if match is None and not meaning and sort is SearchSort.RELEVANCE:
             sort = SearchSort.NEWEST  # nothing to rank: a filtered list, newest first
         # Checked on given candidate items, the filters first (SQLite checks them in this
         # order, and they are the cheaper).
@@ -600,36 +627,28 @@ class SqliteSearchIndex:
             ]
         complete = True
         items: list[Any]
-        if match is not None:
-            # The newest documents, one more than the window: all of them when it is not full.
-            # A document holding an excluded word is no candidate (its item is excluded too).
-            strict = f"({match}) NOT ({' OR '.join(excluded)})" if excluded else match
-            found = self._conn.execute(
-                text(NEWEST_MATCHING), {"match": strict, "window": MATCH_WINDOW + 1}
-            ).all()
-            if len(found) > MATCH_WINDOW:
-                if narrow:
-                    found = self._matching_of(sorted(set.intersection(*narrow_ids)), strict)
-                else:
-                    found = found[:MATCH_WINDOW]
-                    complete = False
-            score = {int(r.rid): float(r.score) for r in found}
-            # Each item once, with its best document: the checks run per item, not per document.
-            best: dict[str, int] = {}
-            rids = sorted(score)
-            for start in range(0, len(rids), 5000):
-                owners = select(search_rows.c.id, search_rows.c.evidence_id).where(
-                    search_rows.c.id.in_(rids[start : start + 5000])
-                )
-                for rid, eid in self._conn.execute(owners):
-                    if eid not in best or score[rid] < score[best[eid]]:
-                        best[eid] = rid
-            gone = self._excluded(sorted(best), excluded)
-            ids = sorted(set(best) - gone)
-            items = []
-            for start in range(0, len(ids), 5000):
-                stmt = select(*carried).where(evidence.c.id.in_(ids[start : start + 5000]), *checks)
-                items += [_Item(row, score[best[row.id]], best[row.id]) for row in self._conn.execute(stmt)]
+        qv = None
+        if meaning:
+            # The same checks, the negations too, in the statement that reads the vectors.
+            where = [
+                *checks,
+                *(evidence.c.id.not_in(_items_matching(x)) for x in excluded),
+                *(evidence.c.id.in_(d) for d in narrow),
+            ]
+            qv = self._vectors.query_vector(words)
+            near, complete = self._vectors.nearest(qv, where)
+            found_words = self._word_items(match, excluded, narrow, narrow_ids, carried, checks)
+            complete = complete and found_words[1]
+
+            def load(ids: list[str]) -> list[Any]:
+                return self._rows(ids, carried, checks)
+
+            items = _combine(found_words[0], near, load, query.match)
+            _sort(items, sort)
+        elif match is not None:
+            # The newest matching documents (MATCH_WINDOW, or those of a narrow scope's items),
+            # each item once with its best document: the checks run per item, not per document.
+            items, complete = self._word_items(match, excluded, narrow, narrow_ids, carried, checks)
             _sort(items, sort)
         elif narrow:
             # Negations alone exclude the items they match, as they do beside words.
@@ -667,11 +686,58 @@ class SqliteSearchIndex:
                 complete=beyond is None,
             )
         return SearchResult(
-            hits=self._hits(items[offset : offset + limit], match),
+            hits=self._hits(items[offset : offset + limit], match, qv),
             total=len(items),
             facets=self._facets(items) if facets else {},
             total_exact=complete,
         )
+
+    def _rows(self, ids: list[str], carried: list[Any], checks: list[ColumnElement[bool]]) -> list[Any]:
+        out: list[Any] = []
+        for start in range(0, len(ids), 5000):
+            stmt = select(*carried).where(evidence.c.id.in_(ids[start : start + 5000]), *checks)
+            out += list(self._conn.execute(stmt))
+        return out
+
+    def _word_items(
+        self,
+        match: str | None,
+        excluded: list[str],
+        narrow: list[Any],
+        narrow_ids: list[set[str]],
+        carried: list[Any],
+        checks: list[ColumnElement[bool]],
+    ) -> tuple[list[_Item], bool]:
+        """The visible items matching the words, ranked (bm25), and whether that is all of
+        them: the full-text candidates as ``search`` finds them."""
+        if match is None:
+            return [], True
+        # The newest documents, one more than the window: all of them when it is not full.
+        # A document holding an excluded word is no candidate (its item is excluded too).
+        strict = f"({match}) NOT ({' OR '.join(excluded)})" if excluded else match
+        found = self._conn.execute(text(NEWEST_MATCHING), {"match": strict, "window": MATCH_WINDOW + 1}).all()
+        complete = True
+        if len(found) > MATCH_WINDOW:
+            if narrow:
+                found = self._matching_of(sorted(set.intersection(*narrow_ids)), strict)
+            else:
+                found = found[:MATCH_WINDOW]
+                complete = False
+        score = {int(r.rid): float(r.score) for r in found}
+        best: dict[str, int] = {}
+        rids = sorted(score)
+        for start in range(0, len(rids), 5000):
+            owners = select(search_rows.c.id, search_rows.c.evidence_id).where(
+                search_rows.c.id.in_(rids[start : start + 5000])
+            )
+            for rid, eid in self._conn.execute(owners):
+                if eid not in best or score[rid] < score[best[eid]]:
+                    best[eid] = rid
+        gone = self._excluded(sorted(best), excluded)
+        rows = self._rows(sorted(set(best) - gone), carried, checks)
+        items = [_Item(row, score[best[row.id]], best[row.id]) for row in rows]
+        _sort(items, SearchSort.RELEVANCE)
+        return items, complete
 
     def _listed(
         self,
@@ -840,11 +906,12 @@ class SqliteSearchIndex:
             for name, c in counts.items()
         }
 
-    def _hits(self, rows: list[Any], match: str | None) -> list[Hit]:
+    def _hits(self, rows: list[Any], match: str | None, qv: Any = None) -> list[Hit]:
         """The page's hits with their snippets. An item's best document is where its snippet
         comes from -- unless that is a text window whose own words do not match (only the
         title and keywords it carries do): then the metadata document speaks for the item, so
-        a match in the metadata never claims a moment of a recording."""
+        a match in the metadata never claims a moment of a recording. An item no word of
+        which matched shows its passage closest in meaning (``qv``: the query's vector)."""
         picked: dict[str, Any] = {}
         if match is not None:
             best = {r.id: int(r.rid) for r in rows if r.rid is not None}
@@ -863,9 +930,10 @@ class SqliteSearchIndex:
                 for o in own:
                     picked[o.evidence_id] = found.get(int(o.id))
             picked = {eid: doc for eid, doc in picked.items() if doc is not None and _speaks(doc)}
+        passages = _passages(self._vectors, rows, picked, qv)
         titles: dict[str, str] = {}
         hits = []
-        plain = [r.id for r in rows if r.id not in picked]
+        plain = [r.id for r in rows if r.id not in picked and r.id not in passages]
         if plain:
             titles = dict(
                 self._conn.execute(
@@ -875,7 +943,10 @@ class SqliteSearchIndex:
         for r in rows:
             doc = picked.get(r.id)
             score = -float(r.score) if r.score else 0.0  # bm25: lower is better
-            if doc is None:
+            passage = passages.get(r.id)
+            if doc is None and passage is not None:
+                hits.append(Hit(r.id, score, passage.snippet, passage.source, passage.at, by_meaning=True))
+            elif doc is None:
                 hits.append(Hit(r.id, score, titles.get(r.id) or "", METADATA, None))
             elif doc.source == METADATA:
                 hits.append(Hit(r.id, score, doc.snip or "", METADATA, None))
@@ -906,10 +977,10 @@ class _Found(NamedTuple):
 class _Item:
     """A visible matching item: its row (id, dates, facet values, best document) and score."""
 
-    __slots__ = ("captured_at", "created_at", "id", "rid", "row", "score")
+    __slots__ = ("captured_at", "created_at", "id", "near", "rid", "row", "score")
 
-    def __init__(self, row: Any, score: float, rid: int | None = None) -> None:
-        self.row, self.score, self.rid = row, score, rid
+    def __init__(self, row: Any, score: float, rid: int | None = None, near: Near | None = None) -> None:
+        self.row, self.score, self.rid, self.near = row, score, rid, near
         self.id, self.created_at, self.captured_at = row.id, row.created_at, row.captured_at
 
     def __getattr__(self, name: str) -> Any:
@@ -929,6 +1000,49 @@ def _sort(items: list[_Item], sort: SearchSort) -> None:
     items.sort(key=lambda i: (i.created_at, i.id), reverse=True)
     if sort is SearchSort.RELEVANCE:
         items.sort(key=lambda i: i.score)  # stable: equal scores stay newest first
+
+
+def _meaning_wanted(query: SearchQuery, embedder: Embedder | None, words: list[str]) -> bool:
+    """Whether this query is compared by meaning; ``match:meaning`` where meaning search is
+    off is a clear error rather than a silent words-only search."""
+    if query.match is SearchMatch.MEANING and embedder is None:
+        raise Invalid(
+            "meaning search is turned off on this server (setting OPENDEMS_MEANING_SEARCH); "
+            "search with match:words or leave match: out"
+        )
+    return wanted(query.match, embedder, words)
+
+
+def _combine(words: list[_Item], near: list[Near], load: Any, match: SearchMatch) -> list[_Item]:
+    """The items found by words (ranked) and by meaning (ranked), each once. By meaning
+    alone: scored by similarity. Both: by reciprocal rank fusion of the two ranks. The
+    score is kept negated, lower first, as bm25 is."""
+    by_meaning = {n.evidence_id: n for n in near}
+    if match is SearchMatch.MEANING:
+        rows = {row.id: row for row in load([n.evidence_id for n in near])}
+        return [_Item(rows[n.evidence_id], -n.similarity, None, n) for n in near if n.evidence_id in rows]
+    fused = fuse([i.id for i in words], near)
+    items = []
+    for i in words:
+        n = by_meaning.get(i.id)
+        items.append(_Item(i.row, -fused[i.id], i.rid, n))
+    known = {i.id for i in words}
+    rest = [n.evidence_id for n in near if n.evidence_id not in known]
+    for row in load(rest):
+        n = by_meaning[row.id]
+        items.append(_Item(row, -fused[row.id], None, n))
+    return items
+
+
+def _passages(vectors: SearchVectors, rows: list[Any], picked: dict[str, Any], qv: Any) -> dict[str, Passage]:
+    """The passages closest in meaning of the page's items that no word of the query found."""
+    if qv is None:
+        return {}
+    chosen: dict[str, Near] = {
+        r.id: r.near for r in rows if r.id not in picked and getattr(r, "near", None) is not None
+    }
+    found = vectors.passages(list(chosen.values()))
+    return {eid: found[n.doc_id] for eid, n in chosen.items() if n.doc_id in found}
 
 
 def _speaks(doc: Any) -> bool:

@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -372,6 +373,23 @@ search_rows = Table(
     Column("source", String(16), nullable=False),
     Column("start_s", Float, nullable=True),
     Index("ix_search_rows_item_source", "evidence_id", "source"),
+)
+
+# The sentence-embedding vectors of the search documents, for meaning search: one per part
+# of a document (a segment or a few, at most 48 words; ``start_s``: where it starts). ``doc_id`` is the
+# document's id (``search_rows.id`` on SQLite, ``search_docs.id`` on PostgreSQL), ``digest``
+# the SHA-256 of the model and the text embedded, ``vector`` 384 signed bytes
+# (adapters/text/embeddings.py ``pack``; see adapters/db/search_vectors.py).
+search_vectors = Table(
+    "search_vectors",
+    metadata,
+    Column("doc_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
+    Column("part", Integer, primary_key=True, autoincrement=False),
+    Column("evidence_id", String(32), nullable=False, index=True),
+    Column("start_s", Float, nullable=True),
+    Column("model", String(64), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("vector", LargeBinary, nullable=False),
 )
 
 # Shares (domain/sharing.py). A link's token and access code are stored only as digests.

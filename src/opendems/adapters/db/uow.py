@@ -22,7 +22,7 @@ from opendems.adapters.db.search_repo import NoSearchIndex, SqliteSearchIndex, t
 from opendems.adapters.db.sessions_repo import SessionRepository
 from opendems.adapters.db.shares_repo import ShareRepository
 from opendems.adapters.db.uploads_repo import UploadRepository
-from opendems.ports import CustodyAnchor, SearchIndex
+from opendems.ports import CustodyAnchor, Embedder, SearchIndex
 
 
 class SqlUnitOfWork:
@@ -37,8 +37,10 @@ class SqlUnitOfWork:
         anchor: CustodyAnchor,
         read_only: bool = False,
         publish: Callable[[list[int]], None] | None = None,
+        embedder: Embedder | None = None,
     ) -> None:
         self._engine = engine
+        self._embedder = embedder  # meaning search's (None: off)
         self._signer = signer
         self._anchor = anchor
         self._head: tuple[int, str] | None = None
@@ -50,7 +52,12 @@ class SqlUnitOfWork:
     def for_reading(self) -> SqlUnitOfWork:
         """A unit of work that only reads: it sees a consistent snapshot and blocks no writer."""
         return SqlUnitOfWork(
-            self._engine, signer=self._signer, anchor=self._anchor, read_only=True, publish=self._publish
+            self._engine,
+            signer=self._signer,
+            anchor=self._anchor,
+            read_only=True,
+            publish=self._publish,
+            embedder=self._embedder,
         )
 
     def __enter__(self) -> SqlUnitOfWork:
@@ -71,7 +78,7 @@ class SqlUnitOfWork:
         self.custody = CustodyRepository(self._conn, signer=self._signer, on_commit=self._note_head)
         take_dirty(self._conn)  # marks left on a pooled connection by work that never committed
         take_enqueued(self._conn)
-        self.search = search_index(self._conn)
+        self.search = search_index(self._conn, self._embedder)
         return self
 
     def _note_head(self, seq: int, event_hash: str) -> None:
@@ -111,13 +118,13 @@ class SqlUnitOfWork:
             self._conn.close()
 
 
-def search_index(conn: Connection) -> SearchIndex:
+def search_index(conn: Connection, embedder: Embedder | None = None) -> SearchIndex:
     """The full-text index of the connection's database: FTS5 on SQLite, full-text search
-    (tsvector and GIN) on PostgreSQL."""
+    (tsvector and GIN) on PostgreSQL; with an embedder, meaning search on either."""
     if conn.dialect.name == "sqlite":
-        return SqliteSearchIndex(conn)
+        return SqliteSearchIndex(conn, embedder)
     if conn.dialect.name == "postgresql":
         from opendems.adapters.db.search_pg import PostgresSearchIndex
 
-        return PostgresSearchIndex(conn)
+        return PostgresSearchIndex(conn, embedder)
     return NoSearchIndex()

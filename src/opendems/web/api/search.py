@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
-from opendems.domain.search import SearchSort
+from opendems.domain.search import SearchMatch, SearchSort
 from opendems.services import search_view as view
 from opendems.services.context import Actor
 from opendems.web.deps import actor, container
@@ -24,8 +24,19 @@ results, the total and the facet counts alike.
 **Query language** (`q`): words (stemmed), `"a phrase"`, `prefix*`, `AND`, `OR`, `NOT` / `-word`
 (upper-case operators), parentheses, and field filters `kind:` `officer:` `device:` `case:`
 `category:` `tag:` `restriction:` `state:` `captured:FROM..TO` `near:LAT,LON,RADIUS` (`500m`,
-`2km`) `bbox:SOUTH,WEST,NORTH,EAST` `sort:relevance|newest|oldest|captured`. Example:
+`2km`) `bbox:SOUTH,WEST,NORTH,EAST` `sort:relevance|newest|oldest|captured`
+`match:both|words|meaning`. Example:
 `burglary "red pickup" -draft kind:video captured:2026-01-01..2026-02-01`.
+
+**Meaning** (`match`, or `match:` in `q`): by default the words are matched both as words
+and by meaning -- the words not negated, read as a sentence, are compared with what each
+item's description, transcripts and OCR text say (an offline sentence-embedding model), so
+a paraphrase finds an item none of whose words it shares; the two rankings are combined
+(reciprocal rank fusion: `score` is then the fused score). `words`: the words must be there
+(full-text only, `score` from the full-text ranking). `meaning`: by meaning only (`score` is
+the cosine similarity). Filters, access and negated words apply to both. A hit found by
+meaning alone has `by_meaning` true, no highlights, and its snippet is the passage closest in
+meaning (for a transcript, `at_seconds` is where that passage starts).
 
 The separate filter parameters are read exactly like the same filters inside `q` and added
 to them (repeat a parameter to accept any of its values; every `tag` must match). A query
@@ -55,6 +66,9 @@ class SearchHitOut(BaseModel):
     )
     source: str = Field(description="metadata, transcript, ocr, ...")
     at_seconds: float | None = Field(description="where a transcript hit starts; null for metadata")
+    by_meaning: bool = Field(
+        default=False, description="found by meaning alone: the snippet is the passage closest in meaning"
+    )
     item: ItemSummaryOut
 
 
@@ -88,6 +102,7 @@ def _hit(row: view.SearchRow) -> SearchHitOut:
         highlights=ranges,
         source=row.hit.source,
         at_seconds=row.hit.at_seconds,
+        by_meaning=row.hit.by_meaning,
         item=ItemSummaryOut(
             title=item.title,
             kind=item.kind.value,
@@ -110,6 +125,10 @@ def search(
     offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
     facets: Annotated[bool, Query(description="also count the matches per filter value")] = False,
     sort: Annotated[SearchSort | None, Query(description="overrides relevance; or sort: in q")] = None,
+    match: Annotated[
+        SearchMatch | None,
+        Query(description="both (default): words and meaning; words: the words only; meaning: meaning only"),
+    ] = None,
     kind: Many = None,
     officer: Many = None,
     device: Many = None,
@@ -141,7 +160,7 @@ def search(
     extra = view.filters_from_fields([(name, v) for name, values in given.items() for v in values or []])
     page = view.search_page(
         who,
-        view.with_sort(q, sort),
+        view.with_match(view.with_sort(q, sort), match),
         extra,
         limit=limit,
         offset=offset,

@@ -1,6 +1,9 @@
 """The search page: one box for the query language, ranked results with highlighted
 snippets, facet counts that narrow the query, a sort order and pages.
 
+"Exact words only" (``words=1``) adds ``match:words`` to the query: by default the words also
+find items by meaning (see ``domain.search``), and a hit found by meaning alone says so.
+
 The form is a plain GET (shareable URLs, a working back button); with JavaScript, htmx swaps
 only the results and pushes the URL. A facet link adds its filter to the query text, so the
 query box always says what is being searched.
@@ -19,7 +22,7 @@ from fastapi.responses import HTMLResponse
 from markupsafe import Markup, escape
 
 from opendems.domain.errors import Invalid
-from opendems.domain.search import FACET_FIELDS, SearchSort, parse_query
+from opendems.domain.search import FACET_FIELDS, SearchMatch, SearchSort, parse_query
 from opendems.services import search_view as view
 from opendems.web.deps import container
 from opendems.web.ui.common import Who, render
@@ -58,9 +61,16 @@ class PageQuery:
     sort: str  # "" when the query text decides (relevance by default)
     page: int
     asked: bool  # a query was submitted (an empty one lists everything by date)
+    words: bool = False  # exact words only (no meaning search)
 
     def url(self, **changes: Any) -> str:
-        values: dict[str, Any] = {"q": self.q, "sort": self.sort, "page": self.page, **changes}
+        values: dict[str, Any] = {
+            "q": self.q,
+            "sort": self.sort,
+            "page": self.page,
+            "words": "1" if self.words else "",
+            **changes,
+        }
         kept = {k: str(v) for k, v in values.items() if k == "q" or (v and str(v) != "1")}
         return "/search?" + urlencode(kept)
 
@@ -146,19 +156,24 @@ def search_page(request: Request, who: Who) -> HTMLResponse:
         "error": None,
     }
     template = "_search_results.html" if _results_only(request) else "search.html"
-    query = PageQuery(q=q, sort=sort if sort in SORTS else "", page=1, asked="q" in params)
+    words = params.get("words", "") == "1"
+    query = PageQuery(q=q, sort=sort if sort in SORTS else "", page=1, asked="q" in params, words=words)
     try:
         if sort and sort not in SORTS:
             raise Invalid(f"sort must be one of: {', '.join(SORTS)}")
         if _SORT_TERM.search(q):  # an order written in the query wins over the form's
             sort = ""
-        query = PageQuery(q=q, sort=sort, page=_page_number(params.get("page", "")), asked="q" in params)
+        query = PageQuery(
+            q=q, sort=sort, page=_page_number(params.get("page", "")), asked="q" in params, words=words
+        )
         context["query"] = query
         context["applied"] = _applied(q)
         context["current_sort"] = sort or parse_query(q).sort.value
         if not query.asked:
             return render(request, template, context)
-        text = view.with_sort(q, SearchSort(sort) if sort else None)
+        text = view.with_match(
+            view.with_sort(q, SearchSort(sort) if sort else None), SearchMatch.WORDS if words else None
+        )
         found = view.search_page(
             who,
             text,
@@ -170,7 +185,7 @@ def search_page(request: Request, who: Who) -> HTMLResponse:
         )
         pages = min(MAX_PAGE, max(1, math.ceil(found.total / PAGE_SIZE)))
         if query.page > pages and found.total:  # past the end (the results shrank): the last page
-            query = PageQuery(q=q, sort=sort, page=pages, asked=True)
+            query = PageQuery(q=q, sort=sort, page=pages, asked=True, words=words)
             context["query"] = query
             found = view.search_page(
                 who,

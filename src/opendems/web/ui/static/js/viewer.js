@@ -46,7 +46,9 @@ function setupPages(root) {
   const status = root.querySelector("#page-status");
   const prev = root.querySelector("#page-prev");
   const next = root.querySelector("#page-next");
-  let at = 0;
+  // A link to a page (a search hit in a scan's text: ?page=N) opens the document there.
+  const wanted = Number(new URLSearchParams(window.location.search).get("page"));
+  let at = Number.isInteger(wanted) && wanted >= 1 && wanted <= pages.length ? wanted - 1 : 0;
   const show = () => {
     img.src = root.dataset.base + pages[at];
     img.alt = `Page ${at + 1}`;
