@@ -108,6 +108,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             "transcript",
             [(0.0, FILLER), (42.5, "the suspect ran toward the bakery holding a crowbar")],
         )
+        uow.search.add_text(
+            ids["traffic"], "ocr", [(1.0, "citation form"), (3.0, "receipt for a green tarpaulin")]
+        )
         uow.commit()
     with TestClient(create_app(c)) as client:
         yield World(c, client, ids, olga_h, cus_h)
@@ -166,6 +169,14 @@ def test_a_transcript_hit_says_where_to_jump(world: World) -> None:
     assert hit["source"] == "transcript" and hit["at_seconds"] == 42.5
     assert [hit["snippet"][a:b] for a, b in hit["highlights"]] == ["crowbar"]
     assert hit["item"]["title"] == "Interview recording"
+
+
+def test_an_ocr_hit_names_its_page(world: World) -> None:
+    body = search(world, q="tarpaulin")
+    assert found(body) == {world.ids["traffic"]}
+    hit = body["hits"][0]
+    assert (hit["source"], hit["page"], hit["at_seconds"]) == ("ocr", 3, None)
+    assert search(world, q="crowbar")["hits"][0]["page"] is None
 
 
 def test_filters_given_as_parameters_narrow_the_query(world: World) -> None:

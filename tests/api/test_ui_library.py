@@ -346,7 +346,7 @@ def test_home_desk_and_its_live_queue(tmp_path: Path) -> None:
     queue = home.split('id="queue-panel"')[1].split("</section>")[0]
     assert 'hx-trigger="every 2s"' in queue and 'hx-get="/home/queue"' in queue
     assert "<progress" in queue and mine in queue and theirs not in queue
-    assert 'id="queue-summary" aria-live="polite">2 queued.' in queue
+    assert 'id="queue-summary" aria-live="polite">3 queued.' in queue  # probe, previews, ocr
     cases = home.split('id="cases-panel"')[1].split("</section>")[0]
     assert 'href="/cases/C-9"' in cases and "C-10" not in cases  # named on C-9 only
 
@@ -356,7 +356,7 @@ def test_home_desk_and_its_live_queue(tmp_path: Path) -> None:
     assert fragment.status_code == 200
     assert fragment.text.lstrip().startswith('<div id="queue"') and "<html" not in fragment.text
     assert "hx-trigger" not in fragment.text and 'data-pending="false"' in fragment.text
-    assert fragment.text.count('<span class="badge ok">done</span>') == 2
+    assert fragment.text.count('<span class="badge ok">done</span>') == 3
     assert theirs not in fragment.text
     assert 'data-summary="Processing finished."' in fragment.text
     # An investigator opened both cases: both are theirs.

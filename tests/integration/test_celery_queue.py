@@ -193,7 +193,7 @@ def test_ingest_hands_jobs_to_the_broker_and_a_worker_process_runs_them(
         ("proxy", 1),
         ("transcribe", 1),
     ]
-    assert derivatives(cl.c, photo.id) == ["preview", "thumbnail"]
+    assert derivatives(cl.c, photo.id) == ["ocr", "preview", "thumbnail"]
     assert derivatives(cl.c, clip.id) == ["poster", "proxy", "sprite", "transcript", "waveform"]
     # SIGTERM: the worker stops, cleanly, at once when idle.
     worker.send_signal(signal.SIGTERM)
@@ -220,7 +220,7 @@ def test_a_job_queued_while_the_broker_was_down_is_sent_by_a_sweeper(
     worker = cl.start_worker()
     cl.wait_for("the sweeper's delivery", cl.all_done, timeout_s=30)
     assert [j.attempts for j in cl.jobs(photo.id)] == [1, 1, 1]
-    assert derivatives(cl.c, photo.id) == ["preview", "thumbnail"]
+    assert derivatives(cl.c, photo.id) == ["ocr", "preview", "thumbnail"]
     assert re.search(r"sending job\(s\) \[[\d, ]+\] to the broker again", cl.log_of(worker)), cl.log_of(
         worker
     )
@@ -308,7 +308,7 @@ def test_a_passing_failure_is_sent_again_when_its_wait_is_over(cluster: Callable
     done = probe()
     assert done.attempts == 2 and done.error is None
     assert done.finished_at is not None and done.finished_at >= failed.run_after  # it waited its turn
-    assert derivatives(cl.c, photo.id) == ["preview", "thumbnail"]  # the previews were retried too
+    assert derivatives(cl.c, photo.id) == ["ocr", "preview", "thumbnail"]  # the previews were retried too
 
 
 # -- claims on PostgreSQL, many at once -------------------------------------------------
@@ -470,7 +470,7 @@ def test_rabbitmq_delivers_jobs_by_configuration(
         photo = cl.ingest(jpeg_bytes(), "scene.jpg")
         cl.wait_for("every job done", cl.all_done, timeout_s=25)  # sooner than a sweeper would send
         assert sorted((j.kind, j.attempts) for j in cl.jobs()) == [("ocr", 1), ("previews", 1), ("probe", 1)]
-        assert derivatives(cl.c, photo.id) == ["preview", "thumbnail"]
+        assert derivatives(cl.c, photo.id) == ["ocr", "preview", "thumbnail"]
         assert "amqp://guest:**@127.0.0.1" in cl.log_of(cl.workers[0])  # it was RabbitMQ that delivered
     finally:
         cl.close()

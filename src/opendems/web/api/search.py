@@ -45,7 +45,8 @@ that cannot be read is a 422 problem whose `detail` says what to change.
 **Snippets** are plain text (never HTML). `highlights` lists the `[start, end)` ranges of the
 matching words in it, counted in Unicode code points. `source` says where the snippet comes
 from (`metadata`, `transcript`, `ocr`); for a transcript hit `at_seconds` is where the
-passage starts (open the item's player at that second).
+passage starts (open the item's player at that second); for an OCR hit `page` is the
+document's page (a photo's text is page 1).
 """
 
 
@@ -65,7 +66,12 @@ class SearchHitOut(BaseModel):
         description="[start, end) ranges of the matches in the snippet, in code points"
     )
     source: str = Field(description="metadata, transcript, ocr, ...")
-    at_seconds: float | None = Field(description="where a transcript hit starts; null for metadata")
+    at_seconds: float | None = Field(
+        description="where a transcript hit starts; null for metadata and OCR text"
+    )
+    page: int | None = Field(
+        default=None, description="the page (from 1) of an OCR hit in a document; null otherwise"
+    )
     by_meaning: bool = Field(
         default=False, description="found by meaning alone: the snippet is the passage closest in meaning"
     )
@@ -101,7 +107,9 @@ def _hit(row: view.SearchRow) -> SearchHitOut:
         snippet=text,
         highlights=ranges,
         source=row.hit.source,
-        at_seconds=row.hit.at_seconds,
+        # The index keeps an OCR window's page where a transcript's keeps its second.
+        at_seconds=None if row.hit.source == "ocr" else row.hit.at_seconds,
+        page=int(row.hit.at_seconds) if row.hit.source == "ocr" and row.hit.at_seconds is not None else None,
         by_meaning=row.hit.by_meaning,
         item=ItemSummaryOut(
             title=item.title,
