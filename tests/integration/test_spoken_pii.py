@@ -4,6 +4,7 @@ of the redaction plan, and silent in the rendered copy while the rest is still h
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 
@@ -131,3 +132,15 @@ def test_a_spoken_name_becomes_a_mute_that_silences_it_in_the_rendered_copy(tmp_
     assert audio_rms(out, said.start, name.start_s - 0.1) > 0.02  # "The driver said his name was": heard
     assert audio_rms(out, spoken[2].start, spoken[2].end) > 0.02  # the next phrase: heard
     assert audio_rms(video, name.start_s + 0.05, name.end_s - 0.05) > 0.02  # the original: untouched
+    # The redacted copy's transcript and captions say [redacted] where its sound is silent,
+    # and the rest as it was said; the item's own transcript is untouched.
+    kinds = {d.kind: d for d in stored.derivatives}
+    captions = b"".join(c.blobs.read_all(kinds[f"redacted-captions-v{version}"].blob_key)).decode()
+    quiet = Transcript.from_dict(
+        json.loads(b"".join(c.blobs.read_all(kinds[f"redacted-transcript-v{version}"].blob_key)))
+    )
+    assert "Smith" not in captions and "[redacted]" in captions and "driver said" in captions
+    assert "Smith" not in quiet.text and "[redacted]" in quiet.text and "school" in quiet.text
+    assert kinds[f"redacted-captions-v{version}"].parameters["plan_version"] == version
+    original = Transcript.from_dict(json.loads(b"".join(c.blobs.read_all(kinds["transcript"].blob_key))))
+    assert "Smith" in original.text

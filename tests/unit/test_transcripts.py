@@ -128,3 +128,20 @@ def test_revision_kinds() -> None:
     assert revision_of("transcript") == ("transcript", 1) and revision_of("captions-r12") == ("captions", 12)
     assert revision_of("transcript-r0") is None and revision_of("proxy") is None
     assert revision_of("transcript-r1x") is None
+
+
+def test_the_transcript_of_a_muted_copy_hides_what_the_sound_hides() -> None:
+    from opendems.domain.transcripts import silenced
+
+    t = transcript()
+    # "<right> there" (1.3-1.9) and the start of "&" (1.9-2.2) lie in the stretch 1.35-1.95;
+    # "five" (4.6-4.9) in 4.7-4.8; the segment without word timings (12.0-12.1) in 11-13.
+    quiet = silenced(t, [(1.35, 1.95), (4.7, 4.8), (11.0, 13.0)])
+    assert quiet.segments[0].text == "Stop [redacted] wait."
+    assert [w.text for w in quiet.segments[0].words] == [" Stop", " [redacted]", " wait."]
+    assert quiet.segments[0].words[1].start == 1.3 and quiet.segments[0].words[1].end == pytest.approx(2.2)
+    assert "five" not in quiet.segments[1].text and "four [redacted] six" in quiet.segments[1].text
+    assert quiet.segments[2].text == "[redacted]"
+    vtt = quiet.webvtt()
+    assert "there" not in vtt and "five" not in vtt and "Go." not in vtt and "[redacted]" in vtt
+    assert silenced(t, []).to_dict() == t.to_dict()

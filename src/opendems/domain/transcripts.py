@@ -251,6 +251,37 @@ def corrected(transcript: Transcript, corrections: Sequence[Correction]) -> Tran
     )
 
 
+# -- the transcript of a redacted copy ------------------------------------------------------
+
+REDACTED_WORD = "[redacted]"
+
+
+def silenced(transcript: Transcript, stretches: Sequence[tuple[float, float]]) -> Transcript:
+    """The transcript of a copy whose sound is muted (or bleeped) over ``stretches``: every
+    word said (even partly) within one reads ``[redacted]``, a run of them one marker, so the
+    captions of the redacted copy do not give back what its sound hides. A segment without
+    word timings that overlaps a stretch is redacted whole."""
+
+    def hidden(a: float, b: float) -> bool:
+        return any(a < end and start < b for start, end in stretches)
+
+    segments: list[Segment] = []
+    for s in transcript.segments:
+        if not s.words:
+            segments.append(replace(s, text=REDACTED_WORD) if s.text and hidden(s.start, s.end) else s)
+            continue
+        words: list[Word] = []
+        for w in s.words:
+            if not hidden(w.start, w.end):
+                words.append(w)
+            elif words and words[-1].text.strip() == REDACTED_WORD:
+                words[-1] = replace(words[-1], end=max(words[-1].end, w.end))
+            else:
+                words.append(replace(w, text=" " + REDACTED_WORD, probability=1.0))
+        segments.append(replace(s, words=tuple(words), text="".join(w.text for w in words).strip()))
+    return replace(transcript, segments=tuple(segments), changes=())
+
+
 # The names of the languages most often met in an agency's recordings (others are shown by
 # their ISO 639-1 code, as the speech model gives it).
 LANGUAGE_NAMES = {

@@ -25,6 +25,7 @@ custody event.
 from __future__ import annotations
 
 import dataclasses
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -48,12 +49,14 @@ from opendems.domain.redaction import (
     plan_for_document,
     term_patterns,
 )
+from opendems.domain.transcripts import silenced
 from opendems.ports import BlobStore, Clock, MediaTools, UnitOfWork
+from opendems.services import transcripts
 from opendems.services.context import Actor
 from opendems.services.custody import record
 from opendems.services.evidence import load_item
 from opendems.services.jobs import StepContext
-from opendems.services.media import item_of_job, store_derivative
+from opendems.services.media import has_derivative, item_of_job, store_derivative
 from opendems.services.ocr import FirstPassText, first_pass_text
 
 DETECT_JOB = "faces"
@@ -530,6 +533,7 @@ def render_step(ctx: StepContext, job: Job) -> None:
             data=data,
         )
         return
+    _render_transcript(ctx, item, version, plan, provenance)
     for stale in ctx.work_dir.glob(f"job-{job.id}-*"):
         stale.unlink(missing_ok=True)
     work = ctx.work_dir / f"job-{job.id}-{uuid.uuid4().hex}.mp4"
@@ -548,6 +552,40 @@ def render_step(ctx: StepContext, job: Job) -> None:
         )
     finally:
         work.unlink(missing_ok=True)
+
+
+def _render_transcript(
+    ctx: StepContext, item: EvidenceItem, version: int, plan: RedactionPlan, provenance: dict[str, Any]
+) -> None:
+    """The transcript and captions of the redacted copy (``redacted-transcript-v<n>``,
+    ``redacted-captions-v<n>``), made from the latest transcript revision: every word said
+    within a muted stretch reads ``[redacted]``. Made before the copy itself, whose presence
+    means the render is done."""
+    top = transcripts.latest(item)
+    if top is None:
+        return
+    stretches = [(a.start_s, a.end_s) for a in plan.audio]
+    quiet = silenced(transcripts.load(ctx.blobs, top[1]), stretches)
+    params = {
+        **{k: v for k, v in provenance.items() if v is not None},
+        "transcript_revision": top[0],
+        "transcript_sha256": top[1].sha256,
+        "stretches_silenced": len(stretches),
+    }
+    for kind, mime, data in (
+        (f"redacted-transcript-v{version}", "application/json", json.dumps(quiet.to_dict()).encode()),
+        (f"redacted-captions-v{version}", "text/vtt", quiet.webvtt().encode()),
+    ):
+        if not has_derivative(item, kind):
+            store_derivative(
+                ctx,
+                item,
+                kind,
+                mime_type=mime,
+                tool=f"opendems-redact {__version__}",
+                parameters=params,
+                data=data,
+            )
 
 
 def _render_pdf(

@@ -103,7 +103,7 @@ def captions_for(item: EvidenceItem) -> Derivative | None:
     return made[-1][1] if made else None
 
 
-def _load(blobs: BlobStore, d: Derivative) -> Transcript:
+def load(blobs: BlobStore, d: Derivative) -> Transcript:
     return Transcript.from_dict(json.loads(b"".join(blobs.read_all(d.blob_key))))
 
 
@@ -126,7 +126,7 @@ def read_transcript(
     if top is None:
         raise NotFound(f"{item.id} has no transcript (yet); see its processing jobs")
     grant = grant_playback(actor, item.id, top[1].kind, None, uow=uow, clock=clock)
-    return TranscriptRead(grant.item, top[1], _load(blobs, top[1]), revisions(grant.item))
+    return TranscriptRead(grant.item, top[1], load(blobs, top[1]), revisions(grant.item))
 
 
 def correct_transcript(
@@ -160,7 +160,7 @@ def correct_transcript(
             f"the transcript is at revision {top[0]}, not {base_revision}: someone corrected it meanwhile;"
             " reload it and make the corrections again"
         )
-    before = _load(blobs, top[1])
+    before = load(blobs, top[1])
     after = corrected(before, corrections)
     kind = revision_kind("transcript", after.revision)
     params = {
@@ -227,7 +227,7 @@ def find_spoken_pii(
     if top is None:
         raise NotFound(f"{item.id} has no transcript (yet); see its processing jobs")
     derivative = top[1]
-    transcript = _load(blobs, derivative)
+    transcript = load(blobs, derivative)
     text, _ = spoken_text(transcript)
     found = spoken_findings(transcript, scanner.find(text))
     with uow:
