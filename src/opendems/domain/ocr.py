@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from opendems.domain.measures import error_rate
 from opendems.domain.redaction import Effect, PlanTrack, RedactionPlan, outward
 from opendems.domain.tracking import Box
 from opendems.domain.transcripts import PiiFinding
@@ -313,13 +314,4 @@ def normal_text(text: str) -> str:
 def character_error_rate(reference: str, hypothesis: str) -> float:
     """(substitutions + deletions + insertions) / reference characters, over the texts with
     white space runs made one space (case and punctuation count)."""
-    ref, hyp = normal_text(reference), normal_text(hypothesis)
-    if not ref:
-        return 0.0 if not hyp else 1.0
-    previous = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        current = [i] + [0] * len(hyp)
-        for j, h in enumerate(hyp, 1):
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (r != h))
-        previous = current
-    return previous[-1] / len(ref)
+    return error_rate(normal_text(reference), normal_text(hypothesis))

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from opendems.domain.errors import Invalid
+from opendems.domain.measures import error_rate
 
 TRANSCRIPT_FORMAT = 1
 CAPTION_MAX_CHARS = 84  # two lines of a caption, as broadcasters keep them
@@ -316,16 +317,7 @@ def _vtt_safe(text: str) -> str:
 def word_error_rate(reference: str, hypothesis: str) -> float:
     """Word error rate: (substitutions + deletions + insertions) / reference words, over
     lower-cased words without punctuation (the measure the benchmark and the tests state)."""
-    ref, hyp = normal_words(reference), normal_words(hypothesis)
-    if not ref:
-        return 0.0 if not hyp else 1.0
-    previous = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        current = [i] + [0] * len(hyp)
-        for j, h in enumerate(hyp, 1):
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (r != h))
-        previous = current
-    return previous[-1] / len(ref)
+    return error_rate(normal_words(reference), normal_words(hypothesis))
 
 
 def normal_words(text: str) -> list[str]:

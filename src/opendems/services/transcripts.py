@@ -107,6 +107,19 @@ def load(blobs: BlobStore, d: Derivative) -> Transcript:
     return Transcript.from_dict(json.loads(b"".join(blobs.read_all(d.blob_key))))
 
 
+def _with_transcript(
+    actor: Actor, evidence_id: str, permission: Permission, action: str, *, uow: UnitOfWork, clock: Clock
+) -> tuple[EvidenceItem, tuple[int, Derivative]]:
+    """The item (``permission`` asked for) and its latest transcript revision; NotFound when
+    it has none (yet)."""
+    with uow:
+        item = load_item(actor, evidence_id, permission, action, uow=uow, clock=clock)
+    top = latest(item)
+    if top is None:
+        raise NotFound(f"{item.id} has no transcript (yet); see its processing jobs")
+    return item, top
+
+
 @dataclass(frozen=True)
 class TranscriptRead:
     item: EvidenceItem
@@ -120,11 +133,9 @@ def read_transcript(
 ) -> TranscriptRead:
     """The latest revision of the item's transcript (what is said is content: playing it
     needs ``evidence:play`` and is an ``evidence:view`` custody event, once per viewing)."""
-    with uow:
-        item = load_item(actor, evidence_id, Permission.EVIDENCE_PLAY, "evidence:view", uow=uow, clock=clock)
-    top = latest(item)
-    if top is None:
-        raise NotFound(f"{item.id} has no transcript (yet); see its processing jobs")
+    item, top = _with_transcript(
+        actor, evidence_id, Permission.EVIDENCE_PLAY, "evidence:view", uow=uow, clock=clock
+    )
     grant = grant_playback(actor, item.id, top[1].kind, None, uow=uow, clock=clock)
     return TranscriptRead(grant.item, top[1], load(blobs, top[1]), revisions(grant.item))
 
@@ -148,13 +159,9 @@ def correct_transcript(
         raise Invalid("say why the transcript is corrected (the reason is kept in custody)")
     if len(reason) > MAX_REASON:
         raise Invalid(f"the reason is at most {MAX_REASON} characters")
-    with uow:
-        item = load_item(
-            actor, evidence_id, Permission.EVIDENCE_EDIT, "transcript:correct", uow=uow, clock=clock
-        )
-    top = latest(item)
-    if top is None:
-        raise NotFound(f"{item.id} has no transcript (yet); see its processing jobs")
+    item, top = _with_transcript(
+        actor, evidence_id, Permission.EVIDENCE_EDIT, "transcript:correct", uow=uow, clock=clock
+    )
     if base_revision != top[0]:
         raise Conflict(
             f"the transcript is at revision {top[0]}, not {base_revision}: someone corrected it meanwhile;"
@@ -219,13 +226,9 @@ def find_spoken_pii(
     plates, case numbers), each with the stretch of sound to mute: suggestions for the
     redaction plan, which a person accepts or rejects; the plan is not changed. The custody
     event counts the findings; it does not name them (they are the very details to hide)."""
-    with uow:
-        item = load_item(
-            actor, evidence_id, Permission.EVIDENCE_EDIT, "redaction:find-pii", uow=uow, clock=clock
-        )
-    top = latest(item)
-    if top is None:
-        raise NotFound(f"{item.id} has no transcript (yet); see its processing jobs")
+    item, top = _with_transcript(
+        actor, evidence_id, Permission.EVIDENCE_EDIT, "redaction:find-pii", uow=uow, clock=clock
+    )
     derivative = top[1]
     transcript = load(blobs, derivative)
     text, _ = spoken_text(transcript)
