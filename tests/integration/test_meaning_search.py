@@ -198,3 +198,22 @@ def test_meaning_only_is_refused_where_meaning_search_is_off(tmp_path: Path) -> 
         )
     with c.engine.begin() as conn:
         assert conn.execute(select(func.count()).select_from(search_vectors)).scalar_one() == 0
+
+
+def test_the_api_says_which_hits_were_found_by_meaning(world: World) -> None:
+    from fastapi.testclient import TestClient
+
+    from opendems.services.accounts import create_token
+    from opendems.web.app import create_app
+
+    token = create_token(admin(world.c), "cora", "t", uow=world.c.uow(), clock=world.c.clock).token
+    auth = {"Authorization": f"Bearer {token}"}
+    with TestClient(create_app(world.c)) as client:
+        both = client.get("/api/v1/search", params={"q": FLED}, headers=auth).json()
+        words = client.get("/api/v1/search", params={"q": FLED, "match": "words"}, headers=auth).json()
+        bad = client.get("/api/v1/search", params={"q": FLED, "match": "vibes"}, headers=auth)
+    top = both["hits"][0]
+    assert top["evidence_id"] == world.ids["river"] and top["by_meaning"] is True
+    assert top["source"] == "transcript" and top["at_seconds"] == 14.25 and top["highlights"] == []
+    assert words["hits"] == [] and words["total"] == 0
+    assert bad.status_code == 422 and bad.headers["content-type"] == "application/problem+json"
