@@ -269,9 +269,12 @@ def test_redact_a_pdf_page_by_page_with_the_words_found(
     expect(page.locator("#plan-version")).to_contain_text("version 1", timeout=30_000)
     expect(page.locator("#frame-label")).to_have_text("page 1 of 2")
     rows = page.locator("#tracks tbody tr")
-    expect(rows).to_have_count(4)
-    for label in ("SSN", "phone", "e-mail", "date of birth"):
+    # The fixed patterns' four, and what the personal-data finder names in the text: the
+    # witness's name on both pages and the town.
+    expect(rows).to_have_count(7)
+    for label in ("SSN", "phone", "e-mail", "date of birth", "place"):
         expect(rows.filter(has_text=label)).to_have_count(1)
+    expect(rows.filter(has_text="name")).to_have_count(2)
     v1 = api(app_server, token, f"{base}/plan")["plan"]
     ssn = next(t["boxes"]["0"] for t in v1["tracks"] if t["label"] == "ssn")
     centre = ((ssn[0] + ssn[2]) / 2, (ssn[1] + ssn[3]) / 2)
@@ -282,12 +285,17 @@ def test_redact_a_pdf_page_by_page_with_the_words_found(
     assert overlay_pixel(page, *centre, letter)[3] < 255
     page.keyboard.press("p")
 
-    # The witness's name, on both pages: added as two boxes.
+    # The witness's name, looked for by hand: both places are boxed already.
     page.fill("#find-terms", NAME)
     page.click("#find")
-    expect(page.locator("#redact-status")).to_contain_text("Found 2 place(s) on 2 page(s)")
-    expect(rows).to_have_count(6)
-    expect(rows.filter(has_text="found word")).to_have_count(2)
+    expect(page.locator("#redact-status")).to_contain_text("Found 2 place(s) on 2 page(s) (2 boxed already)")
+    expect(rows).to_have_count(7)
+    # A word the finder leaves alone: added as a box.
+    page.fill("#find-terms", "Badge 4471")
+    page.click("#find")
+    expect(page.locator("#redact-status")).to_contain_text("Found 1 place(s) on 1 page(s):")
+    expect(rows).to_have_count(8)
+    expect(rows.filter(has_text="found word")).to_have_count(1)
 
     # Page 2 (PageDown), and a box drawn by hand over "blue".
     page.click("#next-page")
@@ -315,8 +323,9 @@ def test_redact_a_pdf_page_by_page_with_the_words_found(
     page.click("#save")
     expect(page.locator("#plan-version")).to_contain_text("version 2")
     saved = api(app_server, token, f"{base}/plan")["plan"]
-    terms = [t for t in saved["tracks"] if t.get("label") == "term"]
-    assert sorted(list(t["boxes"]) for t in terms) == [["0"], ["1"]]
+    names = [t for t in saved["tracks"] if t.get("label") == "name"]
+    assert sorted(list(t["boxes"]) for t in names) == [["0"], ["1"]]
+    assert [list(t["boxes"]) for t in saved["tracks"] if t.get("label") == "term"] == [["0"]]
     (drawn,) = [t for t in saved["tracks"] if t["kind"] == "manual"]
     assert list(drawn["boxes"]) == ["1"] and "keyframes" not in drawn
     assert all(abs(v - w) < 1.5 for v, w in zip(drawn["boxes"]["1"], [175, 80, 205, 95], strict=True))
@@ -329,7 +338,7 @@ def test_redact_a_pdf_page_by_page_with_the_words_found(
     redacted = tmp_path / "redacted.pdf"
     redacted.write_bytes(api(app_server, token, link.get_attribute("href") or "", raw=True))
     first, second = page_texts(redacted)
-    assert NAME not in first + second and SSN not in first and EMAIL not in first
+    assert NAME not in first + second and SSN not in first and EMAIL not in first and "4471" not in first
     assert "Witness:" in first and "Statement of" in second and "The vehicle was" in second
     assert "blue" not in second
     page.keyboard.press("Escape")  # nothing selected: every box black, as rendered

@@ -24,7 +24,7 @@ from opendems.services.ingest import IngestRequest, ingest_stream
 from opendems.services.jobs import StepContext
 from opendems.services.search import search
 from tests.factories import make_container, pdf_bytes, user_actor
-from tests.scans import PLAIN, REPORT, blank_photo, line_top, scanned_pdf, sign_photo
+from tests.scans import PLAIN, REPORT, blank_photo, line_top, scanned_pdf, sign_photo, typed_pdf
 
 # The bounds the tests hold the engines to (character error rate: edits / reference characters,
 # white space runs counted as one space).
@@ -286,3 +286,26 @@ def test_the_step_reads_a_scan_the_same_way_twice_only_once(c: Container) -> Non
         ocr_job = next(j for j in uow.jobs.for_item(item.id) if j.kind == "ocr")
     c.processor.steps["ocr"](ctx, ocr_job)  # a redelivered job: nothing new
     assert [d.kind for d in reload(c, item.id).derivatives].count("ocr") == 1
+
+
+def test_names_and_addresses_in_a_typed_pdfs_own_text_are_suggested_too(c: Container) -> None:
+    """A born-digital report: the fixed patterns find the phone number in its text layer, and
+    the personal-data finder the names and the street address, each boxed where it stands."""
+    ivy = user_actor(c, "ivy", "investigator")
+    item = ingest(c, ivy, typed_pdf([REPORT]), "report.pdf")
+    c.processor.run_until_idle("w")
+    assert stored_ocr(c, item).pages[0].source == "text-layer"
+    redaction.start_detection(ivy, item.id, uow=c.uow(), clock=c.clock)
+    c.processor.run_until_idle("w")
+    view = redaction.get_plan(ivy, item.id, uow=c.uow(), clock=c.clock)
+    check_document_plan(view.plan)
+    labels = [t.label for t in view.plan.tracks]
+    assert labels.count("phone") == 1 and labels.count("name") >= 2 and "address" in labels, labels
+    by_line = sorted(
+        (round(t.boxes[0][3]), t.label) for t in view.plan.tracks if t.label in {"name", "address", "phone"}
+    )
+    # "Sergeant Maria Alvarez" on line 2; "John Smith", the phone and "42 Oak Street" on line 3
+    # (counted from 0).
+    assert {label for y, label in by_line if abs(y - line_top(2)) <= 4} >= {"name"}
+    assert {label for y, label in by_line if abs(y - line_top(3)) <= 4} >= {"name", "phone", "address"}
+    assert "Smith" not in str(view.plan.to_dict()) and "Oak" not in str(view.plan.to_dict())

@@ -19,6 +19,7 @@ from opendems.domain.evidence import EvidenceItem, EvidenceKind
 from opendems.domain.jobs import Job, PermanentFailure
 from opendems.domain.ocr import (
     READ,
+    TEXT_LAYER,
     OcrText,
     TextFinding,
     explain_empty,
@@ -152,6 +153,26 @@ def first_pass_text(
             **(scanner.provenance if scanner is not None else {}),
         },
     )
+
+
+def layer_terms(ctx: StepContext, item: EvidenceItem) -> list[tuple[str, str]]:
+    """(plan label, words) of the personal data the finder names in a PDF's own text layer
+    (names, addresses, places... that no fixed pattern catches), each once: the first pass
+    then finds them in the layer with their boxes, as a reviewer's terms are found. Empty when
+    the finder or OCR is off, or the text has not been read."""
+    if ctx.pii is None or ctx.ocr is None:
+        return []
+    stored = stored_text(ctx, item)
+    if stored is None:
+        return []
+    scanner = ctx.pii()
+    seen: dict[str, tuple[str, str]] = {}
+    for page in stored[0].pages_of(TEXT_LAYER):
+        text = "\n".join(line.text for line in page.lines)
+        for label, start, end, _ in scanner_findings(scanner.find(text)):
+            words = " ".join(text[start:end].split())
+            seen.setdefault(words.casefold(), (label, words))
+    return list(seen.values())
 
 
 STEPS: dict[str, Step] = {KIND: ocr_step}

@@ -40,6 +40,8 @@ from opendems.domain.evidence import EvidenceItem, EvidenceKind
 from opendems.domain.jobs import Job, JobState, PermanentFailure
 from opendems.domain.ocr import with_text_tracks
 from opendems.domain.redaction import (
+    MAX_TERM_CHARS,
+    MAX_TERMS,
     PII_PATTERNS,
     RedactionPlan,
     TextMatch,
@@ -57,7 +59,7 @@ from opendems.services.custody import record
 from opendems.services.evidence import load_item
 from opendems.services.jobs import StepContext
 from opendems.services.media import has_derivative, item_of_job, store_derivative
-from opendems.services.ocr import FirstPassText, first_pass_text
+from opendems.services.ocr import FirstPassText, first_pass_text, layer_terms
 
 DETECT_JOB = "faces"
 RENDER_JOB = "redact"
@@ -461,6 +463,7 @@ def _document_plan(ctx: StepContext, item: EvidenceItem) -> tuple[RedactionPlan,
     with ctx.blobs.open_plaintext(item.original.blob_key) as f:
         scan = ctx.tools.find_pdf_text(f, PII_PATTERNS)
     read = first_pass_text(ctx, item, PII_PATTERNS)  # the scanned pages, read by OCR
+    scan = _with_layer_findings(ctx, item, scan)
     layer = scan
     if read is not None:
         scan = dataclasses.replace(scan, matches=scan.matches + read_matches(read))
@@ -484,6 +487,37 @@ def _document_plan(ctx: StepContext, item: EvidenceItem) -> tuple[RedactionPlan,
         else f"automatic search of the text layer ({pages} page(s)): "
         f"{len(plan.tracks)} match(es) of personal data ({counts})"
     )
+
+
+def _with_layer_findings(ctx: StepContext, item: EvidenceItem, scan: TextScan) -> TextScan:
+    """The text layer's matches, with the personal data the finder names in it (names,
+    addresses, places) found again in the layer with their boxes; where a fixed pattern
+    already boxed the same place, its match stays."""
+    assert item.original is not None
+    terms = [(label, words) for label, words in layer_terms(ctx, item) if 2 <= len(words) <= MAX_TERM_CHARS]
+    terms = terms[:MAX_TERMS]
+    if not terms or not scan.text_pages:
+        return scan
+    patterns = tuple(
+        (label, pattern)
+        for (label, _), (_, pattern) in zip(
+            terms, term_patterns([w for _, w in terms], match_case=True), strict=True
+        )
+    )
+    with ctx.blobs.open_plaintext(item.original.blob_key) as f:
+        found = ctx.tools.find_pdf_text(f, patterns)
+
+    def overlaps(a: TextMatch, b: TextMatch) -> bool:
+        return (
+            a.page == b.page
+            and a.box[0] < b.box[2]
+            and b.box[0] < a.box[2]
+            and a.box[1] < b.box[3]
+            and b.box[1] < a.box[3]
+        )
+
+    new = [m for m in found.matches if not any(overlaps(m, old) for old in scan.matches)]
+    return dataclasses.replace(scan, matches=scan.matches + tuple(new))
 
 
 def _ocr_note(layer: TextScan, read: FirstPassText) -> str:

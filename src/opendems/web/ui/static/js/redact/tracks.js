@@ -4,7 +4,11 @@ import { framesOf } from "./plan.js";
 import { draw } from "./overlay.js";
 import { thumbFor, thumbs } from "./thumbs.js";
 
-const LABELS = { ssn: "SSN", phone: "phone", email: "e-mail", dob: "date of birth", term: "found word" };
+const LABELS = {
+  ssn: "SSN", phone: "phone", email: "e-mail", dob: "date of birth", term: "found word", name: "name",
+  licence: "driver's licence", card: "card number", bank: "bank account", address: "street address",
+  place: "place", plate: "licence plate", case: "case number",
+};
 
 function frameRange(t) {
   const keys = framesOf(t);
