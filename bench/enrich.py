@@ -28,20 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
-from tests.speech import SCRIPT, speak, speech_wer  # noqa: E402
+from tests.speech import MORE, SCRIPT, speak, speech_wer  # noqa: E402
 
 from opendems.adapters.speech.whisper import Transcriber, transcriber  # noqa: E402
-
-MORE = [
-    "The caller reported a loud argument in the apartment upstairs.",
-    "Both vehicles were moved to the side of the road before we arrived.",
-    "She could not remember the colour of the truck that left the scene.",
-    "The store manager gave us a copy of the receipt and the camera footage.",
-    "I advised him of his rights and he said that he understood them.",
-    "The dog was barking at the back door when the neighbours came out.",
-    "We searched the garage and the shed behind the house.",
-    "The victim was taken to the hospital with injuries to her arm.",
-]
 
 
 def main() -> None:

@@ -24,22 +24,17 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
 import numpy as np  # noqa: E402
+from tests.speech import MORE  # noqa: E402
 
 from opendems.adapters.db.search_vectors import parts  # noqa: E402
 from opendems.adapters.text.embeddings import BATCH, MiniLmEmbedder, default_threads  # noqa: E402
 
 SENTENCES = [
-    "The caller reported a loud argument in the apartment upstairs.",
-    "Both vehicles were moved to the side of the road before we arrived.",
-    "She could not remember the colour of the truck that left the scene.",
-    "The store manager gave us a copy of the receipt and the camera footage.",
-    "I advised him of his rights and he said that he understood them.",
-    "The dog was barking at the back door when the neighbours came out.",
-    "We searched the garage and the shed behind the house.",
-    "The victim was taken to the hospital with injuries to her arm.",
+    *MORE,
     "The suspect ran off toward the river carrying a black backpack.",
     "Dispatch, we need another unit at the corner of Fifth and Main.",
     "He said he had been at his brother's place all evening.",

@@ -85,6 +85,17 @@ SCRIPT = [
     "We found a black backpack under the bench in the park.",
     "The sergeant asked everyone to stay calm and wait outside.",
 ]
+# More of what officers say, for recordings longer than the script (the benchmarks').
+MORE = [
+    "The caller reported a loud argument in the apartment upstairs.",
+    "Both vehicles were moved to the side of the road before we arrived.",
+    "She could not remember the colour of the truck that left the scene.",
+    "The store manager gave us a copy of the receipt and the camera footage.",
+    "I advised him of his rights and he said that he understood them.",
+    "The dog was barking at the back door when the neighbours came out.",
+    "We searched the garage and the shed behind the house.",
+    "The victim was taken to the hospital with injuries to her arm.",
+]
 
 
 def talking_video(wav: Path, out: Path, *, width: int = 320, height: int = 240, fps: int = 15) -> None:

@@ -97,6 +97,9 @@ class FirstPassText:
     findings: tuple[TextFinding, ...] = ()
     note: str = ""
     detections: dict[str, Any] = field(default_factory=dict)
+    # (plan label, words) the finder names in a PDF's own text layer, each once: no boxes are
+    # kept for that text, so the first pass finds them in the layer as a reviewer's terms.
+    layer_terms: tuple[tuple[str, str], ...] = ()
 
     def counts(self) -> dict[str, int]:
         found: dict[str, int] = {}
@@ -126,6 +129,14 @@ def first_pass_text(
     ocr, sha256 = stored
     scanner = ctx.pii() if ctx.pii is not None else None
     findings: list[TextFinding] = []
+    terms: dict[str, tuple[str, str]] = {}
+    for page in ocr.pages_of(TEXT_LAYER):
+        if scanner is None:
+            break
+        text = "\n".join(line.text for line in page.lines)
+        for label, start, end, _ in scanner_findings(scanner.find(text)):
+            words = " ".join(text[start:end].split())
+            terms.setdefault(words.casefold(), (label, words))
     for page in (p for p in ocr.pages if p.source == READ and p.lines):
         text, _ = page_text(page)
         found = pattern_findings(text, patterns)  # the exact patterns first: their labels win
@@ -152,27 +163,8 @@ def first_pass_text(
             "searched_for": sorted({label for label, _ in patterns}),
             **(scanner.provenance if scanner is not None else {}),
         },
+        tuple(terms.values()),
     )
-
-
-def layer_terms(ctx: StepContext, item: EvidenceItem) -> list[tuple[str, str]]:
-    """(plan label, words) of the personal data the finder names in a PDF's own text layer
-    (names, addresses, places... that no fixed pattern catches), each once: the first pass
-    then finds them in the layer with their boxes, as a reviewer's terms are found. Empty when
-    the finder or OCR is off, or the text has not been read."""
-    if ctx.pii is None or ctx.ocr is None:
-        return []
-    stored = stored_text(ctx, item)
-    if stored is None:
-        return []
-    scanner = ctx.pii()
-    seen: dict[str, tuple[str, str]] = {}
-    for page in stored[0].pages_of(TEXT_LAYER):
-        text = "\n".join(line.text for line in page.lines)
-        for label, start, end, _ in scanner_findings(scanner.find(text)):
-            words = " ".join(text[start:end].split())
-            seen.setdefault(words.casefold(), (label, words))
-    return list(seen.values())
 
 
 STEPS: dict[str, Step] = {KIND: ocr_step}

@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -59,7 +61,7 @@ from opendems.services.custody import record
 from opendems.services.evidence import load_item
 from opendems.services.jobs import StepContext
 from opendems.services.media import has_derivative, item_of_job, store_derivative
-from opendems.services.ocr import FirstPassText, first_pass_text, layer_terms
+from opendems.services.ocr import FirstPassText, first_pass_text
 
 DETECT_JOB = "faces"
 RENDER_JOB = "redact"
@@ -460,10 +462,10 @@ def detect_step(ctx: StepContext, job: Job) -> None:
 def _document_plan(ctx: StepContext, item: EvidenceItem) -> tuple[RedactionPlan, str]:
     """Version 1 of a PDF's plan and its note: the personal data found in its text layer."""
     assert item.original is not None
-    with ctx.blobs.open_plaintext(item.original.blob_key) as f:
-        scan = ctx.tools.find_pdf_text(f, PII_PATTERNS)
     read = first_pass_text(ctx, item, PII_PATTERNS)  # the scanned pages, read by OCR
-    scan = _with_layer_findings(ctx, item, scan)
+    terms = _layer_term_patterns(read.layer_terms if read is not None else ())
+    with ctx.blobs.open_plaintext(item.original.blob_key) as f:
+        scan = _kept_apart(ctx.tools.find_pdf_text(f, PII_PATTERNS + terms))
     layer = scan
     if read is not None:
         scan = dataclasses.replace(scan, matches=scan.matches + read_matches(read))
@@ -489,25 +491,28 @@ def _document_plan(ctx: StepContext, item: EvidenceItem) -> tuple[RedactionPlan,
     )
 
 
-def _with_layer_findings(ctx: StepContext, item: EvidenceItem, scan: TextScan) -> TextScan:
-    """The text layer's matches, with the personal data the finder names in it (names,
-    addresses, places) found again in the layer with their boxes; where a fixed pattern
-    already boxed the same place, its match stays."""
-    assert item.original is not None
-    terms = [(label, words) for label, words in layer_terms(ctx, item) if 2 <= len(words) <= MAX_TERM_CHARS]
-    terms = terms[:MAX_TERMS]
-    if not terms or not scan.text_pages:
-        return scan
-    patterns = tuple(
-        (label, pattern)
-        for (label, _), (_, pattern) in zip(
-            terms, term_patterns([w for _, w in terms], match_case=True), strict=True
-        )
-    )
-    with ctx.blobs.open_plaintext(item.original.blob_key) as f:
-        found = ctx.tools.find_pdf_text(f, patterns)
+def _layer_term_patterns(terms: Sequence[tuple[str, str]]) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """Patterns for what the personal-data finder named in a PDF's text layer (names,
+    addresses, places), labelled as it labels them; the kinds the fixed patterns look for
+    are left to them."""
+    own = {label for label, _ in PII_PATTERNS}
+    kept = [
+        (label, words) for label, words in terms if label not in own and 2 <= len(words) <= MAX_TERM_CHARS
+    ]
+    kept = kept[:MAX_TERMS]
+    if not kept:
+        return ()
+    found = term_patterns([w for _, w in kept], match_case=True)
+    return tuple((label, pattern) for (label, _), (_, pattern) in zip(kept, found, strict=True))
 
-    def overlaps(a: TextMatch, b: TextMatch) -> bool:
+
+def _kept_apart(scan: TextScan) -> TextScan:
+    """The matches, less those of the finder's words that lie over a fixed pattern's match
+    (the pattern's stays: "Call (555) 123-4567" is a phone number, not a place)."""
+    own = {label for label, _ in PII_PATTERNS}
+    fixed = [m for m in scan.matches if m.label in own]
+
+    def over(a: TextMatch, b: TextMatch) -> bool:
         return (
             a.page == b.page
             and a.box[0] < b.box[2]
@@ -516,8 +521,8 @@ def _with_layer_findings(ctx: StepContext, item: EvidenceItem, scan: TextScan) -
             and b.box[1] < a.box[3]
         )
 
-    new = [m for m in found.matches if not any(overlaps(m, old) for old in scan.matches)]
-    return dataclasses.replace(scan, matches=scan.matches + tuple(new))
+    matches = tuple(m for m in scan.matches if m.label in own or not any(over(m, f) for f in fixed))
+    return dataclasses.replace(scan, matches=matches)
 
 
 def _ocr_note(layer: TextScan, read: FirstPassText) -> str:

@@ -36,6 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from opendems.adapters.media.chunked import ChunkedEncoder
+from opendems.adapters.media.images import upright_rgb
 from opendems.adapters.media.transcode import aac_output
 from opendems.domain.jobs import PermanentFailure
 from opendems.domain.redaction import Effect, RedactionPlan, plan_from_tracks
@@ -639,20 +640,6 @@ class _Silencer:
 # -- images --------------------------------------------------------------------------------------
 
 
-def _upright(src: BinaryIO | str | Path) -> npt.NDArray[np.uint8]:
-    from PIL import Image, ImageOps
-
-    try:
-        with Image.open(src) as img:
-            img.load()
-            upright = ImageOps.exif_transpose(img).convert("RGB")
-    except Image.DecompressionBombError as exc:
-        raise PermanentFailure(f"the image is too large to redact safely ({exc})") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise PermanentFailure(f"the image does not decode ({exc})") from None
-    return np.asarray(upright, dtype=np.uint8).copy()
-
-
 def analyse_image(
     src: BinaryIO | str | Path,
     detector: Detector,
@@ -662,7 +649,7 @@ def analyse_image(
 ) -> Analysis:
     """Faces (and with ``plates``, licence plates) in a photo, upright as EXIF says: each one
     a track of one frame. The detector looks at the whole picture at its own input size."""
-    image = _upright(src)
+    image = upright_rgb(src, "redact")
     height, width = image.shape[:2]
     found = detector.detect(image)
     tracks = [
@@ -691,7 +678,7 @@ def render_image(src: BinaryIO | str | Path, plan: RedactionPlan) -> tuple[bytes
     without the original's metadata (EXIF GPS, device serials)."""
     from PIL import Image
 
-    image = _upright(src)
+    image = upright_rgb(src, "redact")
     height, width = image.shape[:2]
     if (width, height) != (plan.width, plan.height):
         raise PermanentFailure(

@@ -267,12 +267,6 @@ def detect_language(audio: np.ndarray) -> tuple[str, float]:
     return transcriber("base").detect(audio)
 
 
-def decode(src: BinaryIO | str | Path) -> np.ndarray | None:
-    """The sound as 16 kHz mono float32 samples (None: the file has no sound track)."""
-    pcm = decode_pcm(src)
-    return None if pcm is None else _float(pcm)
-
-
 def _float(pcm: np.ndarray) -> np.ndarray:
     return pcm.astype(np.float32) / np.float32(32768.0)
 

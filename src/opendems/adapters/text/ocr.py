@@ -261,23 +261,14 @@ class TextReader:
 
     def read_image(self, src: BinaryIO, report: Callable[[float], None]) -> OcrText:
         """The text in a photo (its first frame), upright as its EXIF says."""
-        import numpy as np
-        from PIL import Image, ImageOps
+        from opendems.adapters.media.images import upright_rgb
 
-        try:
-            with Image.open(src) as img:
-                img.load()
-                upright = ImageOps.exif_transpose(img).convert("RGB")
-        except Image.DecompressionBombError as exc:
-            raise PermanentFailure(f"the image is too large to read safely ({exc})") from None
-        except (OSError, SyntaxError, ValueError) as exc:
-            raise PermanentFailure(f"the image does not decode ({exc})") from None
+        pixels = upright_rgb(src, "read")
         engine = scene_text()
         started = time.monotonic()
-        lines = engine.read(np.asarray(upright))
-        page = OcrPage(
-            1, upright.width, upright.height, READ, tuple(lines), seconds=time.monotonic() - started
-        )
+        lines = engine.read(pixels)
+        height, width = int(pixels.shape[0]), int(pixels.shape[1])
+        page = OcrPage(1, width, height, READ, tuple(lines), seconds=time.monotonic() - started)
         report(1.0)
         return OcrText(
             "px", (page,), engine.provenance, "" if lines else "no text was found in the picture", 1
@@ -289,21 +280,16 @@ class TextReader:
         """The text of every page: from its text layer where it has one, read by tesseract
         where it is a scan. A page that cannot be drawn or read is noted (``FAILED``) and the
         rest are read; a document that cannot be opened is a PermanentFailure."""
-        import pypdfium2 as pdfium
 
-        from opendems.adapters.media.pdf import PDFIUM_LOCK, TOOL_PDFIUM
+        from opendems.adapters.media.pdf import PDFIUM_LOCK, TOOL_PDFIUM, open_pdf
 
         engine = tesseract()  # before the first page: a missing engine fails the whole job
         provenance = {**engine.provenance, "pdf_tool": TOOL_PDFIUM}
         with PDFIUM_LOCK:
-            try:
-                doc = pdfium.PdfDocument(src)
-            except pdfium.PdfiumError as exc:
-                if "password" in str(exc).lower():
-                    raise PermanentFailure(
-                        "the PDF is protected by a password: its text cannot be read (the original is kept unchanged)"
-                    ) from None
-                raise PermanentFailure(f"the PDF cannot be opened ({exc})") from None
+            doc = open_pdf(
+                src,
+                locked="the PDF is protected by a password: its text cannot be read (the original is kept unchanged)",
+            )
             total = len(doc)
         try:
             if total == 0:

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 from opendems.adapters.media.pdf.document import redact_pdf
 from opendems.adapters.media.pdf.geometry import Box
-from opendems.adapters.media.pdf.handles import PDFIUM_LOCK, TOOL_PDFIUM
+from opendems.adapters.media.pdf.handles import PDFIUM_LOCK, TOOL_PDFIUM, open_pdf
 from opendems.adapters.media.pdf.pages import page_image, pdf_pages
 from opendems.adapters.media.pdf.search import Pattern, TextFound, TextHit, find_text
 
@@ -57,6 +57,7 @@ __all__ = [
     "TextFound",
     "TextHit",
     "find_text",
+    "open_pdf",
     "page_image",
     "pdf_pages",
     "redact_pdf",

@@ -24,9 +24,9 @@ from opendems.adapters.media.pdf.handles import (
     _kind,
     _matrix,
     _objects,
-    _open,
     _remove,
     _top_level,
+    open_pdf,
 )
 from opendems.adapters.media.pdf.images import _blackened, _image_copy, _lost_images, _picture_shadings
 from opendems.adapters.media.pdf.objects import (
@@ -94,7 +94,7 @@ def _redact(
     password: str | None,
     report: Callable[[float], None] | None = None,
 ) -> dict[str, Any]:
-    pdf = _open(src, password)
+    pdf = open_pdf(src, password)
     try:
         total = len(pdf)
         if total == 0:

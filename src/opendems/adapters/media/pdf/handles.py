@@ -27,17 +27,25 @@ TEXT, PATH, IMAGE, SHADING, FORM = (
 )
 
 
-def _open(src: BinaryIO | str | Path, password: str | None) -> pdfium.PdfDocument:
+def open_pdf(
+    src: BinaryIO | str | Path,
+    password: str | None = None,
+    *,
+    locked: str = "the PDF is protected by a password: give it to redact the PDF",
+    in_memory: bool = True,
+) -> pdfium.PdfDocument:
+    """The document (call under ``PDFIUM_LOCK``); a ``PermanentFailure`` naming the problem with
+    one that cannot be opened -- ``locked`` where it needs a password none was given for.
+    ``in_memory=False``: PDFium reads a (seekable) file object as it needs it, so a long scan
+    is not held in memory whole."""
     try:
         if isinstance(src, str | Path):
             return pdfium.PdfDocument(Path(src), password=password)
-        return pdfium.PdfDocument(src.read(), password=password)
+        return pdfium.PdfDocument(src.read() if in_memory else src, password=password)
     except pdfium.PdfiumError as exc:
         if "password" in str(exc).lower():
             if password is None:
-                raise PermanentFailure(
-                    "the PDF is protected by a password: give it to redact the PDF"
-                ) from None
+                raise PermanentFailure(locked) from None
             raise PermanentFailure("the password given does not open the PDF") from None
         raise PermanentFailure(f"the PDF cannot be opened ({exc})") from None
     except OSError as exc:
@@ -49,7 +57,7 @@ def _reading(src: BinaryIO | str | Path, password: str | None, failure: str) -> 
     """The document, opened and read under ``PDFIUM_LOCK`` and closed after; an error PDFium raises
     meanwhile becomes a ``PermanentFailure`` saying ``failure`` (and the error)."""
     with PDFIUM_LOCK:
-        pdf = _open(src, password)
+        pdf = open_pdf(src, password)
         try:
             yield pdf
         except pdfium.PdfiumError as exc:
