@@ -368,26 +368,33 @@ def grant_playback(
             raise NotFound(f"evidence {item.id} has no {kind} (yet); see its processing jobs")
         bounds = parse_range(range_header, derivative.size)
         start, end = bounds if bounds else (0, derivative.size - 1)
-        now = clock.now()
-        recent = uow.custody.latest_by(
-            "evidence", item.id, "evidence:view", actor.principal.id, now - VIEWING_SESSION
-        )
-        if not any(e.details_dict.get("playback") == kind for e in recent):
-            record(
-                uow,
-                actor,
-                "evidence:view",
-                "evidence",
-                item.id,
-                clock=clock,
-                details={
-                    "playback": kind,
-                    "sha256": derivative.sha256,
-                    "source_sha256": derivative.source_sha256,
-                },
-            )
-            uow.commit()
+        record_viewing(actor, item, derivative, uow=uow, clock=clock)
     return PlaybackGrant(item, derivative, start, end, bounds is not None)
+
+
+def record_viewing(
+    actor: Actor, item: EvidenceItem, derivative: Derivative, *, uow: UnitOfWork, clock: Clock
+) -> None:
+    """One ``evidence:view`` custody event per viewing session of this person, item and
+    derivative (call inside ``uow``, after ``evidence:play`` was granted)."""
+    recent = uow.custody.latest_by(
+        "evidence", item.id, "evidence:view", actor.principal.id, clock.now() - VIEWING_SESSION
+    )
+    if not any(e.details_dict.get("playback") == derivative.kind for e in recent):
+        record(
+            uow,
+            actor,
+            "evidence:view",
+            "evidence",
+            item.id,
+            clock=clock,
+            details={
+                "playback": derivative.kind,
+                "sha256": derivative.sha256,
+                "source_sha256": derivative.source_sha256,
+            },
+        )
+        uow.commit()
 
 
 def queue(actor: Actor, state: JobState | None, *, limit: int, uow: UnitOfWork, clock: Clock) -> list[Job]:

@@ -31,7 +31,7 @@ from opendems.domain.transcripts import (
 from opendems.ports import BlobStore, Clock, PiiScanner, UnitOfWork
 from opendems.services.context import Actor
 from opendems.services.custody import record
-from opendems.services.evidence import grant_playback, load_item
+from opendems.services.evidence import load_item, record_viewing
 from opendems.services.jobs import Step, StepContext
 from opendems.services.media import has_derivative, item_of_job, keep_derivative, store_derivative
 
@@ -108,15 +108,24 @@ def load(blobs: BlobStore, d: Derivative) -> Transcript:
 
 
 def _with_transcript(
-    actor: Actor, evidence_id: str, permission: Permission, action: str, *, uow: UnitOfWork, clock: Clock
+    actor: Actor,
+    evidence_id: str,
+    permission: Permission,
+    action: str,
+    *,
+    uow: UnitOfWork,
+    clock: Clock,
+    viewing: bool = False,
 ) -> tuple[EvidenceItem, tuple[int, Derivative]]:
     """The item (``permission`` asked for) and its latest transcript revision; NotFound when
-    it has none (yet)."""
+    it has none (yet). ``viewing``: reading it is recorded as a viewing of that revision."""
     with uow:
         item = load_item(actor, evidence_id, permission, action, uow=uow, clock=clock)
-    top = latest(item)
-    if top is None:
-        raise NotFound(f"{item.id} has no transcript (yet); see its processing jobs")
+        top = latest(item)
+        if top is None:
+            raise NotFound(f"{item.id} has no transcript (yet); see its processing jobs")
+        if viewing:
+            record_viewing(actor, item, top[1], uow=uow, clock=clock)
     return item, top
 
 
@@ -134,10 +143,9 @@ def read_transcript(
     """The latest revision of the item's transcript (what is said is content: playing it
     needs ``evidence:play`` and is an ``evidence:view`` custody event, once per viewing)."""
     item, top = _with_transcript(
-        actor, evidence_id, Permission.EVIDENCE_PLAY, "evidence:view", uow=uow, clock=clock
+        actor, evidence_id, Permission.EVIDENCE_PLAY, "evidence:view", uow=uow, clock=clock, viewing=True
     )
-    grant = grant_playback(actor, item.id, top[1].kind, None, uow=uow, clock=clock)
-    return TranscriptRead(grant.item, top[1], load(blobs, top[1]), revisions(grant.item))
+    return TranscriptRead(item, top[1], load(blobs, top[1]), revisions(item))
 
 
 def correct_transcript(
