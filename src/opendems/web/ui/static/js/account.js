@@ -24,4 +24,6 @@ if (input) {
         : s.problems.join(" ") + (s.suggestions.length ? " " + s.suggestions[0] : "");
     }, 200);
   });
+  // Typed before this script ran (a slow connection): judge what is there now.
+  if (input.value) input.dispatchEvent(new Event("input"));
 }
