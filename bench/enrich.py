@@ -8,6 +8,9 @@ ratio), then measures in the same run (int8, beam 5, on the CPU):
     real-time factor <= 0.05 (an hour in three minutes) and word error rate <= 0.07;
   - base: the word error rate on the noisy copy, against the target <= 0.10 (and tiny.en's
     on it, for comparison);
+  - speaker turns: the share of tiny.en's time spent telling voices apart, that the one-voice
+    recording names no speakers, and on a conversation of two voices the share of words given
+    to the right speaker;
 word error rates after Whisper's English text normaliser (colour/color, "ten"/"10"), the way
 speech recognition results are reported. Then the OCR and embedding figures (bench/enrich_ocr.py,
 bench/enrich_embed.py: see there what each ratio is to).
@@ -22,6 +25,7 @@ import os
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,7 +34,8 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from tests.speech import MORE, SCRIPT, speak, speech_wer  # noqa: E402
 
-from opendems.adapters.speech.whisper import Transcriber, transcriber  # noqa: E402
+from opendems.adapters.speech import speakers  # noqa: E402
+from opendems.adapters.speech.whisper import Transcriber, decode_pcm, transcriber  # noqa: E402
 
 
 def main() -> None:
@@ -82,6 +87,12 @@ def speech(minutes: float, snr_db: float) -> None:
         heard_noisy = base.transcribe(noisy)
         base_s = time.perf_counter() - t0
         wer_noisy = speech_wer(reference, heard_noisy.text)
+        pcm = decode_pcm(clean)
+        t0 = time.perf_counter()
+        speakers.word_voices(speakers.shared_encoder(), pcm, heard)
+        voices_s = time.perf_counter() - t0
+        one_voice = {s.speaker for s in heard.segments} - {None}
+        conversation = turns(Path(folder), tiny)
 
     print(
         f"tiny.en, clean: real-time factor {rtf:.4f} ({clean_s:.1f} s for {duration:.0f} s of sound:"
@@ -95,6 +106,36 @@ def speech(minutes: float, snr_db: float) -> None:
         f"base, noisy ({snr_db:g} dB SNR, pink noise): word error rate {wer_noisy:.4f}"
         f" (real-time factor {base_s / duration:.4f}); ratio 0.10 / word error rate:"
         f" {0.10 / max(wer_noisy, 1e-9):.2f}  (target >= 1); tiny.en on the same: {wer_tiny_noisy:.4f}"
+    )
+    print(
+        f"speaker turns: telling voices apart took {voices_s:.1f} s of the {clean_s:.1f} s above"
+        f" ({voices_s / clean_s:.0%}); speakers named in that one-voice recording: {len(one_voice)}"
+        f" (want 0); {conversation}"
+    )
+
+
+def turns(folder: Path, tiny: Transcriber) -> str:
+    """A conversation of two voices (a man's, a woman's) taking turns: the share of words
+    given to the right speaker (each voice's label being the one most of its words carry)."""
+    phrases = (SCRIPT + MORE) * 2
+    voices = ["en-us" if n % 2 == 0 else "en-us+f3" for n in range(len(phrases))]
+    path = folder / "conversation.wav"
+    spoken = speak(path, phrases, voices=voices, gap_s=0.4)
+    heard = tiny.transcribe(path)
+    labels: dict[str, Counter[str | None]] = {v: Counter() for v in set(voices)}
+    for said, voice in zip(spoken, voices, strict=True):
+        labels[voice].update(
+            s.speaker
+            for s in heard.segments
+            for w in s.words
+            if said.start - 0.3 <= (w.start + w.end) / 2 <= said.end + 0.3
+        )
+    right = sum(c.most_common(1)[0][1] for c in labels.values())
+    total = sum(sum(c.values()) for c in labels.values())
+    named = {s.speaker for s in heard.segments} - {None}
+    return (
+        f"a {spoken[-1].end / 60:.1f}-minute conversation of 2 voices in {len(phrases)} turns:"
+        f" {len(named)} speakers named, {right / total:.3f} of its words given to the right one"
     )
 
 

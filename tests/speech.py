@@ -43,15 +43,16 @@ def speak(
     speed: int = 150,
     noise: float = 0.0,
     seed: int = 0,
+    voices: list[str] | None = None,
 ) -> list[Spoken]:
     """Write a 16-bit mono WAV of ``phrases`` spoken one after another, ``gap_s`` of silence
     between them (pink noise at RMS ``noise`` under all of it, if asked); return when each is
-    spoken."""
+    spoken. ``voices``: an espeak-ng voice per phrase (a conversation), else ``voice``."""
     parts: list[np.ndarray] = [np.zeros(round(lead_s * RATE), np.float32)]
     spoken: list[Spoken] = []
     at = lead_s
-    for text in phrases:
-        sound = _phrase(text, voice, speed)
+    for n, text in enumerate(phrases):
+        sound = _phrase(text, voices[n] if voices else voice, speed)
         spoken.append(Spoken(text, at, at + len(sound) / RATE))
         parts += [sound, np.zeros(round(gap_s * RATE), np.float32)]
         at += (len(sound) + round(gap_s * RATE)) / RATE

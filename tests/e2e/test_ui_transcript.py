@@ -19,7 +19,10 @@ def test_transcript_under_the_player(browser: Browser, app_server: Server, tmp_p
     add_user(app_server, "tr_detective", "investigator", unit="cid")
     page = sign_in(browser, app_server, "tr_detective")
     recording = tmp_path / "witness.wav"
-    spoken = speak(recording, SCRIPT)
+    # An interview: the officer (a man's voice) and the witness (a woman's) take turns.
+    spoken = speak(
+        recording, SCRIPT, voices=["en-us" if n % 2 == 0 else "en-us+f3" for n in range(len(SCRIPT))]
+    )
     ids = upload(page, app_server, recording)
 
     page.goto(f"{app_server.url}/evidence/{ids['witness.wav']}")
@@ -34,6 +37,9 @@ def test_transcript_under_the_player(browser: Browser, app_server: Server, tmp_p
     text = page.inner_text("#transcript")
     assert "John Smith" in text and "Language: English" in text
     assert page.locator("#transcript li").count() == len(SCRIPT)
+    # Each turn names its speaker, in the order they are first heard.
+    speakers = page.locator("#transcript .transcript-speaker").all_inner_texts()
+    assert speakers == ["Speaker 1:", "Speaker 2:"] * (len(SCRIPT) // 2) + ["Speaker 1:"] * (len(SCRIPT) % 2)
 
     # Click the word "river": the player goes there and plays.
     river = page.locator("#transcript .word", has_text="river").first

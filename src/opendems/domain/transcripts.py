@@ -141,27 +141,28 @@ class Transcript:
         lines = ["WEBVTT", ""]
         if self.note:
             lines += ["NOTE", _vtt_safe(self.note), ""]
-        for start, end, text in self._cues():
-            lines += [f"{_timestamp(start)} --> {_timestamp(end)}", _vtt_safe(text), ""]
+        for start, end, text, speaker in self._cues():
+            voice = f"<v {_vtt_safe(speaker)}>" if speaker else ""  # WebVTT's voice span
+            lines += [f"{_timestamp(start)} --> {_timestamp(end)}", voice + _vtt_safe(text), ""]
         return "\n".join(lines)
 
-    def _cues(self) -> list[tuple[float, float, str]]:
-        cues: list[tuple[float, float, str]] = []
+    def _cues(self) -> list[tuple[float, float, str, str | None]]:
+        cues: list[tuple[float, float, str, str | None]] = []
         for s in self.segments:
             if not s.words:
                 if s.text.strip():
-                    cues.append((s.start, max(s.end, s.start + 0.5), s.text.strip()))
+                    cues.append((s.start, max(s.end, s.start + 0.5), s.text.strip(), s.speaker))
                 continue
             run: list[Word] = []
             for w in s.words:
                 text = "".join(x.text for x in [*run, w]).strip()
                 if run and (len(text) > CAPTION_MAX_CHARS or w.end - run[0].start > CAPTION_MAX_SECONDS):
-                    cues.append((run[0].start, run[-1].end, "".join(x.text for x in run).strip()))
+                    cues.append((run[0].start, run[-1].end, "".join(x.text for x in run).strip(), s.speaker))
                     run = []
                 run.append(w)
             if run:
-                cues.append((run[0].start, run[-1].end, "".join(x.text for x in run).strip()))
-        return [(a, max(b, a + 0.2), t) for a, b, t in cues if t]
+                cues.append((run[0].start, run[-1].end, "".join(x.text for x in run).strip(), s.speaker))
+        return [(a, max(b, a + 0.2), t, v) for a, b, t, v in cues if t]
 
 
 # -- corrections ---------------------------------------------------------------------------
@@ -250,6 +251,86 @@ def corrected(transcript: Transcript, corrections: Sequence[Correction]) -> Tran
         revision=transcript.revision + 1,
         changes=tuple(changes),
     )
+
+
+# -- speaker turns ---------------------------------------------------------------------------
+
+MIN_TURN_S = 1.0  # a change of voice shorter than this within a segment is taken for noise
+
+
+def with_speakers(transcript: Transcript, voices: Sequence[int | None]) -> Transcript:
+    """The transcript with its speaker turns, from a voice per word (``voices``, in word
+    order; None where it could not be told): a segment where the voice changes for at least
+    ``MIN_TURN_S`` is split there; speakers are named "Speaker 1", "Speaker 2", ... in the
+    order they are first heard. With fewer than two voices the transcript is unchanged."""
+    words = transcript.words
+    if len(voices) != len(words):
+        raise ValueError(f"{len(voices)} voices for {len(words)} words")
+    filled = _filled(list(voices))
+    if len({v for v in filled if v is not None}) < 2:
+        return transcript
+    turns: list[tuple[Segment, int | None]] = []
+    at = 0
+    for s in transcript.segments:
+        mine = filled[at : at + len(s.words)]
+        at += len(s.words)
+        runs = _runs(list(s.words), mine)
+        if len(runs) <= 1:
+            turns.append((s, runs[0][0] if runs else None))
+            continue
+        for n, (voice, run) in enumerate(runs):
+            start = s.start if n == 0 else run[0].start
+            end = s.end if n == len(runs) - 1 else run[-1].end
+            text = "".join(w.text for w in run).strip()
+            turns.append((Segment(start, end, text, tuple(run)), voice))
+    names: dict[int, str] = {}
+    for _, voice in turns:
+        if voice is not None and voice not in names:
+            names[voice] = f"Speaker {len(names) + 1}"
+    if len(names) < 2:
+        return transcript
+    segments = tuple(replace(s, speaker=names.get(v) if v is not None else None) for s, v in turns)
+    return replace(transcript, segments=segments)
+
+
+def _filled(voices: list[int | None]) -> list[int | None]:
+    """Words of unknown voice take the voice before them (or, at the start, after them)."""
+    last: int | None = None
+    for i, v in enumerate(voices):
+        voices[i] = last = v if v is not None else last
+    after: int | None = None
+    for i in range(len(voices) - 1, -1, -1):
+        voices[i] = after = voices[i] if voices[i] is not None else after
+    return voices
+
+
+def _runs(words: list[Word], voices: Sequence[int | None]) -> list[tuple[int | None, list[Word]]]:
+    """The words in runs of one voice; runs shorter than ``MIN_TURN_S``, the shortest first,
+    join the run before them (the first, the run after it)."""
+    runs: list[tuple[int | None, list[Word]]] = []
+    for w, v in zip(words, voices, strict=True):
+        if runs and runs[-1][0] == v:
+            runs[-1][1].append(w)
+        else:
+            runs.append((v, [w]))
+    while len(runs) > 1:
+        lengths = [r[-1].end - r[0].start for _, r in runs]
+        n = min(range(len(runs)), key=lengths.__getitem__)
+        if lengths[n] >= MIN_TURN_S:
+            break
+        into = n - 1 if n > 0 else 1
+        voice, target = runs[into]
+        merged = target + runs[n][1] if into < n else runs[n][1] + target
+        runs[min(n, into)] = (voice, merged)
+        del runs[max(n, into)]
+        coalesced: list[tuple[int | None, list[Word]]] = []
+        for v, r in runs:
+            if coalesced and coalesced[-1][0] == v:
+                coalesced[-1][1].extend(r)
+            else:
+                coalesced.append((v, r))
+        runs = coalesced
+    return runs
 
 
 # -- the transcript of a redacted copy ------------------------------------------------------

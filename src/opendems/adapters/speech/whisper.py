@@ -23,8 +23,9 @@ from typing import Any, BinaryIO
 import av
 import numpy as np
 
+from opendems.adapters.speech import speakers
 from opendems.domain.jobs import PermanentFailure
-from opendems.domain.transcripts import Segment, Transcript, Word, language_name
+from opendems.domain.transcripts import Segment, Transcript, Word, language_name, with_speakers
 
 SAMPLE_RATE = 16_000
 CHUNK_S = 20 * 60.0  # the stretch of sound heard at a time
@@ -185,15 +186,38 @@ class Transcriber:
             # An English-only model would write any other language as English-sounding
             # nonsense: the multilingual model names the language first, and takes over when
             # it is not English.
-            language, probability = detect_language(_float(pcm[: round(self.chunk_s * SAMPLE_RATE)]))
+            language, probability = self._first_language(pcm)
             if language not in ("en", "") and probability >= LANGUAGE_SWITCH_P:
                 found = transcriber("base")._chunks(pcm, language, report, self.chunk_s)
                 note = f"spoken in {language_name(language)}: transcribed with the multilingual model"
-                return replace(found, language_probability=probability, note=found.note or note)
+                return self._speakers(
+                    pcm, replace(found, language_probability=probability, note=found.note or note)
+                )
         found = self._chunks(pcm, "en" if self.spec.english_only else None, report, self.chunk_s)
         if not self.spec.english_only and found.language not in ("en", "") and not found.note:
             found = replace(found, note=f"spoken in {language_name(found.language)}")
-        return found
+        return self._speakers(pcm, found)
+
+    def _first_language(self, pcm: np.ndarray) -> tuple[str, float]:
+        """The language of the first speech, looked for a block at a time (the voice
+        detector need not run over a whole stretch to find where speech starts)."""
+        block = round(LANGUAGE_BLOCK_S * SAMPLE_RATE)
+        for at in range(0, min(len(pcm), round(self.chunk_s * SAMPLE_RATE)), block):
+            language, probability = detect_language(_float(pcm[at : at + block]))
+            if language:
+                return language, probability
+        return "", 0.0
+
+    def _speakers(self, pcm: np.ndarray, found: Transcript) -> Transcript:
+        """Speaker turns, where the voices can be told apart (adapters/speech/speakers.py)."""
+        if not found.words:
+            return found
+        try:
+            encoder = speakers.shared_encoder()
+        except speakers.VoiceModelMissing as exc:
+            return replace(found, model={**found.model, "speakers": f"not told apart: {exc}"})
+        voiced = with_speakers(found, speakers.word_voices(encoder, pcm, found))
+        return replace(voiced, model={**found.model, **encoder.provenance})
 
     def _chunks(
         self, pcm: np.ndarray, language: str | None, report: Callable[[float], None], chunk_s: float
@@ -260,6 +284,7 @@ class Transcriber:
 
 
 LANGUAGE_SWITCH_P = 0.6  # below this the English model keeps the recording
+LANGUAGE_BLOCK_S = 120.0  # the language is looked for in the first block holding speech
 
 
 def detect_language(audio: np.ndarray) -> tuple[str, float]:

@@ -51,6 +51,13 @@ export function setupTranscript(root, media, { seek, toggle, say, clock }) {
       at.textContent = clock(segment.start).slice(0, 8);
       at.setAttribute("aria-label", `Play from ${clock(segment.start)}`);
       row.append(at, " ");
+      if (segment.speaker) {
+        // A turn: who speaks, where the voices could be told apart.
+        const who = document.createElement("strong");
+        who.className = "transcript-speaker";
+        who.textContent = `${segment.speaker}:`;
+        row.append(who);
+      }
       const words = segment.words && segment.words.length ? segment.words : [{ start: segment.start, end: segment.end, text: segment.text }];
       for (const w of words) {
         const span = document.createElement("span");
