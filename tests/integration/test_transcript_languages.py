@@ -19,7 +19,7 @@ from opendems.services.ingest import IngestRequest, ingest_stream
 from tests.factories import admin, make_container
 from tests.speech import SCRIPT, speak, speech_wer
 
-BASE_WER_BOUND = 0.08  # base, beam 5, espeak-ng's voice, after Whisper's normaliser
+BASE_WER_BOUND = 0.08  # base on espeak-ng's clean voice, after Whisper's normaliser
 SPANISH = [
     "Buenas noches, señor. Somos de la policía.",
     "¿Dónde estaba usted a las diez de la noche?",

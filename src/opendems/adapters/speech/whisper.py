@@ -136,7 +136,6 @@ class Transcriber:
         model: str = "tiny.en",
         *,
         threads: int | None = None,
-        beam_size: int = 5,
         chunk_s: float = CHUNK_S,
     ) -> None:
         if model not in MODELS:
@@ -144,7 +143,6 @@ class Transcriber:
         from faster_whisper import WhisperModel
 
         self.spec = MODELS[model]
-        self.beam_size = beam_size
         self.chunk_s = chunk_s
         # Loaded from memory (``files``): the path is only a name, nothing is looked up or fetched.
         self._model = WhisperModel(
@@ -163,7 +161,6 @@ class Transcriber:
             ),
             "model_sha256": self.spec.sha256["model.bin"],
             "runtime": f"faster-whisper {importlib.metadata.version('faster-whisper')}, int8 on the CPU",
-            "beam_size": beam_size,
             "vad": "silero",
         }
 
@@ -182,18 +179,19 @@ class Transcriber:
             return Transcript(
                 "", 0.0, duration, (), self.provenance, note="the recording holds no sound to transcribe"
             )
+        decoding = decoding_for(pcm)
         if self.spec.english_only:
             # An English-only model would write any other language as English-sounding
             # nonsense: the multilingual model names the language first, and takes over when
             # it is not English.
             language, probability = self._first_language(pcm)
             if language not in ("en", "") and probability >= LANGUAGE_SWITCH_P:
-                found = transcriber("base")._chunks(pcm, language, report, self.chunk_s)
+                found = transcriber("base")._chunks(pcm, language, report, self.chunk_s, decoding)
                 note = f"spoken in {language_name(language)}: transcribed with the multilingual model"
                 return self._speakers(
                     pcm, replace(found, language_probability=probability, note=found.note or note)
                 )
-        found = self._chunks(pcm, "en" if self.spec.english_only else None, report, self.chunk_s)
+        found = self._chunks(pcm, "en" if self.spec.english_only else None, report, self.chunk_s, decoding)
         if not self.spec.english_only and found.language not in ("en", "") and not found.note:
             found = replace(found, note=f"spoken in {language_name(found.language)}")
         return self._speakers(pcm, found)
@@ -220,7 +218,12 @@ class Transcriber:
         return replace(voiced, model={**found.model, **encoder.provenance})
 
     def _chunks(
-        self, pcm: np.ndarray, language: str | None, report: Callable[[float], None], chunk_s: float
+        self,
+        pcm: np.ndarray,
+        language: str | None,
+        report: Callable[[float], None],
+        chunk_s: float,
+        decoding: Decoding,
     ) -> Transcript:
         duration = len(pcm) / SAMPLE_RATE
         segments: list[Segment] = []
@@ -231,13 +234,14 @@ class Transcriber:
             def scaled(f: float, offset: float = offset, length: int = end - start) -> None:
                 report(min((offset + f * length / SAMPLE_RATE) / duration, 0.99))
 
-            part = self._run(_float(pcm[start:end]), (end - start) / SAMPLE_RATE, language, scaled)
+            part = self._run(_float(pcm[start:end]), (end - start) / SAMPLE_RATE, language, scaled, decoding)
             first = first or part
             language = language or part.language  # the first stretch names it for the rest
             segments += [seg.shifted(offset) for seg in part.segments]
         assert first is not None
         note = "" if segments else "no speech was found (silence, noise or music)"
-        return replace(first, duration_s=duration, segments=tuple(segments), note=note)
+        model = {**first.model, **decoding.provenance()}
+        return replace(first, duration_s=duration, segments=tuple(segments), note=note, model=model)
 
     def detect(self, audio: np.ndarray) -> tuple[str, float]:
         """The language spoken (ISO 639-1 code) and the model's confidence, from the first
@@ -254,16 +258,21 @@ class Transcriber:
         return str(language), float(probability)
 
     def _run(
-        self, audio: np.ndarray, duration: float, language: str | None, report: Callable[[float], None]
+        self,
+        audio: np.ndarray,
+        duration: float,
+        language: str | None,
+        report: Callable[[float], None],
+        decoding: Decoding,
     ) -> Transcript:
         with self._lock:
             found, info = self._model.transcribe(
                 audio,
                 language=language,
-                beam_size=self.beam_size,
+                beam_size=decoding.beam_size,
                 word_timestamps=True,
                 vad_filter=True,
-                condition_on_previous_text=False,  # one misheard stretch does not carry on
+                condition_on_previous_text=decoding.previous_text,
             )
             segments: list[Segment] = []
             for s in found:
@@ -281,6 +290,52 @@ class Transcriber:
             model=self.provenance,
             note=note,
         )
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """How the model searches for the words of a recording. On clean sound the text just
+    heard is the best guide to the next words (the previous text as context, a narrower
+    beam); on noisy sound a misheard stretch would carry its errors on, so each stretch is
+    heard on its own with a wider beam. Measured on espeak-ng's voice (bench/enrich.py),
+    tiny.en: clean 0.082 -> 0.061 word error rate with context; noisy (10 dB) 0.119 -> 0.16."""
+
+    beam_size: int
+    previous_text: bool
+    snr_db: float | None  # speech over the noise floor; None: no noise between the words
+
+    def provenance(self) -> dict[str, Any]:
+        return {
+            "beam_size": self.beam_size,
+            "previous_text_as_context": self.previous_text,
+            "signal_to_noise_db": self.snr_db,
+        }
+
+
+CLEAN_SNR_DB = 25.0  # speech at least this far above the noise floor is clean
+
+
+def signal_to_noise_db(pcm: np.ndarray) -> float | None:
+    """How far the speech (the loudest 5 % of 30 ms frames) stands above the noise floor (the
+    quietest 10 %), in decibels; None where the floor is digital silence."""
+    frame = SAMPLE_RATE * 30 // 1000
+    count = len(pcm) // frame
+    if count < 10:
+        return None
+    rms = np.sqrt((pcm[: count * frame].reshape(count, frame).astype(np.float64) ** 2).mean(axis=1))
+    floor, speech = np.percentile(rms, [10, 95])
+    if floor < 1.0:  # under one step of 16-bit sound
+        return None
+    return round(float(20 * np.log10(max(speech, floor) / floor)), 1)
+
+
+CLEAN = Decoding(beam_size=3, previous_text=True, snr_db=None)
+NOISY = Decoding(beam_size=5, previous_text=False, snr_db=None)
+
+
+def decoding_for(pcm: np.ndarray) -> Decoding:
+    snr = signal_to_noise_db(pcm)
+    return replace(CLEAN if snr is None or snr >= CLEAN_SNR_DB else NOISY, snr_db=snr)
 
 
 LANGUAGE_SWITCH_P = 0.6  # below this the English model keeps the recording
