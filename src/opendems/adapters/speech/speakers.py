@@ -359,16 +359,25 @@ def word_voices(
 ) -> list[int | None]:
     """A voice (group number) per word of ``transcript`` (in order), None where the speech
     around it is too short to tell; ``pcm``: the recording as 16 kHz 16-bit samples."""
-    windows = []
+    windows: list[tuple[int, float, float]] = []  # (segment, centre second, seconds of speech)
+    parts: list[npt.NDArray[np.float32]] = []
+    batch: list[npt.NDArray[np.float32]] = []
     for n, s in enumerate(transcript.segments):
-        if s.words:
-            windows += _windows(pcm, n, s.words[0].start, s.words[-1].end)
+        if not s.words:
+            continue
+        for segment, centre, seconds, samples in _windows(pcm, n, s.words[0].start, s.words[-1].end):
+            windows.append((segment, centre, seconds))
+            batch.append(samples)
+            if len(batch) == BATCH:  # the samples of a batch at a time: hours of speech fit
+                parts.append(encoder.prints(batch))
+                batch = []
+    if batch:
+        parts.append(encoder.prints(batch))
     if not windows:
         return [None] * len(transcript.words)
-    prints = encoder.prints([w[3] for w in windows])
-    groups = _groups(prints, np.array([w[2] >= MIN_GROUPED_S for w in windows]))
+    groups = _groups(np.concatenate(parts), np.array([w[2] >= MIN_GROUPED_S for w in windows]))
     by_segment: dict[int, list[tuple[float, int]]] = collections.defaultdict(list)
-    for (segment, centre, _, _), group in zip(windows, groups, strict=True):
+    for (segment, centre, _), group in zip(windows, groups, strict=True):
         by_segment[segment].append((centre, int(group)))
     voices: list[int | None] = []
     for n, s in enumerate(transcript.segments):
