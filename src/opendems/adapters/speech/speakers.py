@@ -17,13 +17,13 @@ one-word answer) are not grouped but join the nearest group."""
 from __future__ import annotations
 
 import collections
+import functools
 import hashlib
 import importlib.util
 import io
 import os
 import pickle
 import struct
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -388,14 +388,7 @@ def word_voices(
     return voices
 
 
-_SHARED: VoiceEncoder | None = None
-_SHARED_LOCK = threading.Lock()
-
-
+@functools.cache
 def shared_encoder() -> VoiceEncoder:
     """One encoder per process, made on first use."""
-    global _SHARED
-    with _SHARED_LOCK:
-        if _SHARED is None:
-            _SHARED = VoiceEncoder()
-        return _SHARED
+    return VoiceEncoder()
