@@ -179,8 +179,8 @@ def other_figures() -> None:
     import enrich_embed
     import enrich_ocr
 
-    enrich_ocr.main()
-    enrich_embed.main()
+    enrich_ocr.main([])  # their own defaults: the arguments given here are this script's
+    enrich_embed.main([])
 
 
 if __name__ == "__main__":

@@ -99,13 +99,13 @@ def bare_model_per_second(texts: list[str], threads: int) -> float:
     return len(texts) / (time.perf_counter() - start_t)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--parts", type=int, default=400)
     parser.add_argument("--threads", type=int, default=default_threads())
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     texts = transcript_parts(args.parts)
     words = sum(len(t.split()) for t in texts) / len(texts)
     print(

@@ -39,13 +39,13 @@ PHOTO_CER_TARGET = 0.05
 SIGN = ["NO PARKING", "TOW-AWAY ZONE", "CALL 555-867-5309"]
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--pages", type=int, default=20)
     parser.add_argument("--photos", type=int, default=5)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     pages = [REPORT if n % 2 == 0 else REPORT[:5] + PLAIN for n in range(args.pages)]
     scan = scanned_pdf(pages)
     reader = TextReader()
