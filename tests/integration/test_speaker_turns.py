@@ -9,6 +9,7 @@ import pickle
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from opendems.adapters.speech import speakers, whisper
@@ -104,3 +105,18 @@ def test_without_the_voice_model_the_transcript_still_comes_and_says_why(
     t = whisper.transcriber("tiny.en").transcribe(path)
     assert t.words and all(s.speaker is None for s in t.segments)
     assert t.model["speakers"].startswith("not told apart: the voice model ships in")
+
+
+def test_words_over_silence_or_a_steady_tone_get_no_voice_and_nothing_breaks() -> None:
+    from opendems.domain.transcripts import Segment, Word
+
+    rate = speakers.SAMPLE_RATE
+    t = np.arange(6 * rate) / rate
+    pcm = np.zeros(12 * rate, np.int16)
+    pcm[6 * rate :] = (np.sin(2 * np.pi * 440 * t) * 8000).astype(np.int16)
+    words = tuple(Word(s, s + 0.5, f" w{n}", 0.5) for n, s in enumerate((0.5, 1.5, 2.5, 6.5, 8.0, 10.0)))
+    transcript = Transcript(
+        "en", 1.0, 12.0, (Segment(0.5, 3.0, "", words[:3]), Segment(6.5, 10.5, "", words[3:]))
+    )
+    voices = speakers.word_voices(speakers.shared_encoder(), pcm, transcript)
+    assert len(voices) == 6 and voices[:3] == [None, None, None]

@@ -373,9 +373,14 @@ def word_voices(
                 batch = []
     if batch:
         parts.append(encoder.prints(batch))
+    prints = np.concatenate(parts) if parts else np.zeros((0, 256), np.float32)
+    # A window the model has no print for (all of it cut to zero) tells nothing.
+    usable = np.isfinite(prints).all(axis=1) & (np.linalg.norm(prints, axis=1) > 0.5)
+    windows = [w for w, ok in zip(windows, usable, strict=True) if ok]
+    prints = prints[usable]
     if not windows:
         return [None] * len(transcript.words)
-    groups = _groups(np.concatenate(parts), np.array([w[2] >= MIN_GROUPED_S for w in windows]))
+    groups = _groups(prints, np.array([w[2] >= MIN_GROUPED_S for w in windows]))
     by_segment: dict[int, list[tuple[float, int]]] = collections.defaultdict(list)
     for (segment, centre, _), group in zip(windows, groups, strict=True):
         by_segment[segment].append((centre, int(group)))
