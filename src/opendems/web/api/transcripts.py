@@ -39,7 +39,10 @@ class TranscriptOut(BaseModel):
     model: dict[str, Any]
     captions: str | None = Field(description="the derivative kind of the captions of this revision")
     segments: list[dict[str, Any]] = Field(
-        description="start, end, text and words (start, end, text, p); words are counted from 0 across segments"
+        description=(
+            "start, end, text, words (start, end, text, p) and, where voices were told apart,"
+            ' speaker ("Speaker 1", ...); words are counted from 0 across segments'
+        )
     )
     changes: list[dict[str, Any]] = Field(
         description="what this revision corrected: index, start_s, was, now"
