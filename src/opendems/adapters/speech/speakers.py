@@ -33,6 +33,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import numpy.typing as npt
 
+from opendems.adapters.speech.sound import frame_rms
 from opendems.domain.transcripts import Transcript
 
 SAMPLE_RATE = 16_000
@@ -298,10 +299,9 @@ def _voiced(speech: npt.NDArray[np.float32]) -> npt.NDArray[np.int64]:
     below its loudest, kept where they lie within 90 ms of a louder frame (word timings take
     in some silence, which would dilute a voice print)."""
     frame = SAMPLE_RATE * 30 // 1000
-    count = len(speech) // frame
-    if count == 0:
+    rms = frame_rms(speech, frame)
+    if len(rms) == 0:
         return np.arange(len(speech))
-    rms = np.sqrt((speech[: count * frame].reshape(count, frame).astype(np.float64) ** 2).mean(axis=1))
     loud = rms > rms.max() * 10 ** (-35 / 20)
     near = np.convolve(loud.astype(np.int64), np.ones(7, np.int64), mode="same") > 0
     keep = np.repeat(near, frame)

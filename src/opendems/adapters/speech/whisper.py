@@ -24,6 +24,7 @@ import av
 import numpy as np
 
 from opendems.adapters.speech import speakers
+from opendems.adapters.speech.sound import frame_rms
 from opendems.domain.jobs import PermanentFailure
 from opendems.domain.transcripts import Segment, Transcript, Word, language_name, with_speakers
 
@@ -318,11 +319,9 @@ CLEAN_SNR_DB = 25.0  # speech at least this far above the noise floor is clean
 def signal_to_noise_db(pcm: np.ndarray) -> float | None:
     """How far the speech (the loudest 5 % of 30 ms frames) stands above the noise floor (the
     quietest 10 %), in decibels; None where the floor is digital silence."""
-    frame = SAMPLE_RATE * 30 // 1000
-    count = len(pcm) // frame
-    if count < 10:
+    rms = frame_rms(pcm, SAMPLE_RATE * 30 // 1000)
+    if len(rms) < 10:
         return None
-    rms = np.sqrt((pcm[: count * frame].reshape(count, frame).astype(np.float64) ** 2).mean(axis=1))
     floor, speech = np.percentile(rms, [10, 95])
     if floor < 1.0:  # under one step of 16-bit sound
         return None
@@ -390,10 +389,7 @@ def chunk_bounds(pcm: np.ndarray, chunk_s: float) -> list[tuple[int, int]]:
             bounds.append((at, n))
             break
         lo = max(at + frame, end - round(CUT_WINDOW_S * SAMPLE_RATE))
-        window = pcm[lo:end].astype(np.float32)
-        frames = len(window) // frame
-        energy = (window[: frames * frame].reshape(frames, frame) ** 2).mean(axis=1)
-        cut = lo + int(np.argmin(energy)) * frame + frame // 2
+        cut = lo + int(np.argmin(frame_rms(pcm[lo:end], frame))) * frame + frame // 2
         bounds.append((at, cut))
         at = cut
     return bounds
