@@ -3,7 +3,10 @@ rate the tests and the benchmark state their bounds in."""
 
 from __future__ import annotations
 
-from opendems.domain.transcripts import Segment, Transcript, Word, normal_words, word_error_rate
+from dataclasses import replace
+from itertools import pairwise
+
+from opendems.domain.transcripts import Segment, Transcript, Word, normal_words, sentences, word_error_rate
 
 
 def words(text: str, start: float, step: float = 0.4) -> tuple[Word, ...]:
@@ -145,3 +148,31 @@ def test_the_transcript_of_a_muted_copy_hides_what_the_sound_hides() -> None:
     vtt = quiet.webvtt()
     assert "there" not in vtt and "five" not in vtt and "Go." not in vtt and "[redacted]" in vtt
     assert silenced(t, []).to_dict() == t.to_dict()
+
+
+def test_a_stretch_heard_at_once_is_cut_into_its_sentences() -> None:
+    said = "Dr. Smith arrived at noon. Was anyone hurt? No one we waited"
+    ws = words(said, 2.0)
+    # a long pause before the last words ends a segment even without punctuation
+    ws = (*ws[:-2], *(replace(w, start=w.start + 2.0, end=w.end + 2.0) for w in ws[-2:]))
+    stretch = Segment(1.5, 9.0, said, ws)
+    parts = sentences(stretch)
+    assert [p.text for p in parts] == [
+        "Dr. Smith arrived at noon.",
+        "Was anyone hurt?",
+        "No one",
+        "we waited",
+    ]
+    assert sum(len(p.words) for p in parts) == len(ws)
+    assert [w for p in parts for w in p.words] == list(ws)
+    # the first piece keeps the stretch's start, the last its end; the others follow their words
+    assert parts[0].start == 1.5 and parts[-1].end == 9.0
+    assert (parts[1].start, parts[1].end) == (ws[5].start, ws[7].end)
+    assert all(a.end <= b.start for a, b in pairwise(parts))
+
+
+def test_a_stretch_of_one_sentence_or_without_words_is_kept_as_it_is() -> None:
+    one = Segment(0.0, 2.0, "Stop there.", words("Stop there.", 0.2))
+    assert sentences(one) == [one]
+    bare = Segment(0.0, 2.0, "Stop. There.", ())
+    assert sentences(bare) == [bare]

@@ -253,6 +253,46 @@ def corrected(transcript: Transcript, corrections: Sequence[Correction]) -> Tran
     )
 
 
+# -- sentences ---------------------------------------------------------------------------------
+
+SENTENCE_ENDS = (".", "?", "!", "\u3002", "\uff1f", "\uff01")  # and the full-width ones
+ABBREVIATIONS = frozenset({"mr.", "mrs.", "ms.", "dr.", "st.", "no.", "vs.", "jr.", "sr.", "mt.", "ft."})
+LONG_PAUSE_S = 1.5  # a silence this long between words ends a segment, punctuated or not
+
+
+def sentences(segment: Segment) -> list[Segment]:
+    """A stretch heard at once (up to 30 s of speech) as one segment per sentence: split after
+    a word that ends one (not after a title such as "Dr."), and at a long pause. The words
+    and their times are kept; each piece runs from its first word to its last (the first
+    from the stretch's start, the last to its end)."""
+    words = segment.words
+    if not words:
+        return [segment]
+    pieces: list[list[Word]] = [[]]
+    for n, w in enumerate(words):
+        pieces[-1].append(w)
+        said = w.text.strip()
+        following = words[n + 1] if n + 1 < len(words) else None
+        if following is None:
+            break
+        ends = said.endswith(SENTENCE_ENDS) and said.lower() not in ABBREVIATIONS
+        if ends or following.start - w.end >= LONG_PAUSE_S:
+            pieces.append([])
+    if len(pieces) == 1:
+        return [segment]
+    last = len(pieces) - 1
+    return [
+        replace(
+            segment,
+            start=segment.start if i == 0 else piece[0].start,
+            end=segment.end if i == last else piece[-1].end,
+            text="".join(w.text for w in piece).strip(),
+            words=tuple(piece),
+        )
+        for i, piece in enumerate(pieces)
+    ]
+
+
 # -- speaker turns ---------------------------------------------------------------------------
 
 MIN_TURN_S = 1.0  # a change of voice shorter than this within a segment is taken for noise
