@@ -1,10 +1,10 @@
 """Enrichment benchmark: speech to text, text in scans, sentence embeddings.
 
 Generates a recording of about ten minutes from a known script, an officer's account of a
-shift in some 140 different sentences (bench/narrative.py; each sentence said once, so a
+shift in different sentences (bench/narrative.py; each sentence said once, so a
 misheard word counts once), spoken by Debian's espeak-ng as the tests do (tests/speech.py),
 and a noisy copy (pink noise mixed in at a stated signal-to-noise
-ratio), then measures in the same run (int8 on the CPU, decoded as whisper.BEAM_SIZE says):
+ratio), then measures in the same run (int8 on the CPU, decoded as whisper.DECODING says):
   - tiny.en (the default): the real-time factor (seconds of work per second of sound; lower
     is faster) and the word error rate on the clean recording, against the targets:
     real-time factor <= 0.05 (an hour in three minutes) and word error rate <= 0.07; and
@@ -42,14 +42,7 @@ from tests.speech import MORE, SCRIPT, speak, speech_wer  # noqa: E402
 
 from narrative import NARRATIVE  # noqa: E402
 from opendems.adapters.speech import speakers  # noqa: E402
-from opendems.adapters.speech.whisper import (  # noqa: E402
-    BATCH,
-    BEAM_SIZE,
-    STRETCH_SILENCE_MS,
-    Transcriber,
-    decode_pcm,
-    transcriber,
-)
+from opendems.adapters.speech.whisper import DECODING, Transcriber, decode_pcm, transcriber  # noqa: E402
 
 
 def main() -> None:
@@ -145,17 +138,7 @@ def bare(tiny: Transcriber, pcm: np.ndarray) -> float:
     audio = pcm.astype(np.float32) / np.float32(32768.0)
     pipeline = BatchedInferencePipeline(tiny._model)
     t0 = time.perf_counter()
-    segments, _ = pipeline.transcribe(
-        audio,
-        language="en",
-        beam_size=BEAM_SIZE,
-        word_timestamps=True,
-        vad_filter=True,
-        vad_parameters={"min_silence_duration_ms": STRETCH_SILENCE_MS},
-        condition_on_previous_text=False,
-        without_timestamps=True,
-        batch_size=BATCH,
-    )
+    segments, _ = pipeline.transcribe(audio, language="en", **DECODING)
     for _ in segments:
         pass
     return time.perf_counter() - t0

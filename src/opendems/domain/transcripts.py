@@ -14,6 +14,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import pairwise
 from typing import Any
 
 from opendems.domain.errors import Invalid
@@ -240,7 +241,7 @@ def corrected(transcript: Transcript, corrections: Sequence[Correction]) -> Tran
                 words.append(w)
             at += 1
         if touched:
-            s = replace(s, words=tuple(words), text="".join(w.text for w in words).strip())
+            s = replace(s, words=tuple(words), text=_said(words))
         if s.words or s.text:
             segments.append(s)
     if not changes:
@@ -268,16 +269,14 @@ def sentences(segment: Segment) -> list[Segment]:
     words = segment.words
     if not words:
         return [segment]
-    pieces: list[list[Word]] = [[]]
-    for n, w in enumerate(words):
-        pieces[-1].append(w)
+    pieces: list[list[Word]] = [[words[0]]]
+    for w, following in pairwise(words):
         said = w.text.strip()
-        following = words[n + 1] if n + 1 < len(words) else None
-        if following is None:
-            break
-        ends = said.endswith(SENTENCE_ENDS) and said.lower() not in ABBREVIATIONS
-        if ends or following.start - w.end >= LONG_PAUSE_S:
+        if (said.endswith(SENTENCE_ENDS) and said.lower() not in ABBREVIATIONS) or (
+            following.start - w.end >= LONG_PAUSE_S
+        ):
             pieces.append([])
+        pieces[-1].append(following)
     if len(pieces) == 1:
         return [segment]
     last = len(pieces) - 1
@@ -286,11 +285,16 @@ def sentences(segment: Segment) -> list[Segment]:
             segment,
             start=segment.start if i == 0 else piece[0].start,
             end=segment.end if i == last else piece[-1].end,
-            text="".join(w.text for w in piece).strip(),
+            text=_said(piece),
             words=tuple(piece),
         )
         for i, piece in enumerate(pieces)
     ]
+
+
+def _said(words: Sequence[Word]) -> str:
+    """The text of a run of words (each word's text carries the space before it)."""
+    return "".join(w.text for w in words).strip()
 
 
 # -- speaker turns ---------------------------------------------------------------------------
@@ -321,7 +325,7 @@ def with_speakers(transcript: Transcript, voices: Sequence[int | None]) -> Trans
         for n, (voice, run) in enumerate(runs):
             start = s.start if n == 0 else run[0].start
             end = s.end if n == len(runs) - 1 else run[-1].end
-            text = "".join(w.text for w in run).strip()
+            text = _said(run)
             turns.append((Segment(start, end, text, tuple(run)), voice))
     names: dict[int, str] = {}
     for _, voice in turns:
@@ -400,7 +404,7 @@ def silenced(transcript: Transcript, stretches: Sequence[tuple[float, float]]) -
                 words[-1] = replace(words[-1], end=max(words[-1].end, w.end))
             else:
                 words.append(replace(w, text=" " + REDACTED_WORD, probability=1.0))
-        segments.append(replace(s, words=tuple(words), text="".join(w.text for w in words).strip()))
+        segments.append(replace(s, words=tuple(words), text=_said(words)))
     return replace(transcript, segments=tuple(segments), changes=())
 
 

@@ -164,9 +164,9 @@ class Transcriber:
             "model_sha256": self.spec.sha256["model.bin"],
             "runtime": f"faster-whisper {importlib.metadata.version('faster-whisper')}, int8 on the CPU",
             "vad": "silero",
-            "beam_size": BEAM_SIZE,
-            "previous_text_as_context": False,
-            "windows_decoded_together": BATCH,
+            "beam_size": DECODING["beam_size"],
+            "previous_text_as_context": DECODING["condition_on_previous_text"],
+            "windows_decoded_together": DECODING["batch_size"],
         }
 
     def transcribe(
@@ -270,13 +270,7 @@ class Transcriber:
             found, info = self._batched.transcribe(
                 audio,
                 language=language,
-                beam_size=BEAM_SIZE,
-                word_timestamps=True,
-                vad_filter=True,
-                vad_parameters={"min_silence_duration_ms": STRETCH_SILENCE_MS},
-                condition_on_previous_text=False,
-                without_timestamps=True,
-                batch_size=BATCH,
+                **DECODING,
             )
             segments: list[Segment] = []
             for s in found:
@@ -300,7 +294,7 @@ class Transcriber:
 # up to 30 s, at silences of STRETCH_SILENCE_MS or more (shorter pauses stay inside: cut at
 # every breath, stretches glued together lose the pauses between sentences, and words with
 # them); each is heard on its own (the text just heard is not given as context: a misheard
-# stretch would carry its errors on), BATCH of them decoded together (one pass of the model
+# stretch would carry its errors on), four of them decoded together (one pass of the model
 # over several windows: larger matrix products, half the time), with a beam of three; the
 # words' times come from aligning them with the sound, and each stretch is cut into its
 # sentences. Measured with bench/enrich.py on an officer's narrative of 137 different
@@ -308,9 +302,16 @@ class Transcriber:
 # (one window at a time with timestamp tokens: 0.061 at 0.037; greedy: 0.066 at 0.023); base
 # on the noisy copy 0.087 at 0.033 (one at a time: 0.095 at 0.061). Stretches cut at 160 ms
 # silences: 0.061, and 0.13 on the tests' six sentences (0.059 at 2 s).
-BEAM_SIZE = 3
-BATCH = 4
 STRETCH_SILENCE_MS = 2000
+DECODING: dict[str, Any] = {  # faster-whisper BatchedInferencePipeline.transcribe's options
+    "beam_size": 3,
+    "batch_size": 4,
+    "word_timestamps": True,
+    "without_timestamps": True,
+    "condition_on_previous_text": False,
+    "vad_filter": True,
+    "vad_parameters": {"min_silence_duration_ms": STRETCH_SILENCE_MS},
+}
 
 
 LANGUAGE_SWITCH_P = 0.6  # below this the English model keeps the recording
