@@ -10,7 +10,9 @@ Starts a private PostgreSQL, Redis and SeaweedFS (the S3 server) on loopback, tw
       ratio to (a) (target >= 0.7);
   (c) custody appends per second from 8 processes at once on PostgreSQL.
 
-Usage: python bench/cluster.py [--uploads 16] [--size-mib 200] [--chunk-mib 16] [--appends 200]
+Usage: python bench/cluster.py [--uploads 16] [--size-mib 200] [--chunk-mib 16] [--tus-chunk-mib N]
+       [--appends 200]   (--tus-chunk-mib: the tus PATCH size, when it should differ from the
+       S3 part size)
 """
 
 from __future__ import annotations
@@ -163,8 +165,12 @@ def main() -> None:
     parser.add_argument("--size-mib", type=int, default=200)
     parser.add_argument("--chunk-mib", type=int, default=16, help="tus PATCH size and S3 part size")
     parser.add_argument("--appends", type=int, default=200, help="custody appends per process (8 processes)")
+    parser.add_argument(
+        "--tus-chunk-mib", type=int, default=0, help="tus PATCH size (default: the part size)"
+    )
     args = parser.parse_args()
     chunk = args.chunk_mib * MIB
+    tus_chunk = (args.tus_chunk_mib or args.chunk_mib) * MIB
 
     with tempfile.TemporaryDirectory(prefix="opendems-cluster-bench-") as tmp:
         root = Path(tmp)
@@ -184,7 +190,7 @@ def main() -> None:
 
             servers = [Server(data).start(), Server(data).start()]
             try:
-                rate = tus_uploads(files, servers, token, chunk)
+                rate = tus_uploads(files, servers, token, tus_chunk)
                 listed = requests.get(
                     f"{servers[1].url}/api/v1/evidence?limit=100",
                     headers={"Authorization": f"Bearer {token}"},

@@ -67,14 +67,30 @@ class DirectAppendFile:
             self._fill += take
             mv = mv[take:]
             if self._fill == BLOCK:
-                self._set_direct(True)
-                self._writing[self._turn] = _WRITERS.submit(self._pwrite, self._view, self._pos)
-                self._pos += BLOCK
-                self._fill = 0
-                self._turn ^= 1
-                self._wait(self._turn)  # the other buffer must be on disk before it is reused
-                self._view = self._views[self._turn]
+                self._block_full()
         return n
+
+    def space(self, n: int) -> memoryview | None:
+        """The next ``n`` bytes of the buffer, to be filled in place (an encrypted segment
+        sealed straight into it, saving a copy) and then counted with ``advance``; None when
+        fewer than ``n`` bytes are left in the block (``write`` then)."""
+        if self._fill + n > BLOCK:
+            return None
+        return self._view[self._fill : self._fill + n]
+
+    def advance(self, n: int) -> None:
+        self._fill += n
+        if self._fill == BLOCK:
+            self._block_full()
+
+    def _block_full(self) -> None:
+        self._set_direct(True)
+        self._writing[self._turn] = _WRITERS.submit(self._pwrite, self._view, self._pos)
+        self._pos += BLOCK
+        self._fill = 0
+        self._turn ^= 1
+        self._wait(self._turn)  # the other buffer must be on disk before it is reused
+        self._view = self._views[self._turn]
 
     def _wait(self, turn: int) -> None:
         pending = self._writing[turn]

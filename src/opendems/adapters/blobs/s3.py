@@ -64,6 +64,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import functools
 import hashlib
 import io
 import itertools
@@ -316,35 +317,99 @@ class _RangedObject:
 # -- writing -------------------------------------------------------------------------------------
 
 
+class _PartPool:
+    """Part-sized buffers kept for reuse across writes and requests. A fresh buffer of a part's
+    size costs a page fault per 4 KiB the first time it is filled, and a freed one goes back
+    to the operating system; with several uploads running, that churn cost about as much CPU
+    as encrypting the bytes. At most ``keep`` idle buffers are held."""
+
+    def __init__(self, size: int, keep: int = 8) -> None:
+        self.size = size
+        self._keep = keep
+        self._idle: list[bytearray] = []
+        self._lock = threading.Lock()
+
+    def get(self) -> bytearray:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        return bytearray(self.size)
+
+    def give(self, buf: bytearray) -> None:
+        if len(buf) != self.size:
+            return
+        with self._lock:
+            if len(self._idle) < self._keep:
+                self._idle.append(buf)
+
+
 class _PartBuffer:
-    """The sink of an ``EncryptingWriter``: gathers stored bytes and hands on a part each
-    time ``part_size`` bytes have gathered (a part may run a little over: an object or a
-    multipart part of any size from 5 MiB on will do).
+    """The sink of an ``EncryptingWriter``: gathers stored bytes into a part-sized buffer from
+    ``pool`` and hands it on whole each time it fills (``emit`` returns the future of its
+    sending; the buffer goes back to the pool when that is done). ``take`` hands on what has
+    gathered since, as bytes: the last part, or a savepoint's part. Each stored byte is copied
+    once on its way to the object store."""
 
-    The buffer grows as bytes arrive and is handed on as it is, never sliced or zero-filled:
-    each stored byte is copied once on its way to the object store."""
-
-    def __init__(self, part_size: int, emit: Callable[[bytearray], None], initial: bytes = b"") -> None:
-        self._part = part_size
+    def __init__(
+        self, pool: _PartPool, emit: Callable[[bytearray], Future[Any] | None], initial: bytes = b""
+    ) -> None:
+        self._pool = pool
         self._emit = emit
-        self._buf = bytearray(initial)
+        self._buf = pool.get()
+        self._fill = 0
+        self.write(initial)
 
     def write(self, data: bytes | bytearray | memoryview, /) -> None:
-        self._buf += data
-        if len(self._buf) >= self._part:
-            full, self._buf = self._buf, bytearray()
-            self._emit(full)
+        mv = memoryview(data).cast("B")
+        size = self._pool.size
+        while mv:
+            take = min(len(mv), size - self._fill)
+            self._buf[self._fill : self._fill + take] = mv[:take]
+            self._fill += take
+            mv = mv[take:]
+            if self._fill == size:
+                self._part_full()
+
+    def space(self, n: int) -> memoryview | None:
+        """The next ``n`` bytes of the part, to be filled in place (an encrypted segment sealed
+        straight into it) and counted with ``advance``; None when the part has less room."""
+        if self._fill + n > self._pool.size:
+            return None
+        return memoryview(self._buf)[self._fill : self._fill + n]
+
+    def advance(self, n: int) -> None:
+        self._fill += n
+        if self._fill == self._pool.size:
+            self._part_full()
+
+    def _part_full(self) -> None:
+        full, self._fill = self._buf, 0
+        sent = self._emit(full)
+        self._buf = self._pool.get()
+        if sent is None:
+            self._pool.give(full)
+        else:
+            sent.add_done_callback(functools.partial(self._given_back, full))
+
+    def _given_back(self, buf: bytearray, _sent: Future[Any]) -> None:
+        self._pool.give(buf)
 
     def peek(self) -> bytes:
-        return bytes(self._buf)
+        return bytes(memoryview(self._buf)[: self._fill])
 
     def __len__(self) -> int:
-        return len(self._buf)
+        return self._fill
 
     def take(self) -> bytes:
-        data = bytes(self._buf)
-        self._buf = bytearray()
+        data = self.peek()
+        self._fill = 0
         return data
+
+    def close(self) -> None:
+        """Give the buffer back (the writer is done with it)."""
+        buf, self._buf = self._buf, bytearray()
+        self._fill = 0
+        self._pool.give(buf)
 
 
 class _Inflight:
@@ -401,12 +466,12 @@ class _Multipart:
             self.upload_id = str(got["UploadId"])
         return self.upload_id
 
-    def add(self, data: bytes | bytearray) -> None:
+    def add(self, data: bytes | bytearray) -> Future[Any]:
         if len(self._parts.futures) >= MAX_PARTS:
             raise StorageFull(f"an object may have at most {MAX_PARTS} parts: raise OPENDEMS_S3_PART_SIZE")
         upload_id = self._start()
         number = len(self._parts.futures) + 1
-        self._parts.submit(UPLOAD_DEPTH, self._store._upload_part, self.key, upload_id, number, data)
+        return self._parts.submit(UPLOAD_DEPTH, self._store._upload_part, self.key, upload_id, number, data)
 
     def add_copy(self, source: str, first: int | None = None, last: int | None = None) -> None:
         upload_id = self._start()
@@ -455,7 +520,7 @@ class _S3Writer:
         self.key = store._k(self.token)
         header, data_key = new_header(store.keyring, store.segment_size)
         self._upload = _Multipart(store, self.key)
-        self._sink = _PartBuffer(store.part_size, self._upload.add, initial=header.pack())
+        self._sink = _PartBuffer(store.part_pool, self._upload.add, initial=header.pack())
         self._enc = EncryptingWriter(self._sink, SegmentCipher(header, data_key))
         self._done = False
         store._hold(self.key)
@@ -480,6 +545,7 @@ class _S3Writer:
             self.abort()
             raise
         self._done = True
+        self._sink.close()
         return StagedBlob(self.token, self._enc.hasher.hexdigest(), self._enc.size, head)
 
     def abort(self) -> None:
@@ -487,6 +553,7 @@ class _S3Writer:
             return
         self._done = True
         self._upload.abort()
+        self._sink.close()
         if self._upload.completed:
             with contextlib.suppress(Exception):
                 self._store._remove(self.key)
@@ -727,7 +794,7 @@ class _S3Resumable:
     def _restore(self) -> None:
         saved = self._saved
         self._parts = list(saved.parts)
-        self._buffer = _PartBuffer(self._store.part_size, self._put_part, initial=saved.buffered)
+        self._buffer = _PartBuffer(self._store.part_pool, self._put_part, initial=saved.buffered)
         self._enc = EncryptingWriter(
             self._buffer,
             self._cipher,
@@ -738,11 +805,11 @@ class _S3Resumable:
             length=self._length,
         )
 
-    def _put_part(self, data: bytes | bytearray) -> None:
+    def _put_part(self, data: bytes | bytearray) -> Future[Any]:
         name = secrets.token_hex(16)
         self._parts.append((name, len(data)))
         self._new.append(name)
-        self._inflight.submit(UPLOAD_DEPTH, self._store._put_part_object, self._part_key(name), data)
+        return self._inflight.submit(UPLOAD_DEPTH, self._store._put_part_object, self._part_key(name), data)
 
     def _wait(self, *, quiet: bool = False) -> None:
         if quiet:
@@ -806,6 +873,7 @@ class _S3Resumable:
     def rollback(self) -> None:
         self._wait(quiet=True)
         self._drop_new_parts()
+        self._buffer.close()
         self._restore()
 
     def finish(self) -> StagedBlob:
@@ -839,6 +907,7 @@ class _S3Resumable:
             return
         self._closed = True
         self._wait(quiet=True)
+        self._buffer.close()
         self._drop_new_parts()  # never saved: no state names them
         self._lease.release()
 
@@ -909,6 +978,7 @@ class S3BlobStore:
         self.segment_size = segment_size
         self.prefix = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
         self.part_size = part_size
+        self.part_pool = _PartPool(part_size)
         self.where = where
         self.access_key_id = access_key_id
         self.versioned = versioned

@@ -17,7 +17,7 @@ import io
 import math
 import os
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol
@@ -103,7 +103,7 @@ class SegmentCipher:
         return bytes(out[: self.seal_into(index, plaintext, final, out)])
 
     def seal_into(
-        self, index: int, plaintext: bytes | bytearray | memoryview, final: bool, out: bytearray
+        self, index: int, plaintext: bytes | bytearray | memoryview, final: bool, out: bytearray | memoryview
     ) -> int:
         """Like ``seal`` but into a caller's buffer; returns the stored length."""
         nonce = os.urandom(NONCE_SIZE)
@@ -169,6 +169,13 @@ class EncryptingWriter:
         length: int | None = None,
     ) -> None:
         self._out = out
+        # A sink with ``space(n)`` (a writable view of its next n bytes, or None when it has
+        # less room) and ``advance(n)`` has segments sealed straight into its buffer: one copy
+        # of every stored byte fewer than sealing aside and writing.
+        space, advance = getattr(out, "space", None), getattr(out, "advance", None)
+        self._in_place: tuple[Callable[[int], memoryview | None], Callable[[int], None]] | None = (
+            (space, advance) if space is not None and advance is not None else None
+        )
         self.length = length
         self._cipher = cipher
         self._seg = cipher.header.segment_size
@@ -187,8 +194,12 @@ class EncryptingWriter:
         return bytes(self._buf[: self._fill])
 
     def _emit(self, plaintext: memoryview | bytearray, final: bool = False) -> None:
-        n = self._cipher.seal_into(self.next_index, plaintext, final, self._sealed)
-        self._out.write(memoryview(self._sealed)[:n])
+        space = self._in_place[0](len(plaintext) + SEGMENT_OVERHEAD) if self._in_place else None
+        if space is not None and self._in_place:
+            self._in_place[1](self._cipher.seal_into(self.next_index, plaintext, final, space))
+        else:
+            n = self._cipher.seal_into(self.next_index, plaintext, final, self._sealed)
+            self._out.write(memoryview(self._sealed)[:n])
         self.next_index += 1
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
