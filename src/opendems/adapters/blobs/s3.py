@@ -343,6 +343,19 @@ class _PartPool:
                 self._idle.append(buf)
 
 
+_POOLS: dict[int, _PartPool] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _part_pool(size: int) -> _PartPool:
+    """The process's pool of buffers of ``size`` bytes (stores of one part size share it)."""
+    with _POOLS_LOCK:
+        pool = _POOLS.get(size)
+        if pool is None:
+            pool = _POOLS[size] = _PartPool(size)
+        return pool
+
+
 class _PartBuffer:
     """The sink of an ``EncryptingWriter``: gathers stored bytes into a part-sized buffer from
     ``pool`` and hands it on whole each time it fills (``emit`` returns the future of its
@@ -978,7 +991,7 @@ class S3BlobStore:
         self.segment_size = segment_size
         self.prefix = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
         self.part_size = part_size
-        self.part_pool = _PartPool(part_size)
+        self.part_pool = _part_pool(part_size)
         self.where = where
         self.access_key_id = access_key_id
         self.versioned = versioned
