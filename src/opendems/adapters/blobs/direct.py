@@ -64,10 +64,8 @@ class DirectAppendFile:
         while mv:
             take = min(len(mv), BLOCK - self._fill)
             self._view[self._fill : self._fill + take] = mv[:take]
-            self._fill += take
+            self.advance(take)
             mv = mv[take:]
-            if self._fill == BLOCK:
-                self._block_full()
         return n
 
     def space(self, n: int) -> memoryview | None:

@@ -374,14 +374,11 @@ class _PartBuffer:
 
     def write(self, data: bytes | bytearray | memoryview, /) -> None:
         mv = memoryview(data).cast("B")
-        size = self._pool.size
         while mv:
-            take = min(len(mv), size - self._fill)
+            take = min(len(mv), self._pool.size - self._fill)
             self._buf[self._fill : self._fill + take] = mv[:take]
-            self._fill += take
+            self.advance(take)
             mv = mv[take:]
-            if self._fill == size:
-                self._part_full()
 
     def space(self, n: int) -> memoryview | None:
         """The next ``n`` bytes of the part, to be filled in place (an encrypted segment sealed

@@ -146,6 +146,10 @@ class Sink(Protocol):
     def write(self, data: bytes | bytearray | memoryview, /) -> int | None: ...
 
 
+def _no_room(n: int) -> None:
+    """The ``space`` of a sink that takes segments only by ``write``."""
+
+
 class EncryptingWriter:
     """Hashes and encrypts a byte stream in one pass, writing sealed segments to ``out``.
 
@@ -172,10 +176,11 @@ class EncryptingWriter:
         # A sink with ``space(n)`` (a writable view of its next n bytes, or None when it has
         # less room) and ``advance(n)`` has segments sealed straight into its buffer: one copy
         # of every stored byte fewer than sealing aside and writing.
-        space, advance = getattr(out, "space", None), getattr(out, "advance", None)
-        self._in_place: tuple[Callable[[int], memoryview | None], Callable[[int], None]] | None = (
-            (space, advance) if space is not None and advance is not None else None
+        advance = getattr(out, "advance", None)
+        self._space: Callable[[int], memoryview | None] = (
+            getattr(out, "space", _no_room) if advance is not None else _no_room
         )
+        self._advance: Callable[[int], None] = advance or _no_room
         self.length = length
         self._cipher = cipher
         self._seg = cipher.header.segment_size
@@ -194,9 +199,9 @@ class EncryptingWriter:
         return bytes(self._buf[: self._fill])
 
     def _emit(self, plaintext: memoryview | bytearray, final: bool = False) -> None:
-        space = self._in_place[0](len(plaintext) + SEGMENT_OVERHEAD) if self._in_place else None
-        if space is not None and self._in_place:
-            self._in_place[1](self._cipher.seal_into(self.next_index, plaintext, final, space))
+        space = self._space(len(plaintext) + SEGMENT_OVERHEAD)
+        if space is not None:
+            self._advance(self._cipher.seal_into(self.next_index, plaintext, final, space))
         else:
             n = self._cipher.seal_into(self.next_index, plaintext, final, self._sealed)
             self._out.write(memoryview(self._sealed)[:n])
