@@ -66,3 +66,28 @@ def test_appending_in_place_at_an_unaligned_offset(tmp_path: Path) -> None:
     f.flush_all()
     f.close()
     assert path.read_bytes() == first + more + b"end"
+
+
+def test_a_closed_file_s_buffers_serve_the_next_one_and_carry_nothing_over(tmp_path: Path) -> None:
+    """Each request of a chunked upload opens its file anew: the buffers come from the
+    process's pool instead of being mapped (and faulted in) again, and a reused buffer never
+    lets the previous file's bytes into the next."""
+    first = DirectAppendFile(str(tmp_path / "a"), create=True)
+    first.write(b"\xaa" * (BLOCK + 5000))
+    first.flush_all()
+    used = {id(b) for b in first._bufs}
+    first.close()
+    first.close()  # a second close gives nothing back twice
+
+    second = DirectAppendFile(str(tmp_path / "b"), create=True)
+    assert {id(b) for b in second._bufs} == used
+    second.write(b"\x01" * 3000)
+    second.flush_all()
+    second.close()
+    assert (tmp_path / "b").read_bytes() == b"\x01" * 3000
+
+    third = DirectAppendFile(str(tmp_path / "c"), create=True)
+    fourth = DirectAppendFile(str(tmp_path / "d"), create=True)
+    assert len({id(b) for b in third._bufs + fourth._bufs}) == 4  # never one buffer twice at once
+    third.close()
+    fourth.close()

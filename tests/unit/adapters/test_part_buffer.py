@@ -8,7 +8,8 @@ import random
 from concurrent.futures import Future
 from typing import Any
 
-from opendems.adapters.blobs.s3 import _PartBuffer, _PartPool
+from opendems.adapters.blobs.common import BufferPool
+from opendems.adapters.blobs.s3 import _PartBuffer
 
 PART = 4096
 
@@ -36,7 +37,7 @@ class Sent:
 def test_parts_are_exactly_the_part_size_and_hold_the_bytes_in_order() -> None:
     data = os.urandom(5 * PART + 123)
     sent = Sent()
-    buffer = _PartBuffer(_PartPool(PART), sent, initial=b"head")
+    buffer = _PartBuffer(BufferPool(PART, bytearray), sent, initial=b"head")
     rng = random.Random(7)
     pos = 0
     while pos < len(data):
@@ -50,7 +51,7 @@ def test_parts_are_exactly_the_part_size_and_hold_the_bytes_in_order() -> None:
 
 
 def test_a_sent_part_s_buffer_is_reused_and_an_unsent_one_is_not() -> None:
-    pool = _PartPool(PART)
+    pool = BufferPool(PART, bytearray)
     sent = Sent(finish_at_once=False)
     buffer = _PartBuffer(pool, sent)
     buffer.write(os.urandom(PART))  # part 1 handed on, still being sent; part 2 fills another
@@ -65,7 +66,7 @@ def test_a_sent_part_s_buffer_is_reused_and_an_unsent_one_is_not() -> None:
 
 
 def test_closing_gives_the_buffer_back_once() -> None:
-    pool = _PartPool(PART, keep=4)
+    pool = BufferPool(PART, bytearray, keep=4)
     buffer = _PartBuffer(pool, Sent(), initial=b"x")
     mine = buffer._buf
     buffer.close()
@@ -75,7 +76,7 @@ def test_closing_gives_the_buffer_back_once() -> None:
 
 
 def test_the_pool_keeps_at_most_its_limit() -> None:
-    pool = _PartPool(PART, keep=2)
+    pool = BufferPool(PART, bytearray, keep=2)
     bufs = [pool.get() for _ in range(4)]
     for b in bufs:
         pool.give(b)
@@ -88,7 +89,7 @@ def test_the_pool_keeps_at_most_its_limit() -> None:
 
 def test_space_is_offered_only_where_the_part_has_room() -> None:
     sent = Sent()
-    buffer = _PartBuffer(_PartPool(PART), sent)
+    buffer = _PartBuffer(BufferPool(PART, bytearray), sent)
     view = buffer.space(PART - 10)
     assert view is not None
     view[:] = b"a" * (PART - 10)
@@ -100,3 +101,20 @@ def test_space_is_offered_only_where_the_part_has_room() -> None:
     buffer.advance(10)  # exactly full: handed on
     assert sent.parts == [b"a" * (PART - 10) + b"b" * 10]
     assert len(buffer) == 0
+
+
+def test_aligned_buffers_are_page_aligned_and_shared_per_size() -> None:
+    import ctypes
+    import mmap
+
+    from opendems.adapters.blobs.common import aligned_pool
+
+    pool = aligned_pool(2 * mmap.PAGESIZE)
+    assert aligned_pool(2 * mmap.PAGESIZE) is pool
+    buf = pool.get()
+    assert isinstance(buf, mmap.mmap) and len(buf) == 2 * mmap.PAGESIZE
+    start = ctypes.c_char.from_buffer(buf)
+    assert ctypes.addressof(start) % mmap.PAGESIZE == 0
+    del start
+    pool.give(buf)
+    assert pool.get() is buf

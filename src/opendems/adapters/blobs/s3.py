@@ -96,7 +96,14 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from opendems.adapters.blobs.common import HEAD_BYTES, DigestCache, key_digest, threaded_sha256_many
+from opendems.adapters.blobs.common import (
+    HEAD_BYTES,
+    BufferPool,
+    DigestCache,
+    byte_pool,
+    key_digest,
+    threaded_sha256_many,
+)
 from opendems.adapters.crypto.envelope import (
     HEADER_SIZE,
     SEGMENT_OVERHEAD,
@@ -317,45 +324,6 @@ class _RangedObject:
 # -- writing -------------------------------------------------------------------------------------
 
 
-class _PartPool:
-    """Part-sized buffers kept for reuse across writes and requests. A fresh buffer of a part's
-    size costs a page fault per 4 KiB the first time it is filled, and a freed one goes back
-    to the operating system; with several uploads running, that churn cost about as much CPU
-    as encrypting the bytes. At most ``keep`` idle buffers are held."""
-
-    def __init__(self, size: int, keep: int = 8) -> None:
-        self.size = size
-        self._keep = keep
-        self._idle: list[bytearray] = []
-        self._lock = threading.Lock()
-
-    def get(self) -> bytearray:
-        with self._lock:
-            if self._idle:
-                return self._idle.pop()
-        return bytearray(self.size)
-
-    def give(self, buf: bytearray) -> None:
-        if len(buf) != self.size:
-            return
-        with self._lock:
-            if len(self._idle) < self._keep:
-                self._idle.append(buf)
-
-
-_POOLS: dict[int, _PartPool] = {}
-_POOLS_LOCK = threading.Lock()
-
-
-def _part_pool(size: int) -> _PartPool:
-    """The process's pool of buffers of ``size`` bytes (stores of one part size share it)."""
-    with _POOLS_LOCK:
-        pool = _POOLS.get(size)
-        if pool is None:
-            pool = _POOLS[size] = _PartPool(size)
-        return pool
-
-
 class _PartBuffer:
     """The sink of an ``EncryptingWriter``: gathers stored bytes into a part-sized buffer from
     ``pool`` and hands it on whole each time it fills (``emit`` returns the future of its
@@ -364,7 +332,10 @@ class _PartBuffer:
     once on its way to the object store."""
 
     def __init__(
-        self, pool: _PartPool, emit: Callable[[bytearray], Future[Any] | None], initial: bytes = b""
+        self,
+        pool: BufferPool[bytearray],
+        emit: Callable[[bytearray], Future[Any] | None],
+        initial: bytes = b"",
     ) -> None:
         self._pool = pool
         self._emit = emit
@@ -988,7 +959,7 @@ class S3BlobStore:
         self.segment_size = segment_size
         self.prefix = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
         self.part_size = part_size
-        self.part_pool = _part_pool(part_size)
+        self.part_pool = byte_pool(part_size)
         self.where = where
         self.access_key_id = access_key_id
         self.versioned = versioned
