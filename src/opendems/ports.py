@@ -232,6 +232,10 @@ class Embedder(Protocol):
 
     model_id: str
 
+    def load(self) -> None:
+        """Load the model now (the first ``embed`` does otherwise); safe from any thread."""
+        ...
+
     def embed(self, texts: Sequence[str]) -> Any:
         """A float32 array with one unit-length row per text (dot product: cosine similarity)."""
         ...

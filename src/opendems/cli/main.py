@@ -105,6 +105,7 @@ def serve(
         if path is not None and not path.is_file():
             raise fail(f"TLS: {path} is not a readable file")
     scheme = "https" if s.tls_cert_file else "http"
+    c.preload()
     err.print(
         f"OpenDEMS {__version__} on {scheme}://{bind_host}:{bind_port}  (sign in: /sign-in, API docs: /docs)"
     )
@@ -166,6 +167,7 @@ def ingest(
     )
     c = state.container()
     check_request(IngestRequest(**template.__dict__), c.limits)  # refuse bad options before any file
+    c.preload()  # the search model loads while the first file streams in
     if case:
         case_svc.get_case(state.actor("ingest"), case, uow=c.uow(), clock=c.clock)
     started = time.perf_counter()
