@@ -4,18 +4,22 @@ of the redaction plan, and silent in the rendered copy while the rest is still h
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from opendems.adapters.text.pii import PiiFinder, pii_finder
 from opendems.domain.transcripts import PiiFinding, Segment, Transcript, Word, spoken_findings, spoken_text
 from opendems.services import redaction
+from opendems.services.accounts import create_token
 from opendems.services.ingest import IngestRequest, ingest_stream
 from opendems.services.transcripts import find_spoken_pii
-from tests.factories import make_container, user_actor
+from opendems.web.app import create_app
+from tests.factories import admin, make_container, user_actor
 from tests.media import audio_rms
 from tests.speech import speak, talking_video
 
@@ -144,3 +148,39 @@ def test_a_spoken_name_becomes_a_mute_that_silences_it_in_the_rendered_copy(tmp_
     assert kinds[f"redacted-captions-v{version}"].parameters["plan_version"] == version
     original = Transcript.from_dict(json.loads(b"".join(c.blobs.read_all(kinds["transcript"].blob_key))))
     assert "Smith" in original.text
+
+    # Shared with a prosecutor, the player has captions: a redacted share the redacted copy's
+    # own (the name never reaches the recipient), an original share the item's.
+    client = TestClient(create_app(c), base_url="https://testserver")  # the visit cookie is Secure
+    auth = {"Authorization": "Bearer " + create_token(admin(c), "ivy", "t", uow=c.uow(), clock=c.clock).token}
+    for content, heard in (("redacted", False), ("original", True)):
+        made = client.post(
+            "/api/v1/shares",
+            headers=auth,
+            json={"recipient_kind": "link", "recipient_name": "Pat Prosecutor", "recipient_email": "pat@da.example", "evidence_ids": [item.id],
+                  "content": content},
+        )  # fmt: skip
+        assert made.status_code == 201, made.text
+        token = made.json()["link"].rsplit("/s/", 1)[1]
+        track = f"/s/{token}/files/{item.id}/captions"
+        assert client.get(track).status_code == 401  # not before the access code
+        opened = client.post(f"/s/{token}", data={"code": made.json()["access_code"]}, follow_redirects=False)
+        assert opened.status_code == 303
+        page = client.get(f"/s/{token}").text
+        assert f'<track kind="captions" src="{track}"' in page
+        got = client.get(track)
+        assert got.status_code == 200 and got.headers["content-type"].startswith("text/vtt")
+        assert got.text.startswith("WEBVTT") and "driver said" in got.text
+        assert ("Smith" in got.text) is heard and ("[redacted]" in got.text) is not heard
+        assert hashlib.sha256(got.content).hexdigest() == got.headers["x-content-sha256"]
+        client.get(track)  # the player asks again: still one custody event this viewing session
+        with c.uow() as uow:
+            views = [
+                e.details_dict
+                for e in uow.custody.for_object("evidence", item.id)
+                if e.action == "evidence:view" and e.details_dict.get("share") == made.json()["share"]["id"]
+            ]
+        kind = f"redacted-captions-v{version}" if content == "redacted" else "captions"
+        assert [v["playback"] for v in views] == [kind]
+        missing = client.get(f"/s/{token}/files/EV-2026-999999/captions")
+        assert missing.status_code in (403, 404) and missing.json()["detail"]

@@ -27,7 +27,7 @@ from typing import Any
 
 from opendems.domain.access import Permission, Principal
 from opendems.domain.errors import Invalid
-from opendems.domain.evidence import EvidenceItem, EvidenceKind
+from opendems.domain.evidence import Derivative, EvidenceItem, EvidenceKind
 
 MAX_CODE_FAILURES = 5
 DEFAULT_EXPIRY = timedelta(days=30)
@@ -267,6 +267,15 @@ def _stem(filename: str) -> str:
     return filename.rsplit(".", 1)[0] if "." in filename else filename
 
 
+def newest_redacted(item: EvidenceItem) -> Derivative | None:
+    """The newest redacted copy (``redacted-v<n>``) made from the item's current original."""
+    source = item.original.sha256 if item.original else None
+    redacted = [d for d in item.derivatives if d.source_sha256 == source and d.kind.startswith("redacted-v")]
+    if not redacted:
+        return None
+    return max(redacted, key=lambda d: (int(d.kind.removeprefix("redacted-v") or 0), d.id))
+
+
 def served_file(item: EvidenceItem, content: ShareContent) -> ServedFile | None:
     """The form of ``item`` that ``content`` names; None when the item has none (yet)."""
     original = item.original
@@ -294,10 +303,9 @@ def served_file(item: EvidenceItem, content: ShareContent) -> ServedFile | None:
         return ServedFile(
             "proxy", name, chosen.mime_type, chosen.size, chosen.sha256, chosen.blob_key, original.sha256
         )
-    redacted = [d for d in current if d.kind.startswith("redacted-v")]
-    if not redacted:
+    newest = newest_redacted(item)
+    if newest is None:
         return None
-    newest = max(redacted, key=lambda d: (int(d.kind.removeprefix("redacted-v") or 0), d.id))
     ext = original.filename.rsplit(".", 1)[-1] if "." in original.filename else "bin"
     ext = {"video/mp4": "mp4", "application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png"}.get(
         newest.mime_type, ext

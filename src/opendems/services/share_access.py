@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -27,7 +28,7 @@ from opendems.domain.errors import (
     TooManyRequests,
     Unauthenticated,
 )
-from opendems.domain.evidence import EvidenceItem
+from opendems.domain.evidence import Derivative, EvidenceItem
 from opendems.domain.exports import Export, ExportState
 from opendems.domain.reports import ShareReceipt
 from opendems.domain.sharing import (
@@ -37,7 +38,9 @@ from opendems.domain.sharing import (
     ServedFile,
     Share,
     ShareAccess,
+    ShareContent,
     ShareState,
+    newest_redacted,
     normalise_code,
     served_file,
     share_principal,
@@ -50,6 +53,7 @@ from opendems.services.context import Actor, AuthPolicy
 from opendems.services.custody import authorize, record, record_transfer
 from opendems.services.evidence import load_item, parse_range
 from opendems.services.sharing import _hasher
+from opendems.services.transcripts import captions_for
 from opendems.services.zipstream import Reader, stream_zip
 
 VIEWING_SESSION = timedelta(minutes=30)
@@ -207,6 +211,7 @@ class SharedEntry:
     export: Export | None
     file: ServedFile | None  # None: a watermarked copy or an export still being made
     problem: str | None = None  # why the watermarked copy could not be made
+    captions: Derivative | None = None  # the player's captions track, where there is one
 
     @property
     def object_id(self) -> str:
@@ -248,7 +253,7 @@ def _entries(visit: Visit, uow: UnitOfWork) -> list[SharedEntry]:
                         j for j in uow.jobs.for_item(item.id) if j.kind == kind and j.state.value == "failed"
                     ]
                     problem = failed[-1].error if failed else None
-                entries.append(SharedEntry(item, None, served, problem))
+                entries.append(SharedEntry(item, None, served, problem, _captions_for(visit, item, served)))
         else:
             export = uow.exports.get(o.object_id)
             if export is not None:
@@ -343,20 +348,59 @@ def grant_file(
             )
             uow.commit()
         else:
-            since = clock.now() - VIEWING_SESSION
-            recent = uow.custody.latest_by("evidence", item.id, action, visit.actor.principal.id, since)
-            if not any(e.details_dict.get("share") == visit.share.id for e in recent):
-                record(
-                    uow,
-                    visit.actor,
-                    action,
-                    "evidence",
-                    item.id,
-                    clock=clock,
-                    details={**details, "playback": served.role},
-                )
-                uow.commit()
+            _record_viewing(visit, item, {**details, "playback": served.role}, uow=uow, clock=clock)
         return FileGrant(item, served, start, end, bounds is not None)
+
+
+def _record_viewing(
+    visit: Visit, item: EvidenceItem, details: dict[str, Any], *, uow: UnitOfWork, clock: Clock
+) -> None:
+    """One ``evidence:view`` per viewing session of this share, item and thing played (the
+    file, its captions): a player fetches many ranges, custody needs one event (inside ``uow``)."""
+    since = clock.now() - VIEWING_SESSION
+    recent = uow.custody.latest_by("evidence", item.id, "evidence:view", visit.actor.principal.id, since)
+    if not any(
+        e.details_dict.get("share") == visit.share.id
+        and e.details_dict.get("playback") == details["playback"]
+        for e in recent
+    ):
+        record(uow, visit.actor, "evidence:view", "evidence", item.id, clock=clock, details=details)
+        uow.commit()
+
+
+def _captions_for(visit: Visit, item: EvidenceItem, served: ServedFile | None) -> Derivative | None:
+    """The captions (WebVTT) that go with what the share plays of ``item``: for a redacted
+    share the redacted copy's own, made with it (every word said in a muted stretch reads
+    ``[redacted]``) and never the item's; otherwise those of the latest transcript revision.
+    None for a picture or a document, or when there are none."""
+    if served is None or not served.mime_type.startswith(("video/", "audio/")):
+        return None
+    if visit.share.terms.content is not ShareContent.REDACTED:
+        return captions_for(item)
+    newest = newest_redacted(item)
+    if newest is None:
+        return None
+    kind = "redacted-captions-" + newest.kind.removeprefix("redacted-")
+    return next(
+        (d for d in item.derivatives if d.kind == kind and d.source_sha256 == newest.source_sha256), None
+    )
+
+
+def grant_captions(
+    visit: Visit, evidence_id: str, *, uow: UnitOfWork, clock: Clock
+) -> tuple[EvidenceItem, Derivative]:
+    """Authorise the captions track the portal's player shows beside one shared video or
+    recording; recorded (once a viewing session) as viewing them."""
+    with uow:
+        item = load_item(
+            visit.actor, evidence_id, Permission.EVIDENCE_PLAY, "evidence:view", uow=uow, clock=clock
+        )
+        captions = _captions_for(visit, item, _file_for(visit, item, uow))
+        if captions is None:
+            raise NotFound(f"evidence {item.id} has no captions in this share")
+        details = {"share": visit.share.id, "playback": captions.kind, "sha256": captions.sha256}
+        _record_viewing(visit, item, details, uow=uow, clock=clock)
+    return item, captions
 
 
 def record_share_transfer(

@@ -3,7 +3,8 @@
 A link recipient opens ``/s/<token>``, types the access code the sender gave them by another
 channel, and gets a visit cookie (12 hours, for that link only). A signed-in recipient of a
 share made out to their account opens ``/shares/<id>/open``. Both see the same page, with
-playback, per-file and whole-share downloads (ZIP, resumable by Range) and the hashes.
+playback (with captions where the recording has a transcript: a redacted copy's own), per-file
+and whole-share downloads (ZIP, resumable by Range) and the hashes.
 """
 
 from __future__ import annotations
@@ -141,6 +142,16 @@ def _file(request: Request, visit: svc.Visit, evidence_id: str, download: bool) 
     )
 
 
+def _captions(request: Request, visit: svc.Visit, evidence_id: str) -> Response:
+    c = container(request)
+    _, captions = svc.grant_captions(visit, evidence_id, uow=c.uow(), clock=c.clock)
+    return Response(
+        b"".join(c.blobs.read_all(captions.blob_key)),
+        media_type="text/vtt; charset=utf-8",
+        headers={"X-Content-SHA256": captions.sha256, "Cache-Control": "private, no-store"},
+    )
+
+
 def _zip(request: Request, visit: svc.Visit, export_id: str | None = None) -> StreamingResponse:
     c = container(request)
     if export_id is None:
@@ -194,6 +205,11 @@ def link_download(token: str, evidence_id: str, request: Request) -> StreamingRe
     return _file(request, _visit(request, token, None), evidence_id, True)
 
 
+@router.get("/s/{token}/files/{evidence_id}/captions")
+def link_captions(token: str, evidence_id: str, request: Request) -> Response:
+    return _captions(request, _visit(request, token, None), evidence_id)
+
+
 @router.get("/s/{token}/all.zip")
 def link_zip(token: str, request: Request) -> StreamingResponse:
     return _zip(request, _visit(request, token, None))
@@ -217,6 +233,11 @@ def user_play(share_id: str, evidence_id: str, request: Request) -> StreamingRes
 @router.get("/shares/{share_id}/open/files/{evidence_id}/download")
 def user_download(share_id: str, evidence_id: str, request: Request) -> StreamingResponse:
     return _file(request, _visit(request, None, share_id), evidence_id, True)
+
+
+@router.get("/shares/{share_id}/open/files/{evidence_id}/captions")
+def user_captions(share_id: str, evidence_id: str, request: Request) -> Response:
+    return _captions(request, _visit(request, None, share_id), evidence_id)
 
 
 @router.get("/shares/{share_id}/open/all.zip")
