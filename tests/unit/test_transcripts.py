@@ -57,6 +57,20 @@ def test_captions_are_webvtt_with_short_cues_and_escaped_text() -> None:
     assert cues[-1] == ["00:00:12.000 --> 00:00:12.500", "Go."]  # a cue without words lasts at least 0.5 s
 
 
+def test_a_pause_ends_a_cue_even_without_punctuation() -> None:
+    # Heard without punctuation, two sentences come as one segment; the half second of
+    # silence between them still ends the first cue, so no caption stays up over the pause.
+    said = words("the car near the school", 0.4, 0.3) + words("the driver said his name", 3.6, 0.3)
+    t = Transcript("en", 1.0, 6.0, (Segment(0.4, 4.9, "", said),), {"model": "whisper tiny.en"})
+    cues = [block.split("\n") for block in t.webvtt().strip().split("\n\n")[1:]]
+    assert cues == [
+        ["00:00:00.400 --> 00:00:01.900", "the car near the school"],
+        ["00:00:03.600 --> 00:00:05.100", "the driver said his name"],
+    ]
+    close = words("the car near the school", 0.4, 0.3) + words("the driver", 2.0, 0.3)  # 0.1 s apart
+    assert len(replace(t, segments=(Segment(0.4, 2.6, "", close),)).webvtt().strip().split("\n\n")) == 2
+
+
 def test_a_note_is_a_webvtt_comment() -> None:
     empty = Transcript("", 0.0, 3.0, (), note="no speech was found (silence, noise or music)")
     assert empty.webvtt() == "WEBVTT\n\nNOTE\nno speech was found (silence, noise or music)\n"

@@ -23,6 +23,7 @@ from opendems.domain.measures import error_rate
 TRANSCRIPT_FORMAT = 1
 CAPTION_MAX_CHARS = 84  # two lines of a caption, as broadcasters keep them
 CAPTION_MAX_SECONDS = 6.0
+CAPTION_PAUSE_S = 0.5  # half a second of silence between words ends a cue (no text over a pause)
 
 
 @dataclass(frozen=True)
@@ -157,7 +158,11 @@ class Transcript:
             run: list[Word] = []
             for w in s.words:
                 text = "".join(x.text for x in [*run, w]).strip()
-                if run and (len(text) > CAPTION_MAX_CHARS or w.end - run[0].start > CAPTION_MAX_SECONDS):
+                if run and (
+                    len(text) > CAPTION_MAX_CHARS
+                    or w.end - run[0].start > CAPTION_MAX_SECONDS
+                    or w.start - run[-1].end >= CAPTION_PAUSE_S
+                ):
                     cues.append((run[0].start, run[-1].end, "".join(x.text for x in run).strip(), s.speaker))
                     run = []
                 run.append(w)
