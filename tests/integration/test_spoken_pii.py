@@ -5,8 +5,10 @@ of the redaction plan, and silent in the rendered copy while the rest is still h
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import socket
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -157,8 +159,8 @@ def test_a_spoken_name_becomes_a_mute_that_silences_it_in_the_rendered_copy(tmp_
         made = client.post(
             "/api/v1/shares",
             headers=auth,
-            json={"recipient_kind": "link", "recipient_name": "Pat Prosecutor", "recipient_email": "pat@da.example", "evidence_ids": [item.id],
-                  "content": content},
+            json={"recipient_kind": "link", "recipient_name": "Pat Prosecutor", "recipient_email": "pat@da.example",
+                  "evidence_ids": [item.id], "content": content, "access": "download"},
         )  # fmt: skip
         assert made.status_code == 201, made.text
         token = made.json()["link"].rsplit("/s/", 1)[1]
@@ -184,3 +186,12 @@ def test_a_spoken_name_becomes_a_mute_that_silences_it_in_the_rendered_copy(tmp_
         assert [v["playback"] for v in views] == [kind]
         missing = client.get(f"/s/{token}/files/EV-2026-999999/captions")
         assert missing.status_code in (403, 404) and missing.json()["detail"]
+        # Downloaded whole, the share holds the captions beside the recording, in SHA256SUMS.
+        z = zipfile.ZipFile(io.BytesIO(client.get(f"/s/{token}/all.zip").content))
+        share_id = made.json()["share"]["id"]
+        stem = f"stop.redacted-v{version}" if content == "redacted" else "stop"
+        assert z.read(f"{share_id}/{item.id}/{stem}.vtt") == got.content
+        assert (
+            f"{got.headers['x-content-sha256']}  {item.id}/{stem}.vtt"
+            in z.read(f"{share_id}/SHA256SUMS").decode()
+        )

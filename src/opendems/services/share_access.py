@@ -454,7 +454,8 @@ def export_layout(export: Export) -> tuple[ZipLayout, list[ZipSource]]:
 
 
 def grant_zip(visit: Visit, range_header: str | None, *, uow: UnitOfWork, clock: Clock) -> ZipGrant:
-    """The whole share as one ZIP: every file, every ready export package, and SHA256SUMS."""
+    """The whole share as one ZIP: every file (a recording's captions beside it), every ready
+    export package, and SHA256SUMS."""
     with uow:
         share = visit.share
         _refuse_download(visit, uow, clock)
@@ -476,10 +477,15 @@ def grant_zip(visit: Visit, range_header: str | None, *, uow: UnitOfWork, clock:
                 )
                 if entry.file is None:
                     raise Conflict("a watermarked copy is still being made; try again in a minute")
-                path = f"{share.id}/{entry.item.id}/{entry.file.filename}"
-                members.append(ZipMember(path, entry.file.size, entry.file.sha256, when))
-                sources.append(ZipSource(blob_key=entry.file.blob_key))
-                sums.append(f"{entry.file.sha256}  {entry.item.id}/{entry.file.filename}")
+                files = [(entry.file.filename, entry.file.size, entry.file.sha256, entry.file.blob_key)]
+                if entry.captions is not None:  # beside the recording, named after it
+                    stem = entry.file.filename.rsplit(".", 1)[0]
+                    c = entry.captions
+                    files.append((f"{stem}.vtt", c.size, c.sha256, c.blob_key))
+                for filename, size, sha256, blob_key in files:
+                    members.append(ZipMember(f"{share.id}/{entry.item.id}/{filename}", size, sha256, when))
+                    sources.append(ZipSource(blob_key=blob_key))
+                    sums.append(f"{sha256}  {entry.item.id}/{filename}")
             elif entry.export is not None and entry.export.state is ExportState.READY:
                 layout, _ = export_layout(entry.export)
                 key = f"export:{entry.export.id}"
