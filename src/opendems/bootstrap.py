@@ -218,7 +218,9 @@ class Container:
             except Exception:  # reported, with its cause, by the first embed that needs it
                 log.debug("preloading the meaning-search model failed", exc_info=True)
 
-        threading.Thread(target=load, name="opendems-preload", daemon=True).start()
+        # Not a daemon: a short command waits for the load at exit rather than leaving the
+        # model's native code running while the interpreter shuts down (which aborts).
+        threading.Thread(target=load, name="opendems-preload").start()
 
     def system_actor(self, endpoint: str) -> Actor:
         """The built-in command-line account, acting locally."""
