@@ -11,6 +11,7 @@ import socket
 import zipfile
 from pathlib import Path
 
+import pypdfium2
 import pytest
 from fastapi.testclient import TestClient
 
@@ -195,3 +196,8 @@ def test_a_spoken_name_becomes_a_mute_that_silences_it_in_the_rendered_copy(tmp_
             f"{got.headers['x-content-sha256']}  {item.id}/{stem}.vtt"
             in z.read(f"{share_id}/SHA256SUMS").decode()
         )
+        # ... and the receipt names it with its hash.
+        pdf = pypdfium2.PdfDocument(client.get(f"/s/{token}/receipt.pdf").content)
+        text = "".join("".join(page.get_textpage().get_text_range().split()) for page in pdf)
+        pdf.close()
+        assert f"{stem}.vtt" in text and got.headers["x-content-sha256"] in text

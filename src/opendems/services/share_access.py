@@ -38,9 +38,7 @@ from opendems.domain.sharing import (
     ServedFile,
     Share,
     ShareAccess,
-    ShareContent,
     ShareState,
-    newest_redacted,
     normalise_code,
     served_file,
     share_principal,
@@ -52,8 +50,7 @@ from opendems.ports import BlobStore, Clock, UnitOfWork
 from opendems.services.context import Actor, AuthPolicy
 from opendems.services.custody import authorize, record, record_transfer
 from opendems.services.evidence import load_item, parse_range
-from opendems.services.sharing import _hasher
-from opendems.services.transcripts import captions_for
+from opendems.services.sharing import _hasher, captions_filename, shared_captions
 from opendems.services.zipstream import Reader, stream_zip
 
 VIEWING_SESSION = timedelta(minutes=30)
@@ -253,7 +250,9 @@ def _entries(visit: Visit, uow: UnitOfWork) -> list[SharedEntry]:
                         j for j in uow.jobs.for_item(item.id) if j.kind == kind and j.state.value == "failed"
                     ]
                     problem = failed[-1].error if failed else None
-                entries.append(SharedEntry(item, None, served, problem, _captions_for(visit, item, served)))
+                entries.append(
+                    SharedEntry(item, None, served, problem, shared_captions(visit.share, item, served))
+                )
         else:
             export = uow.exports.get(o.object_id)
             if export is not None:
@@ -368,24 +367,6 @@ def _record_viewing(
         uow.commit()
 
 
-def _captions_for(visit: Visit, item: EvidenceItem, served: ServedFile | None) -> Derivative | None:
-    """The captions (WebVTT) that go with what the share plays of ``item``: for a redacted
-    share the redacted copy's own, made with it (every word said in a muted stretch reads
-    ``[redacted]``) and never the item's; otherwise those of the latest transcript revision.
-    None for a picture or a document, or when there are none."""
-    if served is None or not served.mime_type.startswith(("video/", "audio/")):
-        return None
-    if visit.share.terms.content is not ShareContent.REDACTED:
-        return captions_for(item)
-    newest = newest_redacted(item)
-    if newest is None:
-        return None
-    kind = "redacted-captions-" + newest.kind.removeprefix("redacted-")
-    return next(
-        (d for d in item.derivatives if d.kind == kind and d.source_sha256 == newest.source_sha256), None
-    )
-
-
 def grant_captions(
     visit: Visit, evidence_id: str, *, uow: UnitOfWork, clock: Clock
 ) -> tuple[EvidenceItem, Derivative]:
@@ -395,7 +376,7 @@ def grant_captions(
         item = load_item(
             visit.actor, evidence_id, Permission.EVIDENCE_PLAY, "evidence:view", uow=uow, clock=clock
         )
-        captions = _captions_for(visit, item, _file_for(visit, item, uow))
+        captions = shared_captions(visit.share, item, _file_for(visit, item, uow))
         if captions is None:
             raise NotFound(f"evidence {item.id} has no captions in this share")
         details = {"share": visit.share.id, "playback": captions.kind, "sha256": captions.sha256}
@@ -479,9 +460,8 @@ def grant_zip(visit: Visit, range_header: str | None, *, uow: UnitOfWork, clock:
                     raise Conflict("a watermarked copy is still being made; try again in a minute")
                 files = [(entry.file.filename, entry.file.size, entry.file.sha256, entry.file.blob_key)]
                 if entry.captions is not None:  # beside the recording, named after it
-                    stem = entry.file.filename.rsplit(".", 1)[0]
                     c = entry.captions
-                    files.append((f"{stem}.vtt", c.size, c.sha256, c.blob_key))
+                    files.append((captions_filename(entry.file.filename), c.size, c.sha256, c.blob_key))
                 for filename, size, sha256, blob_key in files:
                     members.append(ZipMember(f"{share.id}/{entry.item.id}/{filename}", size, sha256, when))
                     sources.append(ZipSource(blob_key=blob_key))

@@ -13,20 +13,23 @@ from argon2 import PasswordHasher
 from opendems.domain.access import ObjectAttrs, Permission, decide
 from opendems.domain.custody import CustodyEvent, format_time
 from opendems.domain.errors import Conflict, Forbidden, Invalid, NotFound
-from opendems.domain.evidence import EvidenceItem
+from opendems.domain.evidence import Derivative, EvidenceItem
 from opendems.domain.reports import ReceiptItem, ShareReceipt
 from opendems.domain.sharing import (
     MAX_ITEMS,
     MAX_NOTE,
     RecipientKind,
+    ServedFile,
     Share,
     ShareAccess,
+    ShareContent,
     SharedObject,
     ShareTerms,
     check_terms,
     new_access_code,
     new_share_id,
     new_token,
+    newest_redacted,
     served_file,
     share_principal,
     token_digest,
@@ -36,6 +39,7 @@ from opendems.ports import Clock, UnitOfWork
 from opendems.services.context import Actor
 from opendems.services.custody import authorize, record
 from opendems.services.evidence import load_item
+from opendems.services.transcripts import captions_for
 
 _hasher = PasswordHasher()
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
@@ -374,6 +378,29 @@ def new_code(actor: Actor, share_id: str, *, uow: UnitOfWork, clock: Clock) -> s
         return code
 
 
+def shared_captions(share: Share, item: EvidenceItem, served: ServedFile | None) -> Derivative | None:
+    """The captions (WebVTT) that go with what ``share`` plays of ``item`` (``served``): for a
+    redacted share the redacted copy's own, made with it (every word said in a muted stretch
+    reads ``[redacted]``) and never the item's; otherwise those of the latest transcript
+    revision. None for a picture or a document, or when there are none."""
+    if served is None or not served.mime_type.startswith(("video/", "audio/")):
+        return None
+    if share.terms.content is not ShareContent.REDACTED:
+        return captions_for(item)
+    newest = newest_redacted(item)
+    if newest is None:
+        return None
+    kind = "redacted-captions-" + newest.kind.removeprefix("redacted-")
+    return next(
+        (d for d in item.derivatives if d.kind == kind and d.source_sha256 == newest.source_sha256), None
+    )
+
+
+def captions_filename(filename: str) -> str:
+    """The name a recording's captions go by beside it (``stop.mp4`` -> ``stop.vtt``)."""
+    return f"{filename.rsplit('.', 1)[0]}.vtt"
+
+
 def receipt_of(share: Share, uow: UnitOfWork, agency: str) -> ShareReceipt:
     items = []
     for o in share.objects:
@@ -385,6 +412,12 @@ def receipt_of(share: Share, uow: UnitOfWork, agency: str) -> ShareReceipt:
             items.append(
                 ReceiptItem(item.id, item.title, served.filename, served.role, served.size, served.sha256)
             )
+            captions = shared_captions(share, item, served)
+            if captions is not None:  # handed over beside the recording (the portal, the ZIP)
+                name = captions_filename(served.filename)
+                items.append(
+                    ReceiptItem(item.id, item.title, name, "captions", captions.size, captions.sha256)
+                )
         else:
             export = uow.exports.get(o.object_id)
             if export is not None:
