@@ -267,6 +267,11 @@ def _stem(filename: str) -> str:
     return filename.rsplit(".", 1)[0] if "." in filename else filename
 
 
+def captions_filename(filename: str) -> str:
+    """The name a recording's captions go by beside it (``stop.mp4`` -> ``stop.vtt``)."""
+    return f"{_stem(filename)}.vtt"
+
+
 def newest_redacted(item: EvidenceItem) -> Derivative | None:
     """The newest redacted copy (``redacted-v<n>``) made from the item's current original."""
     source = item.original.sha256 if item.original else None

@@ -368,33 +368,32 @@ def grant_playback(
             raise NotFound(f"evidence {item.id} has no {kind} (yet); see its processing jobs")
         bounds = parse_range(range_header, derivative.size)
         start, end = bounds if bounds else (0, derivative.size - 1)
-        record_viewing(actor, item, derivative, uow=uow, clock=clock)
+        record_viewing(actor, item, viewed(derivative), uow=uow, clock=clock)
     return PlaybackGrant(item, derivative, start, end, bounds is not None)
 
 
 def record_viewing(
-    actor: Actor, item: EvidenceItem, derivative: Derivative, *, uow: UnitOfWork, clock: Clock
+    actor: Actor, item: EvidenceItem, details: dict[str, Any], *, uow: UnitOfWork, clock: Clock
 ) -> None:
-    """One ``evidence:view`` custody event per viewing session of this person, item and
-    derivative (call inside ``uow``, after ``evidence:play`` was granted)."""
+    """One ``evidence:view`` custody event per viewing session of this person and item, for
+    each thing played (``details["playback"]``) and each share it was played through (call
+    inside ``uow``, after ``evidence:play`` was granted)."""
     recent = uow.custody.latest_by(
         "evidence", item.id, "evidence:view", actor.principal.id, clock.now() - VIEWING_SESSION
     )
-    if not any(e.details_dict.get("playback") == derivative.kind for e in recent):
-        record(
-            uow,
-            actor,
-            "evidence:view",
-            "evidence",
-            item.id,
-            clock=clock,
-            details={
-                "playback": derivative.kind,
-                "sha256": derivative.sha256,
-                "source_sha256": derivative.source_sha256,
-            },
-        )
+    same = ("playback", "share")
+    if not any(all(e.details_dict.get(k) == details.get(k) for k in same) for e in recent):
+        record(uow, actor, "evidence:view", "evidence", item.id, clock=clock, details=details)
         uow.commit()
+
+
+def viewed(derivative: Derivative) -> dict[str, Any]:
+    """The custody details of playing ``derivative``."""
+    return {
+        "playback": derivative.kind,
+        "sha256": derivative.sha256,
+        "source_sha256": derivative.source_sha256,
+    }
 
 
 def queue(actor: Actor, state: JobState | None, *, limit: int, uow: UnitOfWork, clock: Clock) -> list[Job]:

@@ -12,8 +12,7 @@ import hashlib
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -39,6 +38,7 @@ from opendems.domain.sharing import (
     Share,
     ShareAccess,
     ShareState,
+    captions_filename,
     normalise_code,
     served_file,
     share_principal,
@@ -49,11 +49,9 @@ from opendems.domain.ziplayout import ZipLayout, ZipMember
 from opendems.ports import BlobStore, Clock, UnitOfWork
 from opendems.services.context import Actor, AuthPolicy
 from opendems.services.custody import authorize, record, record_transfer
-from opendems.services.evidence import load_item, parse_range
-from opendems.services.sharing import _hasher, captions_filename, shared_captions
+from opendems.services.evidence import load_item, parse_range, record_viewing
+from opendems.services.sharing import _hasher, shared_captions
 from opendems.services.zipstream import Reader, stream_zip
-
-VIEWING_SESSION = timedelta(minutes=30)
 
 
 @dataclass(frozen=True)
@@ -347,24 +345,8 @@ def grant_file(
             )
             uow.commit()
         else:
-            _record_viewing(visit, item, {**details, "playback": served.role}, uow=uow, clock=clock)
+            record_viewing(visit.actor, item, {**details, "playback": served.role}, uow=uow, clock=clock)
         return FileGrant(item, served, start, end, bounds is not None)
-
-
-def _record_viewing(
-    visit: Visit, item: EvidenceItem, details: dict[str, Any], *, uow: UnitOfWork, clock: Clock
-) -> None:
-    """One ``evidence:view`` per viewing session of this share, item and thing played (the
-    file, its captions): a player fetches many ranges, custody needs one event (inside ``uow``)."""
-    since = clock.now() - VIEWING_SESSION
-    recent = uow.custody.latest_by("evidence", item.id, "evidence:view", visit.actor.principal.id, since)
-    if not any(
-        e.details_dict.get("share") == visit.share.id
-        and e.details_dict.get("playback") == details["playback"]
-        for e in recent
-    ):
-        record(uow, visit.actor, "evidence:view", "evidence", item.id, clock=clock, details=details)
-        uow.commit()
 
 
 def grant_captions(
@@ -380,7 +362,7 @@ def grant_captions(
         if captions is None:
             raise NotFound(f"evidence {item.id} has no captions in this share")
         details = {"share": visit.share.id, "playback": captions.kind, "sha256": captions.sha256}
-        _record_viewing(visit, item, details, uow=uow, clock=clock)
+        record_viewing(visit.actor, item, details, uow=uow, clock=clock)
     return item, captions
 
 

@@ -25,6 +25,7 @@ from opendems.domain.sharing import (
     ShareContent,
     SharedObject,
     ShareTerms,
+    captions_filename,
     check_terms,
     new_access_code,
     new_share_id,
@@ -394,11 +395,6 @@ def shared_captions(share: Share, item: EvidenceItem, served: ServedFile | None)
     return next(
         (d for d in item.derivatives if d.kind == kind and d.source_sha256 == newest.source_sha256), None
     )
-
-
-def captions_filename(filename: str) -> str:
-    """The name a recording's captions go by beside it (``stop.mp4`` -> ``stop.vtt``)."""
-    return f"{filename.rsplit('.', 1)[0]}.vtt"
 
 
 def receipt_of(share: Share, uow: UnitOfWork, agency: str) -> ShareReceipt:

@@ -31,7 +31,7 @@ from opendems.domain.transcripts import (
 from opendems.ports import BlobStore, Clock, PiiScanner, UnitOfWork
 from opendems.services.context import Actor
 from opendems.services.custody import record
-from opendems.services.evidence import load_item, record_viewing
+from opendems.services.evidence import load_item, record_viewing, viewed
 from opendems.services.jobs import Step, StepContext
 from opendems.services.media import has_derivative, item_of_job, keep_derivative, store_derivative
 
@@ -125,7 +125,7 @@ def _with_transcript(
         if top is None:
             raise NotFound(f"{item.id} has no transcript (yet); see its processing jobs")
         if viewing:
-            record_viewing(actor, item, top[1], uow=uow, clock=clock)
+            record_viewing(actor, item, viewed(top[1]), uow=uow, clock=clock)
     return item, top
 
 

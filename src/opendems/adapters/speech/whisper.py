@@ -281,9 +281,7 @@ class Transcriber:
                     ],
                     audio,
                 )
-                start = min(float(s.start), words[0].start) if words else float(s.start)
-                end = max(float(s.end), words[-1].end) if words else float(s.end)
-                segments += sentences(Segment(start, end, s.text.strip(), words))
+                segments += sentences(Segment(float(s.start), float(s.end), s.text.strip(), words))
                 report(min(float(s.end) / duration, 0.99))
         note = "" if segments else "no speech was found (silence, noise or music)"
         return Transcript(
@@ -333,24 +331,26 @@ LANGUAGE_BLOCK_S = 120.0  # the language is looked for in the first block holdin
 QUIET_DB = 35.0
 QUIET_RUN_S = 0.2
 EDGE_PAD_S = 0.1
-_FRAME = SAMPLE_RATE // 100  # 10 ms
+FRAME_S = 0.01  # the sound is measured 10 ms at a time
+_FRAME = round(SAMPLE_RATE * FRAME_S)
 
 
 def fit_to_sound(words: list[Word], audio: np.ndarray) -> tuple[Word, ...]:
     """``words`` (times in seconds into ``audio``, float samples) with quiet edges left out."""
     fitted = []
     for w in words:
-        first, last = int(w.start * 100), int(w.end * 100)
+        first, last = round(w.start / FRAME_S), round(w.end / FRAME_S)
         level = frame_rms(audio[first * _FRAME : last * _FRAME], _FRAME)
         if len(level) == 0 or level.max() <= 0:
             fitted.append(w)
             continue
         loud = np.flatnonzero(level > level.max() * 10 ** (-QUIET_DB / 20))
+        quiet_before, quiet_after = loud[0], len(level) - 1 - loud[-1]  # in frames
         start, end = w.start, w.end
-        if loud[0] * 0.01 >= QUIET_RUN_S:
-            start = max(w.start, (first + loud[0]) * 0.01 - EDGE_PAD_S)
-        if (len(level) - 1 - loud[-1]) * 0.01 >= QUIET_RUN_S:
-            end = min(w.end, (first + loud[-1] + 1) * 0.01 + EDGE_PAD_S)
+        if quiet_before * FRAME_S >= QUIET_RUN_S:
+            start = max(w.start, (first + quiet_before) * FRAME_S - EDGE_PAD_S)
+        if quiet_after * FRAME_S >= QUIET_RUN_S:
+            end = min(w.end, (first + loud[-1] + 1) * FRAME_S + EDGE_PAD_S)
         fitted.append(replace(w, start=round(start, 3), end=round(end, 3)))
     return tuple(fitted)
 
