@@ -37,7 +37,7 @@ $(NODE): package.json package-lock.json
 # compiled again by every process that imports it wherever PYTHONDONTWRITEBYTECODE is set (a
 # quarter of each command's start-up). Only changed files are compiled again.
 bytecode: $(STAMP)
-	@$(BIN)/python -m compileall -q -j 0 src tests bench
+	@$(BIN)/python -m compileall -q -j 0 src
 
 ## Set up everything and serve on http://127.0.0.1:8000 (SQLite, local disk, in-process workers).
 run: $(STAMP) $(NODE) $(TESSERACT) bytecode
@@ -105,4 +105,4 @@ bench-export: $(STAMP) bytecode
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache test-artifacts
-	find src tests bench -name __pycache__ -type d -prune -exec rm -rf {} +
+	find src -name __pycache__ -type d -prune -exec rm -rf {} +

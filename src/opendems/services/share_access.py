@@ -49,7 +49,7 @@ from opendems.domain.ziplayout import ZipLayout, ZipMember
 from opendems.ports import BlobStore, Clock, UnitOfWork
 from opendems.services.context import Actor, AuthPolicy
 from opendems.services.custody import authorize, record, record_transfer
-from opendems.services.evidence import load_item, parse_range, record_viewing
+from opendems.services.evidence import load_item, parse_range, record_viewing, viewed
 from opendems.services.sharing import _hasher, shared_captions
 from opendems.services.zipstream import Reader, stream_zip
 
@@ -361,8 +361,7 @@ def grant_captions(
         captions = shared_captions(visit.share, item, _file_for(visit, item, uow))
         if captions is None:
             raise NotFound(f"evidence {item.id} has no captions in this share")
-        details = {"share": visit.share.id, "playback": captions.kind, "sha256": captions.sha256}
-        record_viewing(visit.actor, item, details, uow=uow, clock=clock)
+        record_viewing(visit.actor, item, {**viewed(captions), "share": visit.share.id}, uow=uow, clock=clock)
     return item, captions
 
 
