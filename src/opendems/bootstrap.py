@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import getpass
 import logging
 import os
@@ -217,6 +218,10 @@ class Container:
                 embedder.load()
             except Exception:  # reported, with its cause, by the first embed that needs it
                 log.debug("preloading the meaning-search model failed", exc_info=True)
+            # What exists now -- the imported modules, the model -- lives as long as the
+            # process: out of the collector's generations, so a full collection does not walk
+            # it all again (60 ms, which otherwise lands in the middle of an ingest's commit).
+            gc.freeze()
 
         # Not a daemon: a short command waits for the load at exit rather than leaving the
         # model's native code running while the interpreter shuts down (which aborts).

@@ -33,3 +33,32 @@ def test_a_command_that_ends_while_the_model_loads_exits_cleanly(tmp_path: Path)
             [sys.executable, "-c", SCRIPT, str(data), seconds], capture_output=True, text=True, timeout=120
         )
         assert done.returncode == 0, f"exit {done.returncode} after {seconds} s: {done.stderr[-500:]}"
+
+
+FREEZE_SCRIPT = """
+import gc, sys, threading
+from pathlib import Path
+from opendems.bootstrap import Container
+from opendems.config import Settings
+container = Container(Settings.load(Path(sys.argv[1])))
+before = gc.get_freeze_count()
+container.preload()
+for thread in threading.enumerate():
+    if thread.name == "opendems-preload":
+        thread.join()
+print(before, gc.get_freeze_count(), container.embedder._loaded())
+"""
+
+
+def test_what_the_preload_leaves_is_kept_out_of_every_later_collection(tmp_path: Path) -> None:
+    """The modules and the model live as long as the process; a full collection that walks
+    them all again would land in the middle of an ingest's commit."""
+    data = tmp_path / "data"
+    cli(data, "init")
+    done = subprocess.run(
+        [sys.executable, "-c", FREEZE_SCRIPT, str(data)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-500:]
+    before, frozen, loaded = done.stdout.split()
+    assert (int(before), loaded) == (0, "True")
+    assert int(frozen) > 10_000  # the imported modules and the model's objects (about 96,000)
