@@ -24,8 +24,6 @@ from opendems.adapters.crypto.secrets import SecretBox
 from opendems.adapters.db.engine import exclusive, make_engine
 from opendems.adapters.db.migrate import upgrade
 from opendems.adapters.db.uow import SqlUnitOfWork
-from opendems.adapters.media.probe import MediaProbe
-from opendems.adapters.media.transcode import MediaTools
 from opendems.config import Settings
 from opendems.domain.custody import Where
 from opendems.domain.evidence import MetadataLimits
@@ -38,14 +36,8 @@ from opendems.services.accounts import (
     sweep_accounts,
 )
 from opendems.services.context import Actor, AuthPolicy, Limits, SystemClock
-from opendems.services.exports import STEPS as EXPORT_STEPS
 from opendems.services.ingest import recover_storage
 from opendems.services.jobs import Processor, StepContext
-from opendems.services.media import STEPS
-from opendems.services.ocr import STEPS as OCR_STEPS
-from opendems.services.redaction import STEPS as REDACTION_STEPS
-from opendems.services.share_copies import STEPS as COPY_STEPS
-from opendems.services.transcripts import STEPS as TRANSCRIPT_STEPS
 from opendems.services.uploads import expire_uploads
 from opendems.services.verify import check_chain
 
@@ -146,6 +138,17 @@ class Container:
 
     @cached_property
     def processor(self) -> Processor:
+        # The job steps, and the media and numerical libraries they use (PyAV, Pillow, numpy),
+        # load with the processor: a command that runs no job never pays for them.
+        from opendems.adapters.media.probe import MediaProbe
+        from opendems.adapters.media.transcode import MediaTools
+        from opendems.services.exports import STEPS as EXPORT_STEPS
+        from opendems.services.media import STEPS
+        from opendems.services.ocr import STEPS as OCR_STEPS
+        from opendems.services.redaction import STEPS as REDACTION_STEPS
+        from opendems.services.share_copies import STEPS as COPY_STEPS
+        from opendems.services.transcripts import STEPS as TRANSCRIPT_STEPS
+
         actor: list[Actor] = []
 
         def context() -> StepContext:

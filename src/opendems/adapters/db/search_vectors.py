@@ -45,9 +45,8 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import numpy as np
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
@@ -66,6 +65,9 @@ from opendems.adapters.db.tables import evidence, search_rows, search_vectors
 from opendems.adapters.text.embeddings import pack, unpack
 from opendems.domain.search import SearchMatch
 from opendems.ports import Embedder
+
+if TYPE_CHECKING:
+    import numpy as np
 
 METADATA = "metadata"
 # An item is a meaning match when its best document's cosine similarity with the query reaches
@@ -336,6 +338,8 @@ class SearchVectors:
     # -- reading --------------------------------------------------------------------------
 
     def query_vector(self, words: Sequence[str]) -> np.ndarray[Any, np.dtype[np.float32]]:
+        import numpy as np
+
         assert self.embedder is not None
         return np.asarray(self.embedder.embed([query_text(words)])[0], dtype=np.float32)
 

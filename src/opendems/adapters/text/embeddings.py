@@ -27,10 +27,13 @@ import threading
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import numpy.typing as npt
+if TYPE_CHECKING:  # numpy loads with the first vector: a command that makes none never pays for it
+    import numpy as np
+    import numpy.typing as npt
+
+    Vectors = npt.NDArray[np.float32]
 
 MODEL_ID = "all-MiniLM-L6-v2-onnx-int8"
 MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
@@ -42,8 +45,6 @@ MAX_TOKENS = 256  # all-MiniLM-L6-v2's max_seq_length
 BATCH = 16  # texts per run of the model
 PAD_TOKEN = "[PAD]"  # noqa: S105  (the tokenizer's padding word)
 MAX_CHARS = 4000  # a text is cut to this many characters before tokenising (>> 256 tokens)
-
-Vectors = npt.NDArray[np.float32]
 
 
 class EmbedderUnavailable(RuntimeError):
@@ -150,6 +151,8 @@ class MiniLmEmbedder:
     def embed(self, texts: Sequence[str]) -> Vectors:
         """One unit-length float32 vector per text (rows), in order; an empty text gives the
         vector of no words at all (the model's [CLS] [SEP])."""
+        import numpy as np
+
         out = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
         if not texts:
             return out
@@ -162,6 +165,8 @@ class MiniLmEmbedder:
         return out
 
     def _run(self, texts: list[str]) -> Vectors:
+        import numpy as np
+
         encodings = self._tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
@@ -188,6 +193,8 @@ def shared_embedder() -> MiniLmEmbedder:
 def pack(vector: npt.NDArray[np.floating[Any]]) -> bytes:
     """A unit vector as DIMENSIONS signed bytes, scaled so its largest component is 127.
     Cosine similarity needs no scale back: ``unpack`` rows are divided by their length."""
+    import numpy as np
+
     v = np.asarray(vector, dtype=np.float32)
     top = float(np.abs(v).max()) if v.size else 0.0
     scaled = v * (127.0 / top) if top > 0 else v
@@ -196,6 +203,8 @@ def pack(vector: npt.NDArray[np.floating[Any]]) -> bytes:
 
 def unpack(blobs: Sequence[bytes]) -> Vectors:
     """Packed vectors as unit-length float32 rows (a zero row for a blob of another size)."""
+    import numpy as np
+
     if all(len(blob) == DIMENSIONS for blob in blobs):
         raw = np.frombuffer(b"".join(blobs), dtype=np.int8).reshape(len(blobs), DIMENSIONS)
         out = raw.astype(np.float32)
