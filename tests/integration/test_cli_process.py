@@ -26,3 +26,11 @@ def test_a_command_starts_no_blas_threads_unless_the_operator_asks_for_them() ->
     # numpy's OpenBLAS would start one spinning thread per extra core: CPU taken from an ingest.
     assert _threads_after_numpy() == 1
     assert _threads_after_numpy(OPENBLAS_NUM_THREADS="2") == 2  # an operator's choice stands
+
+
+def test_a_command_that_runs_no_job_loads_no_media_or_numerical_library() -> None:
+    # They load with the first job or vector; every other command starts without them.
+    probe = "import sys, opendems.cli.main; print(sorted({'av', 'PIL', 'numpy'} & set(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-500:]
+    assert done.stdout.strip() == "[]"
