@@ -215,6 +215,10 @@ class Container:
         embedder = self.embedder
         if embedder is None:
             return
+        # numpy is imported here, on the calling thread, before the load starts. Imported by two
+        # threads at once -- the load's onnxruntime and, say, the commit's first vector -- it
+        # comes out half-initialised in one of them ("partially initialized module").
+        import numpy  # noqa: F401
 
         def load() -> None:
             try:

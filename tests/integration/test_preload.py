@@ -62,3 +62,29 @@ def test_what_the_preload_leaves_is_kept_out_of_every_later_collection(tmp_path:
     before, frozen, loaded = done.stdout.split()
     assert (int(before), loaded) == (0, "True")
     assert int(frozen) > 10_000  # the imported modules and the model's objects (about 96,000)
+
+
+NUMPY_SCRIPT = """
+import sys
+from pathlib import Path
+from opendems.bootstrap import Container
+from opendems.config import Settings
+container = Container(Settings.load(Path(sys.argv[1])))
+before = "numpy" in sys.modules
+container.preload()
+print(before, hasattr(sys.modules.get("numpy"), "ndarray"))
+"""
+
+
+def test_numpy_is_whole_before_the_preload_thread_starts(tmp_path: Path) -> None:
+    """The load imports numpy (through onnxruntime) while the command goes on, and a small
+    file's commit needs numpy for its first vector at once: imported by both threads at the
+    same time, numpy comes out half-initialised in one of them. So the preload imports it on
+    the calling thread, and the command line loads it no earlier (it costs every command)."""
+    data = tmp_path / "data"
+    cli(data, "init")
+    done = subprocess.run(
+        [sys.executable, "-c", NUMPY_SCRIPT, str(data)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-500:]
+    assert done.stdout.split() == ["False", "True"]
