@@ -105,9 +105,14 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
                 log.exception("the scheduled account sweep failed; it runs again in an hour")
 
     task = asyncio.create_task(sweep())
+    # The job steps and their libraries (PyAV, Pillow) load here, on this thread, before any
+    # request or worker thread runs: a module that two threads import at the same moment can
+    # come out half-initialised in one of them. (A node with no workers needs them too: the
+    # redaction editor reads PDF pages while a person waits.)
+    processor = c.processor
     # In scale-out mode the broker hands jobs to `opendems worker` processes; none run here.
     count = c.settings.workers if c.settings.job_queue == "database" else 0
-    workers = [WorkerThread(c.processor, f"worker-{n}") for n in range(count)]
+    workers = [WorkerThread(processor, f"worker-{n}") for n in range(count)]
     for w in workers:
         w.start()
     try:
