@@ -9,20 +9,29 @@ function selectText(element) {
   selection.addRange(range);
 }
 
+function withTimeout(promise, ms) {
+  return Promise.race([
+    promise,
+    new Promise((_, reject) => setTimeout(() => reject(new Error("timed out")), ms)),
+  ]);
+}
+
 function setupCopy() {
   for (const button of document.querySelectorAll("button[data-copy]")) {
     const source = document.querySelector(button.dataset.copy);
     const status = document.getElementById(`${source.id}-copied`);
     button.addEventListener("click", async () => {
+      // Selected at once, so Ctrl+C works whatever the clipboard answers.
+      selectText(source);
       try {
-        await navigator.clipboard.writeText(source.textContent.trim());
+        await withTimeout(navigator.clipboard.writeText(source.textContent.trim()), 2000);
         if (status) status.textContent = "Copied.";
       } catch (_) {
-        // No clipboard (an insecure origin, or permission refused): select it for Ctrl+C.
-        selectText(source);
+        // No clipboard (an insecure origin, permission refused, or no answer): Ctrl+C it.
         if (status) status.textContent = "Selected: press Ctrl+C (or Cmd+C) to copy.";
       }
     });
+    button.hidden = false;
   }
 }
 
