@@ -70,6 +70,10 @@ def test_ingest_a_dock_offload(tmp_path: Path, dock: Path) -> None:
     again = cli(data, "ingest", str(dock / "DCIM"), check=False)
     assert again.returncode == 0
     assert "0 stored, 2 already held, 0 failed" in again.stdout
+    # Half a MiB read: its amount in KiB, and no rate (start-up is all it would measure).
+    clips = sum(f.stat().st_size for f in (dock / "DCIM").rglob("*.mp4"))
+    assert f"; {clips / 1024:.1f} KiB in " in again.stdout
+    assert "MiB/s" not in again.stdout
 
     allowed = cli(data, "ingest", str(dock / "disguised.mp4"), "--allow-mismatch")
     assert "1 stored" in allowed.stdout

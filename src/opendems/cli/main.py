@@ -123,6 +123,18 @@ def serve(
     )
 
 
+MIB = 1024 * 1024
+
+
+def _amount(size: int) -> str:
+    """``5 bytes``, ``12.3 KiB``, ``1024.0 MiB``: how much an ingest read, at a glance."""
+    if size < 1024:
+        return f"{size} byte" + ("" if size == 1 else "s")
+    if size < MIB:
+        return f"{size / 1024:.1f} KiB"
+    return f"{size / MIB:.1f} MiB"
+
+
 def _parse_time(value: str | None, name: str) -> datetime | None:
     if value is None:
         return None
@@ -175,10 +187,13 @@ def ingest(
     elapsed = max(time.perf_counter() - started, 1e-9)
     console.print(summary_table(outcomes))
     counts = {k: sum(1 for o in outcomes if o.status == k) for k in ("stored", "duplicate", "failed")}
-    done = sum(o.size for o in outcomes if o.status != "failed") / (1024 * 1024)
+    done = sum(o.size for o in outcomes if o.status != "failed")
+    # A rate says something only for a real amount: under a MiB, start-up and the commit's
+    # fsyncs are all it would measure.
+    rate = f" ({done / MIB / elapsed:.1f} MiB/s)" if done >= MIB else ""
     console.print(
         f"{counts['stored']} stored, {counts['duplicate']} already held, {counts['failed']} failed; "
-        f"{done:.1f} MiB in {elapsed:.2f} s ({done / elapsed:.1f} MiB/s)"
+        f"{_amount(done)} in {elapsed:.2f} s{rate}"
     )
     if interrupted:
         raise fail("interrupted: the files listed as stored are kept; the others were not", 130)
