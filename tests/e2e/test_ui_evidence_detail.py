@@ -138,6 +138,10 @@ def test_video_page(browser: Browser, app_server: Server, tmp_path: Path) -> Non
     # The photo: its preview, zoomed by keys and buttons.
     page.goto(f"{app_server.url}/evidence/{ids['plate.jpg']}")
     expect(page.locator("#image-viewer")).to_be_visible(timeout=60_000)
+    # Its exact size, and a readable one in the binary units the rest of OpenDEMS uses.
+    size = photo.stat().st_size
+    assert 1024 <= size < 1024 * 1024
+    expect(page.locator("#original-size")).to_have_text(f"{size:,} bytes ({size / 1024:.1f} KiB)")
     wait_for(page, "document.getElementById('preview-image').naturalWidth > 0", 30)
     assert page.get_attribute("#image-viewer", "data-zoom") == "fit"
     page.focus("#image-viewer")

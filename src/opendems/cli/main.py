@@ -23,6 +23,7 @@ from opendems.cli.jobs import worker as worker_command
 from opendems.cli.runtime import clear_errors, console, err, fail, is_tty, state
 from opendems.cli.search import search as search_command
 from opendems.domain.errors import Invalid
+from opendems.domain.sizes import short_size
 from opendems.services import cases as case_svc
 from opendems.services import evidence as evidence_svc
 from opendems.services import members as member_svc
@@ -123,18 +124,6 @@ def serve(
     )
 
 
-MIB = 1024 * 1024
-
-
-def _amount(size: int) -> str:
-    """``5 bytes``, ``12.3 KiB``, ``1024.0 MiB``: how much an ingest read, at a glance."""
-    if size < 1024:
-        return f"{size} byte" + ("" if size == 1 else "s")
-    if size < MIB:
-        return f"{size / 1024:.1f} KiB"
-    return f"{size / MIB:.1f} MiB"
-
-
 def _parse_time(value: str | None, name: str) -> datetime | None:
     if value is None:
         return None
@@ -190,10 +179,11 @@ def ingest(
     done = sum(o.size for o in outcomes if o.status != "failed")
     # A rate says something only for a real amount: under a MiB, start-up and the commit's
     # fsyncs are all it would measure.
-    rate = f" ({done / MIB / elapsed:.1f} MiB/s)" if done >= MIB else ""
+    mib = done / (1024 * 1024)
+    rate = f" ({mib / elapsed:.1f} MiB/s)" if mib >= 1 else ""
     console.print(
         f"{counts['stored']} stored, {counts['duplicate']} already held, {counts['failed']} failed; "
-        f"{_amount(done)} in {elapsed:.2f} s{rate}"
+        f"{short_size(done)} in {elapsed:.2f} s{rate}"
     )
     if interrupted:
         raise fail("interrupted: the files listed as stored are kept; the others were not", 130)

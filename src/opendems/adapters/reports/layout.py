@@ -198,17 +198,6 @@ def mapping_text(data: dict[str, Any], limit: int = 300) -> str:
     return truncate("; ".join(f"{k}={value_text(v)}" for k, v in data.items()), limit)
 
 
-def size_text(size: int) -> str:
-    """``12,345,678 bytes (11.8 MiB)``: the exact count a court checks, and a readable one."""
-    exact = f"{size:,} byte" + ("" if size == 1 else "s")
-    if size < 1024:
-        return exact
-    scaled, units = float(size) / 1024, ["KiB", "MiB", "GiB", "TiB", "PiB"]
-    while scaled >= 1024 and len(units) > 1:
-        scaled, units = scaled / 1024, units[1:]
-    return f"{exact} ({scaled:.1f} {units[0]})"
-
-
 def hash_lines(sha256: str | None) -> str:
     """A full SHA-256 as two lines of 32 hex digits (a plain table cell: no markup)."""
     if not sha256:

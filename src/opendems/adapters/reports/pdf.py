@@ -15,6 +15,7 @@ from reportlab.lib.pagesizes import LETTER, landscape
 from reportlab.platypus import Spacer, Table, TableStyle
 
 from opendems.domain.reports import CustodyReport, ReceiptItem, ReportEvent, ReportFile, ShareReceipt
+from opendems.domain.sizes import size_text
 
 from .layout import (
     BAD_BG,
@@ -31,7 +32,6 @@ from .layout import (
     para,
     raw,
     render,
-    size_text,
     time_lines,
 )
 

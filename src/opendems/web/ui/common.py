@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from opendems import __version__
 from opendems.domain.access import Permission, Principal
 from opendems.domain.errors import Forbidden, Unauthenticated
+from opendems.domain.sizes import short_size, size_text
 from opendems.services.auth import SessionState
 from opendems.services.categories import list_categories
 from opendems.services.context import Actor
@@ -29,6 +30,8 @@ from opendems.web.ui.assets import asset_version
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 templates.env.globals["asset_version"] = asset_version()
+templates.env.filters["size_text"] = size_text  # 12,345,678 bytes (11.8 MiB)
+templates.env.filters["short_size"] = short_size  # 11.8 MiB
 P = Permission
 
 

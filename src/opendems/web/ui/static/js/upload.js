@@ -21,11 +21,13 @@ const $ = (id) => document.getElementById(id);
 const entries = [];
 let counter = 0;
 
+// Binary units, as everywhere else in OpenDEMS (the evidence page, reports, the command line).
 function human(bytes) {
-  const units = ["bytes", "KB", "MB", "GB", "TB"];
-  let n = bytes, u = 0;
-  while (n >= 1000 && u < units.length - 1) { n /= 1000; u++; }
-  return `${u ? n.toFixed(1) : n} ${units[u]}`;
+  if (bytes < 1024) return `${bytes} byte${bytes === 1 ? "" : "s"}`;
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let n = bytes / 1024, u = 0;
+  while (n >= 1024 && u < units.length - 1) { n /= 1024; u++; }
+  return `${n.toFixed(1)} ${units[u]}`;
 }
 
 function announce(text) {
