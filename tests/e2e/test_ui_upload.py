@@ -85,7 +85,7 @@ def test_files_and_a_folder_get_receipts(browser: Browser, app_server: Server, t
     # Sizes in binary units, as on the evidence page and in reports.
     for p in (video, photo):
         size = p.stat().st_size
-        shown = f"{size} bytes" if size < 1024 else f"{size / 1024:.1f} KiB"
+        shown = f"{size:,} bytes" if size < 1024 else f"{size / 1024:.1f} KiB"
         assert size < 1024 * 1024 and page.inner_text(f"{row(p.name)} .size") == shown
     total = sum(p.stat().st_size for p in (video, photo)) / 1024
     assert f"100% of {total:.1f} KiB" in page.inner_text("#total-text")

@@ -18,5 +18,5 @@ def short_size(size: int) -> str:
 
 def size_text(size: int) -> str:
     """``12,345,678 bytes (11.8 MiB)``: the exact count a court checks, and a readable one."""
-    exact = f"{size:,} byte" + ("" if size == 1 else "s")
-    return exact if size < 1024 else f"{exact} ({short_size(size)})"
+    readable = short_size(size)  # under a KiB, that is the exact count already
+    return readable if size < 1024 else f"{size:,} bytes ({readable})"

@@ -23,7 +23,7 @@ let counter = 0;
 
 // Binary units, as everywhere else in OpenDEMS (the evidence page, reports, the command line).
 function human(bytes) {
-  if (bytes < 1024) return `${bytes} byte${bytes === 1 ? "" : "s"}`;
+  if (bytes < 1024) return `${bytes.toLocaleString("en-US")} byte${bytes === 1 ? "" : "s"}`;
   const units = ["KiB", "MiB", "GiB", "TiB"];
   let n = bytes / 1024, u = 0;
   while (n >= 1024 && u < units.length - 1) { n /= 1024; u++; }
