@@ -52,16 +52,23 @@ class DigestCache:
 Buf = TypeVar("Buf", bytearray, mmap.mmap)
 
 
+# Idle buffers a pool holds at most, in bytes: enough for the buffers of 8 uploads at once of
+# 16 MiB parts (a part filling, a part being sent), where a cap of 8 buffers had half of them
+# made afresh -- 50 MiB zeroed and faulted in per second of upload, with the GIL held.
+KEEP_BYTES = 256 * 1024 * 1024
+
+
 class BufferPool(Generic[Buf]):
     """Write buffers of one size kept for reuse across writes and requests. A fresh buffer
     costs a page fault per 4 KiB the first time it is filled, and a freed one goes back to the
     operating system; with a buffer or two per request, that churn cost about as much CPU as
-    encrypting the bytes. At most ``keep`` idle buffers are held."""
+    encrypting the bytes. At most ``keep`` idle buffers are held (by default as many as fit
+    in KEEP_BYTES, and at least 2)."""
 
-    def __init__(self, size: int, make: Callable[[int], Buf], keep: int = 8) -> None:
+    def __init__(self, size: int, make: Callable[[int], Buf], keep: int | None = None) -> None:
         self.size = size
         self._make: Callable[[int], Buf] = make
-        self._keep = keep
+        self._keep = keep if keep is not None else max(2, KEEP_BYTES // size)
         self._idle: list[Buf] = []
         self._lock = threading.Lock()
 
