@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 import anyio
 from anyio import CancelScope, to_thread
 
-from opendems.adapters.blobs.common import byte_pool
+from opendems.buffers import byte_pool
 from opendems.domain.errors import Invalid
 
 BLOCK = 4 * 1024 * 1024

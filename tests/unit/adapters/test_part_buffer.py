@@ -8,8 +8,8 @@ import random
 from concurrent.futures import Future
 from typing import Any
 
-from opendems.adapters.blobs.common import BufferPool
 from opendems.adapters.blobs.s3 import _PartBuffer
+from opendems.buffers import BufferPool
 
 PART = 4096
 
@@ -107,7 +107,7 @@ def test_aligned_buffers_are_page_aligned_and_shared_per_size() -> None:
     import ctypes
     import mmap
 
-    from opendems.adapters.blobs.common import aligned_pool
+    from opendems.buffers import aligned_pool
 
     pool = aligned_pool(2 * mmap.PAGESIZE)
     assert aligned_pool(2 * mmap.PAGESIZE) is pool

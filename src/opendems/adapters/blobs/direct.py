@@ -14,7 +14,7 @@ import fcntl
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from opendems.adapters.blobs.common import aligned_pool
+from opendems.buffers import aligned_pool
 
 ALIGN = 4096
 BLOCK = 8 * 1024 * 1024

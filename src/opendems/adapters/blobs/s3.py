@@ -96,14 +96,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from opendems.adapters.blobs.common import (
-    HEAD_BYTES,
-    BufferPool,
-    DigestCache,
-    byte_pool,
-    key_digest,
-    threaded_sha256_many,
-)
+from opendems.adapters.blobs.common import HEAD_BYTES, DigestCache, key_digest, threaded_sha256_many
 from opendems.adapters.crypto.envelope import (
     HEADER_SIZE,
     SEGMENT_OVERHEAD,
@@ -117,6 +110,7 @@ from opendems.adapters.crypto.envelope import (
     open_data_key,
 )
 from opendems.adapters.crypto.keys import Keyring
+from opendems.buffers import BufferPool, byte_pool
 from opendems.domain.errors import Conflict, NotFound, StorageFull, StorageUnavailable
 from opendems.ports import StagedBlob
 
