@@ -178,11 +178,15 @@ def main() -> None:
     parser.add_argument("--size-mib", type=int, default=200)
     parser.add_argument("--chunk-mib", type=int, default=16, help="tus PATCH size and S3 part size")
     parser.add_argument("--appends", type=int, default=200, help="custody appends per process (8 processes)")
-    parser.add_argument("--runs", type=int, default=3, help="repeat (b), report the median")
+    parser.add_argument(
+        "--runs", type=int, default=3, help="runs of (a) then (b); their medians are compared"
+    )
     parser.add_argument(
         "--tus-chunk-mib", type=int, default=0, help="tus PATCH size (default: the part size)"
     )
     args = parser.parse_args()
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
     chunk = args.chunk_mib * MIB
     tus_chunk = (args.tus_chunk_mib or args.chunk_mib) * MIB
 
