@@ -189,13 +189,15 @@ class Container:
 
         return PdfReports()
 
-    def uow(self) -> SqlUnitOfWork:
+    def uow(self, *, meaning: bool = True) -> SqlUnitOfWork:
+        """A unit of work; ``meaning=False``: its commits index words only, and leave the
+        meaning-search vectors to a later ``services.search.index_meaning``."""
         return SqlUnitOfWork(
             self.engine,
             signer=self.signer,
             anchor=self.anchor,
             publish=self.job_publisher,
-            embedder=self.embedder,
+            embedder=self.embedder if meaning else None,
         )
 
     @cached_property
@@ -207,11 +209,11 @@ class Container:
 
         return shared_embedder()
 
-    def preload(self) -> None:
+    def preload(self, *, catch_up: bool = False) -> None:
         """Load meaning search's model on a background thread now, so the first commit that
-        indexes an item does not stop to load it (a quarter of a second on two cores, a fifth
-        of the time a 1 GiB file takes to ingest). A failure is left to that first use to
-        report."""
+        indexes an item does not stop to load it (a quarter of a second on two cores). A
+        failure is left to that first use to report. ``catch_up``: then embed the documents
+        that have no vector (``services.search.catch_up_meaning``), as the server does."""
         embedder = self.embedder
         if embedder is None:
             return
@@ -225,14 +227,28 @@ class Container:
                 embedder.load()
             except Exception:  # reported, with its cause, by the first embed that needs it
                 log.debug("preloading the meaning-search model failed", exc_info=True)
+                return
             # What exists now -- the imported modules, the model -- lives as long as the
             # process: out of the collector's generations, so a full collection does not walk
-            # it all again (60 ms, which otherwise lands in the middle of an ingest's commit).
+            # it all again (60 ms, which otherwise lands in the middle of a commit).
             gc.freeze()
+            if catch_up:
+                self._catch_up_meaning()
 
         # Not a daemon: a short command waits for the load at exit rather than leaving the
         # model's native code running while the interpreter shuts down (which aborts).
         threading.Thread(target=load, name="opendems-preload").start()
+
+    def _catch_up_meaning(self) -> None:
+        from opendems.services.search import catch_up_meaning
+
+        try:
+            found = catch_up_meaning(self.system_actor("search catch-up"), uow=self.uow())
+        except Exception as exc:  # the server serves on; words still find every item
+            log.warning("could not complete the meaning-search index: %s", exc)
+            return
+        if found:
+            log.info("meaning search: embedded the documents of %d items that had none", found)
 
     def system_actor(self, endpoint: str) -> Actor:
         """The built-in command-line account, acting locally."""

@@ -264,6 +264,16 @@ class SearchIndex(Protocol):
         """Rebuild the whole index from the database; returns how many items it holds."""
         ...
 
+    def fill_vectors(self, evidence_ids: Iterable[str]) -> None:
+        """Embed, for meaning search, these items' documents that have no vector yet (written
+        by a unit of work without the model); nothing when meaning search is off."""
+        ...
+
+    def lacking_vectors(self, after: int, limit: int) -> tuple[list[str], int | None]:
+        """The items with a document that has no vector, among the next ``limit`` documents
+        after document ``after``; and the last document looked at (None: none was left)."""
+        ...
+
 
 if TYPE_CHECKING:
     import re

@@ -1,5 +1,5 @@
 """``opendems search``, run as an operator would run it: files ingested with the command line
-are found by words, prefixes and filters; ``--json`` answers as the API does; a query that
+are found by words, prefixes and filters (and have their meaning vectors); ``--json`` answers as the API does; a query that
 cannot be read is one clear line and a non-zero exit; ``--reindex`` rebuilds a lost index."""
 
 from __future__ import annotations
@@ -44,6 +44,11 @@ def test_search_from_the_command_line(tmp_path: Path) -> None:
     )
     statement = ids_in(cli(data, "ingest", str(tmp_path / "witness.pdf")).stdout)
     assert len(burglary) == len(stop) == len(statement) == 1
+    # Meaning search is on (the default): each command embedded its items after its last file.
+    raw = RawDatabase(container_of(data))
+    embedded = raw.execute("SELECT DISTINCT evidence_id FROM search_vectors").fetchall()
+    raw.close()
+    assert sorted(r[0] for r in embedded) == sorted([*burglary, *stop, *statement])
 
     found = cli(data, "search", "bakery")
     assert ids_in(found.stdout) == burglary

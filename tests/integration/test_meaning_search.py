@@ -13,7 +13,7 @@ from sqlalchemy import delete, func, select
 from opendems.adapters.db.tables import search_vectors
 from opendems.bootstrap import Container
 from opendems.domain.access import Role
-from opendems.domain.errors import Invalid
+from opendems.domain.errors import Forbidden, Invalid
 from opendems.domain.search import SearchFilters, SearchResult
 from opendems.services import evidence as ev_svc
 from opendems.services import search as search_svc
@@ -217,3 +217,54 @@ def test_the_api_says_which_hits_were_found_by_meaning(world: World) -> None:
     assert top["source"] == "transcript" and top["at_seconds"] == 14.25 and top["highlights"] == []
     assert words["hits"] == [] and words["total"] == 0
     assert bad.status_code == 422 and bad.headers["content-type"] == "application/problem+json"
+
+
+def vector_count(c: Container, evidence_id: str | None = None) -> int:
+    query = select(func.count()).select_from(search_vectors)
+    if evidence_id is not None:
+        query = query.where(search_vectors.c.evidence_id == evidence_id)
+    with c.engine.begin() as conn:
+        return int(conn.execute(query).scalar_one())
+
+
+def test_items_committed_without_the_model_get_their_vectors_afterwards(tmp_path: Path) -> None:
+    """As ``opendems ingest`` does: words at each file's commit, meaning after the last."""
+    c = make_container(tmp_path, meaning_search=True)
+    who = user_actor(c, "olga", Role.OFFICER)
+    req = IngestRequest(filename="x.png", title="Shed", description=FLED)
+    item = ingest_stream(
+        who, req, [png_bytes(seed=1)], uow=c.uow(meaning=False), blobs=c.blobs, clock=c.clock, limits=c.limits
+    ).item.id
+    cora = user_actor(c, "cora", Role.CUSTODIAN)
+    world = World(c, who, who, cora, {"shed": item})
+    assert vector_count(c) == 0
+    assert world.names("shed") == ["shed"]  # its words are searchable at once
+    assert world.names(RIVER + " match:meaning") == []
+    search_svc.index_meaning(who, [item], uow=c.uow())
+    assert vector_count(c, item) >= 1
+    assert world.names(RIVER + " match:meaning") == ["shed"]
+    search_svc.index_meaning(who, [item], uow=c.uow())  # again: nothing is embedded twice
+    assert vector_count(c, item) == vector_count(c)
+
+
+def test_the_catch_up_embeds_every_document_that_has_none(fresh: World) -> None:
+    c = fresh.c
+    held = vector_count(c)
+    lost = (fresh.ids["river"], fresh.ids["shop"], fresh.ids["bike"])
+    with c.engine.begin() as conn:
+        conn.execute(delete(search_vectors).where(search_vectors.c.evidence_id.in_(lost)))
+    assert fresh.names(FLED + " match:meaning") == [] and vector_count(c) < held
+    # A scan of two documents at a time: it must page through all of them and end.
+    assert search_svc.catch_up_meaning(admin(c), uow=c.uow(), batch=2) == len(lost)
+    assert vector_count(c) == held
+    assert fresh.names(FLED)[0] == "river"
+    assert search_svc.catch_up_meaning(admin(c), uow=c.uow()) == 0  # nothing left to do
+
+
+def test_completing_the_index_asks_the_policy(fresh: World) -> None:
+    c = fresh.c
+    auditor = user_actor(c, "ada", Role.AUDITOR)
+    with pytest.raises(Forbidden, match="evidence:create"):
+        search_svc.index_meaning(auditor, [fresh.ids["river"]], uow=c.uow())
+    with pytest.raises(Forbidden, match="evidence:verify"):
+        search_svc.catch_up_meaning(fresh.olga, uow=c.uow())

@@ -1,17 +1,20 @@
-"""The search model is loaded on a background thread while a command or the server starts.
-A short command (an offload of files already held) ends before the load does: it must wait
+"""The search model is loaded on a background thread while the server starts, which then
+embeds the documents that have no vector. A process that ends before the load does must wait
 for it and exit cleanly, never leave the model's native code running while the interpreter
 shuts down (which aborts the process)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 from opendems.bootstrap import Container
 from opendems.config import Settings
+from tests.backends import RawDatabase, container_of
 from tests.e2e.server import cli
+from tests.factories import png_bytes
 
 SCRIPT = """
 import sys, time
@@ -88,3 +91,35 @@ def test_numpy_is_whole_before_the_preload_thread_starts(tmp_path: Path) -> None
     )
     assert done.returncode == 0, done.stderr[-500:]
     assert done.stdout.split() == ["False", "True"]
+
+
+CATCH_UP_SCRIPT = """
+import sys, threading
+from pathlib import Path
+from opendems.bootstrap import Container
+from opendems.config import Settings
+container = Container(Settings.load(Path(sys.argv[1])))
+container.preload(catch_up=True)
+for thread in threading.enumerate():
+    if thread.name == "opendems-preload":
+        thread.join()
+"""
+
+
+def test_the_server_start_embeds_what_an_interrupted_ingest_left_without_vectors(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    photo = tmp_path / "shed.png"
+    photo.write_bytes(png_bytes(seed=7))
+    found = re.search(r"EV-\d{4}-\d{6}", cli(data, "ingest", str(photo)).stdout)
+    assert found is not None
+    item = found.group()
+    raw = RawDatabase(container_of(data))
+    count = "SELECT COUNT(*) FROM search_vectors WHERE evidence_id = ?"
+    assert raw.execute(count, [item]).fetchone()[0] >= 1
+    raw.execute("DELETE FROM search_vectors")  # as if the command had stopped before its last step
+    done = subprocess.run(
+        [sys.executable, "-c", CATCH_UP_SCRIPT, str(data)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-500:]
+    assert raw.execute(count, [item]).fetchone()[0] >= 1
+    raw.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +22,9 @@ from rich.table import Table
 from rich.text import Text
 
 from opendems.bootstrap import Container
+from opendems.cli.runtime import console
 from opendems.domain.errors import DomainError
+from opendems.services import search as search_svc
 from opendems.services.context import Actor
 from opendems.services.ingest import IngestRequest, ingest_stream
 
@@ -111,7 +114,9 @@ def ingest_paths(
                     who,
                     req,
                     _chunks(path, progress, task),
-                    uow=c.uow(),
+                    # Words are indexed with each file; meaning vectors after the last one
+                    # (``index_meaning``), so the model does not load beside the first file.
+                    uow=c.uow(meaning=False),
                     blobs=c.blobs,
                     clock=c.clock,
                     limits=c.limits,
@@ -137,6 +142,26 @@ def ingest_paths(
             # Keep the bar honest when a file was skipped or failed before its end.
             progress.update(task, completed=before + _size(path))
     return outcomes, False
+
+
+def index_meaning(c: Container, who: Actor, outcomes: list[Outcome], *, show_progress: bool) -> str | None:
+    """Embed the stored items' documents for meaning search, after the last file (the items
+    already held are included: an earlier run may have stopped before this step). Returns a
+    warning to show when it failed: the evidence is stored whatever happens here, words find
+    it, and the server completes the vectors when it next starts."""
+    ids = [o.evidence_id for o in outcomes if o.evidence_id and o.status != "failed"]
+    if not ids or c.embedder is None:
+        return None
+    try:
+        with console.status("Indexing for meaning search") if show_progress else nullcontext():
+            search_svc.index_meaning(who, ids, uow=c.uow())
+    except (Exception, KeyboardInterrupt) as exc:
+        reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc) or type(exc).__name__
+        return (
+            f"the meaning-search index was not updated ({reason}): words find these items now, "
+            "meaning search once the server next starts"
+        )
+    return None
 
 
 def _size(path: Path) -> int:

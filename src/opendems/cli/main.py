@@ -16,7 +16,7 @@ from opendems import __version__
 from opendems.cli.accounts import audit_app, role_app, token_app, user_app
 from opendems.cli.categories import category_app
 from opendems.cli.exports import export_app
-from opendems.cli.ingest import ingest_paths, printable, summary_table
+from opendems.cli.ingest import index_meaning, ingest_paths, printable, summary_table
 from opendems.cli.jobs import jobs as jobs_command
 from opendems.cli.jobs import retry as retry_job_command
 from opendems.cli.jobs import worker as worker_command
@@ -106,7 +106,7 @@ def serve(
         if path is not None and not path.is_file():
             raise fail(f"TLS: {path} is not a readable file")
     scheme = "https" if s.tls_cert_file else "http"
-    c.preload()
+    c.preload(catch_up=True)
     err.print(
         f"OpenDEMS {__version__} on {scheme}://{bind_host}:{bind_port}  (sign in: /sign-in, API docs: /docs)"
     )
@@ -168,13 +168,15 @@ def ingest(
     )
     c = state.container()
     check_request(IngestRequest(**template.__dict__), c.limits)  # refuse bad options before any file
-    c.preload()  # the search model loads while the first file streams in
     if case:
         case_svc.get_case(state.actor("ingest"), case, uow=c.uow(), clock=c.clock)
     started = time.perf_counter()
     outcomes, interrupted = ingest_paths(c, state.actor("ingest"), paths, template, show_progress=is_tty())
     elapsed = max(time.perf_counter() - started, 1e-9)
+    unindexed = index_meaning(c, state.actor("ingest"), outcomes, show_progress=is_tty())
     console.print(summary_table(outcomes))
+    if unindexed:
+        err.print(f"warning: {unindexed}")
     counts = {k: sum(1 for o in outcomes if o.status == k) for k in ("stored", "duplicate", "failed")}
     done = sum(o.size for o in outcomes if o.status != "failed")
     # A rate says something only for a real amount: under a MiB, start-up and the commit's

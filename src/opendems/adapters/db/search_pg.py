@@ -658,6 +658,12 @@ class PostgresSearchIndex:
             last = ids[-1]
         return count
 
+    def fill_vectors(self, evidence_ids: Iterable[str]) -> None:
+        self._vectors.fill(evidence_ids)
+
+    def lacking_vectors(self, after: int, limit: int) -> tuple[list[str], int | None]:
+        return self._vectors.lacking(after, limit)
+
     # reading
 
     def search(

@@ -570,6 +570,12 @@ class SqliteSearchIndex:
         self._conn.execute(text("INSERT INTO search_fts(search_fts) VALUES ('optimize')"))
         return count
 
+    def fill_vectors(self, evidence_ids: Iterable[str]) -> None:
+        self._vectors.fill(evidence_ids)
+
+    def lacking_vectors(self, after: int, limit: int) -> tuple[list[str], int | None]:
+        return self._vectors.lacking(after, limit)
+
     # reading
 
     def search(
@@ -1089,6 +1095,12 @@ class NoSearchIndex:
 
     def rebuild_all(self) -> int:
         return 0
+
+    def fill_vectors(self, evidence_ids: Iterable[str]) -> None:
+        return None
+
+    def lacking_vectors(self, after: int, limit: int) -> tuple[list[str], int | None]:
+        return [], None
 
 
 # -- filters ----

@@ -17,8 +17,11 @@ vectors of documents that are gone and embeds the documents that have none -- un
 same text was embedded for the same item earlier in the transaction (``digest``: SHA-256 of
 the model id and the text), as when a metadata edit that changed no title or description
 rebuilds the metadata document. ``clear`` drops every vector (``rebuild_all`` recomputes
-them all). With meaning search turned off (no embedder) vectors are still dropped with their
-documents, none are made; ``opendems search --reindex`` makes the missing ones later.
+them all). A unit of work without the embedder (meaning search turned off, or ``opendems
+ingest``, which embeds a batch after its last file) still drops vectors with their documents
+and makes none; ``fill`` makes the missing ones later, for given items, and ``lacking`` finds
+the documents that have none (the server's catch-up as it starts, or ``opendems search
+--reindex``).
 
 Searching (``nearest``). The query's words are embedded and compared with the vectors (dot
 products of unit vectors: cosine similarity) of the candidate documents -- brute force with
@@ -88,6 +91,12 @@ SQLITE_DOCS = (
     " FROM search_rows AS r JOIN search_fts AS f ON f.rowid = r.id"
 )
 PG_DOCS = "SELECT id, evidence_id, source, start_s, body, marks FROM search_docs"
+_LACKING = (
+    "SELECT d.id, d.evidence_id, EXISTS (SELECT 1 FROM search_vectors AS v WHERE v.doc_id = d.id)"
+    " AS held FROM {} AS d WHERE d.id > :after ORDER BY d.id LIMIT :limit"
+)
+SQLITE_LACKING = _LACKING.format("search_rows")
+PG_LACKING = _LACKING.format("search_docs")
 _PG_DOCS = table("search_docs", column("id", BigInteger))  # (made by migration 0007)
 
 
@@ -288,6 +297,20 @@ class SearchVectors:
         for start in range(0, len(ids), 500):
             self._fill(ids[start : start + 500])
         self._stash.clear()
+
+    def lacking(self, after: int, limit: int) -> tuple[list[str], int | None]:
+        """The items with a document that has no vector, among the next ``limit`` documents
+        after document ``after`` (by id); and the last document looked at (None: no more).
+        A document with nothing to embed (an empty window) stays without one, and is simply
+        looked at again by a later scan."""
+        if not self.ready():
+            return [], None
+        rows = self._conn.execute(
+            text(PG_LACKING if self._postgres else SQLITE_LACKING), {"after": after, "limit": limit}
+        ).all()
+        if not rows:
+            return [], None
+        return sorted({r.evidence_id for r in rows if not r.held}), int(rows[-1].id)
 
     def _fill(self, ids: list[str]) -> None:
         held = {
