@@ -4,7 +4,8 @@ Creates a 1 GiB file and prints, measured in this run on this machine:
   (a) SHA-256 throughput of hashlib.file_digest on that file: the limit, since every byte
       must be hashed;
   (b) `opendems ingest` throughput (as the command reports it: first byte read to record
-      committed) and its ratio to (a), plus the command's whole wall time for reference;
+      committed) and its ratio to (a), plus the command's whole wall time for reference (which
+      also holds start-up and the meaning-search vectors, made after the last file);
   (c) tus upload throughput over loopback with the tuspy client against `opendems serve`,
       and its ratio to (a);
   (d) the same tuspy upload against a bare tus endpoint that keeps nothing (bench/tus_sink.py)
