@@ -99,14 +99,14 @@ def catch_up_meaning(actor: Actor, *, uow: UnitOfWork, batch: int = 2000) -> int
     ``batch`` documents; returns how many items it completed. Run by the server as it starts."""
     if not decide(actor.principal, Permission.EVIDENCE_VERIFY):
         raise Forbidden("completing the search index needs the evidence:verify permission")
-    after, done = 0, 0
+    after, done = 0, set[str]()
     while True:
         with uow:
             ids, last = uow.search.lacking_vectors(after, batch)
             if ids:
                 uow.search.fill_vectors(ids)
                 uow.commit()
-        done += len(ids)
+        done.update(ids)
         if last is None:
-            return done
+            return len(done)
         after = last
