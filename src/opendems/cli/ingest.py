@@ -145,11 +145,11 @@ def ingest_paths(
 
 
 def index_meaning(c: Container, who: Actor, outcomes: list[Outcome], *, show_progress: bool) -> str | None:
-    """Embed the stored items' documents for meaning search, after the last file (the items
-    already held are included: an earlier run may have stopped before this step). Returns a
+    """Embed the stored items' documents for meaning search, after the last file. Returns a
     warning to show when it failed: the evidence is stored whatever happens here, words find
-    it, and the server completes the vectors when it next starts."""
-    ids = [o.evidence_id for o in outcomes if o.evidence_id and o.status != "failed"]
+    it, and the server completes the vectors (of these items, or of an earlier run's that
+    stopped before this step) when it next starts."""
+    ids = [o.evidence_id for o in outcomes if o.evidence_id and o.status == "stored"]
     if not ids or c.embedder is None:
         return None
     try:

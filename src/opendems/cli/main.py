@@ -168,12 +168,13 @@ def ingest(
     )
     c = state.container()
     check_request(IngestRequest(**template.__dict__), c.limits)  # refuse bad options before any file
+    who = state.actor("ingest")
     if case:
-        case_svc.get_case(state.actor("ingest"), case, uow=c.uow(), clock=c.clock)
+        case_svc.get_case(who, case, uow=c.uow(), clock=c.clock)
     started = time.perf_counter()
-    outcomes, interrupted = ingest_paths(c, state.actor("ingest"), paths, template, show_progress=is_tty())
+    outcomes, interrupted = ingest_paths(c, who, paths, template, show_progress=is_tty())
     elapsed = max(time.perf_counter() - started, 1e-9)
-    unindexed = index_meaning(c, state.actor("ingest"), outcomes, show_progress=is_tty())
+    unindexed = index_meaning(c, who, outcomes, show_progress=is_tty())
     console.print(summary_table(outcomes))
     if unindexed:
         err.print(f"warning: {unindexed}")
