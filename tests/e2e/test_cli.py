@@ -79,6 +79,34 @@ def test_ingest_a_dock_offload(tmp_path: Path, dock: Path) -> None:
     assert "1 stored" in allowed.stdout
 
 
+def test_ingest_never_stores_the_vault_itself(tmp_path: Path) -> None:
+    """Offloading a folder that holds OpenDEMS's own data directory stores the evidence in it,
+    not the vault's database, blobs and keys -- not even through a link."""
+    station = tmp_path / "station"
+    data = station / "opendems-data"
+    cli(data, "case", "create", "2026-000778", "--title", "Vault in the dock")
+    (station / "DCIM").mkdir(parents=True)
+    (station / "DCIM" / "clip-0001.mp4").write_bytes(mp4_bytes(payload=100_000))
+    inside = sorted(p for p in data.rglob("*") if p.is_file())
+    assert inside, "the data directory holds the vault's files"
+    (station / "DCIM" / "link.bin").symlink_to(inside[0])
+
+    result = cli(data, "ingest", str(station), "--case", "2026-000778")
+    assert result.returncode == 0, "a skipped folder is not a failed file"
+    out = " ".join(result.stdout.split())
+    assert "1 stored, 0 already held, 0 failed, 2 skipped" in out
+    assert "OpenDEMS's own storage" in out
+    case = json.loads(cli(data, "case", "show", "2026-000778", "--json").stdout)
+    assert len(case["evidence"]) == 1
+    assert json.loads(cli(data, "show", case["evidence"][0], "--json").stdout)["original"]["filename"] == (
+        "clip-0001.mp4"
+    )
+
+    # Named directly, a file of the vault is skipped too.
+    direct = cli(data, "ingest", str(inside[-1]))
+    assert "0 stored, 0 already held, 0 failed, 1 skipped" in " ".join(direct.stdout.split())
+
+
 def test_custody_history_and_verify(tmp_path: Path) -> None:
     data = tmp_path / "data"
     photo = tmp_path / "scene.png"

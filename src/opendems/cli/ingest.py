@@ -34,26 +34,48 @@ READ_BLOCK = 8 * 1024 * 1024
 @dataclass
 class Outcome:
     path: Path
-    status: str  # stored | duplicate | failed
+    status: str  # stored | duplicate | failed | skipped
     evidence_id: str | None = None
     sha256: str | None = None
     message: str | None = None
     size: int = 0
 
 
-def walk(paths: list[Path]) -> tuple[list[Path], list[Outcome]]:
-    """Regular files under the given paths, in a stable order, and the paths that are not."""
+def walk(paths: list[Path], own: list[Path] | None = None) -> tuple[list[Path], list[Outcome]]:
+    """Regular files under the given paths, in a stable order, and the paths that are not.
+
+    ``own`` are OpenDEMS's own folders (the data directory, the key directory): nothing in
+    them is evidence. A walk that meets one does not go in, and says so (``skipped``): offloading
+    a folder that holds the vault must not store its database, blobs and keys as evidence."""
     files: list[Path] = []
     bad: list[Outcome] = []
+    mine = [Path(os.path.realpath(p)) for p in own or []]
+
+    def owned(path: Path) -> Path | None:
+        real = Path(os.path.realpath(path))
+        return next((m for m in mine if real == m or m in real.parents), None)
+
+    def skip(path: Path, folder: Path) -> Outcome:
+        where = "" if Path(os.path.realpath(path)) == folder else f" ({folder})"
+        return Outcome(path, "skipped", message=f"OpenDEMS's own storage{where}; not evidence")
+
     for root in paths:
-        if root.is_file():
+        if (folder := owned(root)) is not None and root.exists():
+            bad.append(skip(root, folder))
+        elif root.is_file():
             files.append(root)
         elif root.is_dir():
-            for folder, dirs, names in os.walk(root):
+            for here, dirs, names in os.walk(root):
                 dirs.sort()
+                for name in list(dirs):
+                    if (folder := owned(Path(here) / name)) is not None:
+                        dirs.remove(name)
+                        bad.append(skip(Path(here) / name, folder))
                 for name in sorted(names):
-                    candidate = Path(folder) / name
-                    if candidate.is_file():
+                    candidate = Path(here) / name
+                    if (folder := owned(candidate)) is not None:
+                        bad.append(skip(candidate, folder))  # a link into the vault
+                    elif candidate.is_file():
                         files.append(candidate)
                     else:
                         bad.append(Outcome(candidate, "failed", message="not a regular file"))
@@ -93,7 +115,7 @@ def ingest_paths(
     c: Container, who: Actor, paths: list[Path], template: IngestRequest, *, show_progress: bool
 ) -> tuple[list[Outcome], bool]:
     """Ingest every file; returns the outcomes and whether the user interrupted."""
-    files, outcomes = walk(paths)
+    files, outcomes = walk(paths, own=[c.settings.data_dir, c.settings.key_dir])
     total = sum(_size(f) for f in files)
     columns = (
         TextColumn("[bold]{task.fields[count]}"),
@@ -177,9 +199,13 @@ def summary_table(outcomes: list[Outcome], limit: int = 50) -> Table:
     table.add_column("result")
     table.add_column("evidence")
     table.add_column("sha256")
-    shown = outcomes if len(outcomes) <= limit else [o for o in outcomes if o.status == "failed"][:limit]
+    shown = (
+        outcomes
+        if len(outcomes) <= limit
+        else [o for o in outcomes if o.status in ("failed", "skipped")][:limit]
+    )
     for o in shown:
-        colour = {"stored": "green", "duplicate": "yellow", "failed": "red"}[o.status]
+        colour = {"stored": "green", "duplicate": "yellow", "failed": "red", "skipped": "yellow"}[o.status]
         result = f"[{colour}]{o.status}[/{colour}]"
         table.add_row(
             Text(printable(str(o.path))),

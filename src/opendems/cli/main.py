@@ -178,15 +178,18 @@ def ingest(
     console.print(summary_table(outcomes))
     if unindexed:
         err.print(f"warning: {unindexed}")
-    counts = {k: sum(1 for o in outcomes if o.status == k) for k in ("stored", "duplicate", "failed")}
-    done = sum(o.size for o in outcomes if o.status != "failed")
+    counts = {
+        k: sum(1 for o in outcomes if o.status == k) for k in ("stored", "duplicate", "failed", "skipped")
+    }
+    done = sum(o.size for o in outcomes if o.status in ("stored", "duplicate"))
     # A rate says something only for a real amount: under a MiB, start-up and the commit's
     # fsyncs are all it would measure.
     mib = done / (1024 * 1024)
     rate = f" ({mib / elapsed:.1f} MiB/s)" if mib >= 1 else ""
+    skipped = f", {counts['skipped']} skipped" if counts["skipped"] else ""
     console.print(
-        f"{counts['stored']} stored, {counts['duplicate']} already held, {counts['failed']} failed; "
-        f"{short_size(done)} in {elapsed:.2f} s{rate}"
+        f"{counts['stored']} stored, {counts['duplicate']} already held, {counts['failed']} failed"
+        f"{skipped}; {short_size(done)} in {elapsed:.2f} s{rate}"
     )
     if interrupted:
         raise fail("interrupted: the files listed as stored are kept; the others were not", 130)
