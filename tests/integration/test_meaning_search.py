@@ -4,6 +4,8 @@ vectors follow every change (edits, new transcripts, a rebuild)."""
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -259,6 +261,40 @@ def test_the_catch_up_embeds_every_document_that_has_none(fresh: World) -> None:
     assert vector_count(c) == held
     assert fresh.names(FLED)[0] == "river"
     assert search_svc.catch_up_meaning(admin(c), uow=c.uow()) == 0  # nothing left to do
+
+
+def test_two_processes_embedding_the_same_documents_do_not_collide(fresh: World) -> None:
+    """A server's catch-up beside the last step of ``opendems ingest``: both find the same
+    documents without vectors. The second to commit must neither fail nor store them twice."""
+    c = fresh.c
+    held = vector_count(c)
+    lost = [fresh.ids["river"], fresh.ids["shop"]]
+    with c.engine.begin() as conn:
+        conn.execute(delete(search_vectors).where(search_vectors.c.evidence_id.in_(lost)))
+    first_in, errors = threading.Event(), []
+
+    def first() -> None:
+        try:
+            with c.uow() as uow:
+                uow.search.fill_vectors(lost)  # written, not yet committed
+                first_in.set()
+                time.sleep(1.0)  # the second starts meanwhile and finds no vector committed
+                uow.commit()
+        except BaseException as exc:
+            errors.append(exc)
+            first_in.set()
+
+    other = threading.Thread(target=first)
+    other.start()
+    assert first_in.wait(30)
+    second = c.uow()
+    with second:
+        second.search.fill_vectors(lost)
+        second.commit()
+    other.join(30)
+    assert errors == []
+    assert vector_count(c) == held
+    assert fresh.names(FLED + " match:meaning")[0] == "river"
 
 
 def test_completing_the_index_asks_the_policy(fresh: World) -> None:

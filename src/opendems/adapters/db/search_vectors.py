@@ -57,12 +57,13 @@ from sqlalchemy import (
     bindparam,
     column,
     delete,
-    insert,
     inspect,
     select,
     table,
     text,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from opendems.adapters.db.tables import evidence, search_rows, search_vectors
 from opendems.adapters.text.embeddings import pack, unpack
@@ -356,7 +357,12 @@ class SearchVectors:
             vectors = embedder.embed([value for _, value in pending])
             rows += [{**row, "vector": pack(v)} for (row, _), v in zip(pending, vectors, strict=True)]
         if rows:
-            self._conn.execute(insert(search_vectors), rows)
+            # Another process may have embedded the same document meanwhile (a server's
+            # catch-up beside the last step of ``opendems ingest``): its vector is the same one.
+            # PostgreSQL lets both transactions find it missing, and the second insert would
+            # fail on the key; SQLite's writers take turns, so the check above has seen it.
+            insert = pg_insert if self._postgres else sqlite_insert
+            self._conn.execute(insert(search_vectors).on_conflict_do_nothing(), rows)
 
     # -- reading --------------------------------------------------------------------------
 
