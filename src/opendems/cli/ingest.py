@@ -51,30 +51,32 @@ def walk(paths: list[Path], own: list[Path] | None = None) -> tuple[list[Path], 
     bad: list[Outcome] = []
     mine = [Path(os.path.realpath(p)) for p in own or []]
 
-    def owned(path: Path) -> Path | None:
+    def vault(path: Path) -> Outcome | None:
+        """``skipped`` when ``path`` is, or leads into, one of ``own``."""
         real = Path(os.path.realpath(path))
-        return next((m for m in mine if real == m or m in real.parents), None)
-
-    def skip(path: Path, folder: Path) -> Outcome:
-        where = "" if Path(os.path.realpath(path)) == folder else f" ({folder})"
+        folder = next((m for m in mine if real == m or m in real.parents), None)
+        if folder is None:
+            return None
+        where = "" if real == folder else f" ({folder})"
         return Outcome(path, "skipped", message=f"OpenDEMS's own storage{where}; not evidence")
 
     for root in paths:
-        if (folder := owned(root)) is not None and root.exists():
-            bad.append(skip(root, folder))
+        if root.exists() and (skipped := vault(root)):
+            bad.append(skipped)
         elif root.is_file():
             files.append(root)
         elif root.is_dir():
             for here, dirs, names in os.walk(root):
                 dirs.sort()
                 for name in list(dirs):
-                    if (folder := owned(Path(here) / name)) is not None:
+                    if skipped := vault(Path(here) / name):
                         dirs.remove(name)
-                        bad.append(skip(Path(here) / name, folder))
+                        bad.append(skipped)
                 for name in sorted(names):
                     candidate = Path(here) / name
-                    if (folder := owned(candidate)) is not None:
-                        bad.append(skip(candidate, folder))  # a link into the vault
+                    # Only a link can lead into the vault from a folder outside it.
+                    if candidate.is_symlink() and (skipped := vault(candidate)):
+                        bad.append(skipped)
                     elif candidate.is_file():
                         files.append(candidate)
                     else:
