@@ -13,9 +13,12 @@ Starts a private PostgreSQL, Redis and SeaweedFS (the S3 server) on loopback, tw
       changes speed as it fills and writes back, and one run can stray by a tenth either way
       on a shared machine, so each limit is taken beside the upload it is compared with;
   (c) custody appends per second from 8 processes at once on PostgreSQL.
+Beside each phase it counts the CPU time every part used (read from /proc) per GiB uploaded:
+where the parts share a few cores, the ratio is what the API processes add to the work the
+S3 server and a bare client do anyway, and the API's own figure sizes API nodes.
 
 Usage: python bench/cluster.py [--uploads 16] [--size-mib 200] [--chunk-mib 16] [--tus-chunk-mib N]
-       [--runs 3] [--appends 200]   (--tus-chunk-mib: the tus PATCH size, when it should differ from the
+       [--runs 5] [--appends 200]   (--tus-chunk-mib: the tus PATCH size, when it should differ from the
        S3 part size)
 """
 
@@ -31,8 +34,10 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -91,6 +96,59 @@ def s3_client(files: list[Path], s3: dict[str, Any]) -> Any:
     )
     client.create_bucket(Bucket=BASELINE_BUCKET)
     return client
+
+
+GIB = 1024 * MIB
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _processes() -> dict[int, tuple[int, str, float]]:
+    """Every process: its parent, command line and CPU seconds so far (user + system)."""
+    found = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # ended meanwhile
+            continue
+        found[int(entry.name)] = (int(fields[1]), cmd, (int(fields[11]) + int(fields[12])) / CLOCK_TICKS)
+    return found
+
+
+@dataclass
+class Stack:
+    """The parts of the stack whose CPU time is counted: the API processes, the S3 server
+    (started under ``root``), PostgreSQL (its server on ``pg_port`` and every backend) and this
+    process (the client)."""
+
+    api: set[int]
+    root: Path
+    pg_port: int
+
+    def cpu(self) -> dict[str, float]:
+        procs = _processes()
+        parts = {"API": 0.0, "S3 server": 0.0, "PostgreSQL": 0.0, "client": procs[os.getpid()][2]}
+        postmasters = {
+            pid
+            for pid, (_, cmd, _) in procs.items()
+            if cmd.split(" ")[0].endswith("postgres") and f" -p {self.pg_port} " in cmd
+        }
+        for pid, (parent, cmd, cpu) in procs.items():
+            if pid in self.api or parent in self.api:
+                parts["API"] += cpu
+            elif pid in postmasters or parent in postmasters:
+                parts["PostgreSQL"] += cpu
+            elif str(self.root) in cmd and cmd.split(" ")[0].endswith("weed"):
+                parts["S3 server"] += cpu
+        return parts
+
+
+def per_gib(before: dict[str, float], after: dict[str, float], size: int) -> dict[str, float]:
+    return {part: (after[part] - before[part]) / (size / GIB) for part in before}
 
 
 def s3_baseline(client: Any, files: list[Path], part: int, run: int) -> float:
@@ -179,7 +237,7 @@ def main() -> None:
     parser.add_argument("--chunk-mib", type=int, default=16, help="tus PATCH size and S3 part size")
     parser.add_argument("--appends", type=int, default=200, help="custody appends per process (8 processes)")
     parser.add_argument(
-        "--runs", type=int, default=3, help="runs of (a) then (b); their medians are compared"
+        "--runs", type=int, default=5, help="runs of (a) then (b); their medians are compared"
     )
     parser.add_argument(
         "--tus-chunk-mib", type=int, default=0, help="tus PATCH size (default: the part size)"
@@ -193,7 +251,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="opendems-cluster-bench-") as tmp:
         root = Path(tmp)
         os.chmod(root, 0o755)
-        print(f"Cluster benchmark: {args.uploads} x {args.size_mib} MiB uploads through 2 API processes")
+        print(
+            f"Cluster benchmark: {args.uploads} x {args.size_mib} MiB uploads through 2 API processes"
+            f" ({os.cpu_count()} cores, shared by every part)"
+        )
         files = make_files(root, args.uploads, args.size_mib * MIB)
         with running_services(root / "services") as services:
             data = root / "data"
@@ -207,6 +268,13 @@ def main() -> None:
             servers = [Server(data).start(), Server(data).start()]
             limits: list[float] = []
             rates: list[float] = []
+            size = sum(p.stat().st_size for p in files)
+            cpu: dict[str, list[dict[str, float]]] = {"S3": [], "OpenDEMS": []}
+            stack = Stack(
+                {s.proc.pid for s in servers if s.proc is not None},
+                root,
+                urlsplit(services["postgres"]["url"]).port or 5432,
+            )
             expected: set[str] = set()
             try:
                 # Each run measures the limit and then OpenDEMS, on the store as it is by then:
@@ -215,8 +283,12 @@ def main() -> None:
                     if run:
                         renew(files, run)
                     expected |= {hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+                    before = stack.cpu()
                     limits.append(s3_baseline(client, files, chunk, run))
+                    between = stack.cpu()
                     rates.append(tus_uploads(files, servers, token, tus_chunk))
+                    cpu["S3"].append(per_gib(before, between, size))
+                    cpu["OpenDEMS"].append(per_gib(between, stack.cpu(), size))
                     print(
                         f"    run {run + 1}: S3 {limits[-1] / MIB:6.1f} MiB/s, OpenDEMS {rates[-1] / MIB:6.1f} MiB/s"
                         f" (ratio {rates[-1] / limits[-1]:.2f})",
@@ -241,6 +313,11 @@ def main() -> None:
                 f"   ratio {rate / baseline:.2f} (target >= {TARGET})"
             )
             print(f"    medians of {args.runs} runs")
+            print("    CPU seconds per GiB uploaded (medians):")
+            for phase, label in (("S3", "(a) boto3 to S3"), ("OpenDEMS", "(b) tus through the API")):
+                figures = {part: statistics.median(r[part] for r in cpu[phase]) for part in cpu[phase][0]}
+                shown = ", ".join(f"{part} {value:.2f}" for part, value in figures.items() if value >= 0.005)
+                print(f"      {label:24} {shown}; all {sum(figures.values()):.2f}")
             per_s = custody_appends(data, listed["items"][0]["id"], 8, args.appends)
             print(f"(c) custody appends, 8 processes on PostgreSQL: {per_s:8.0f} events/s")
             verdict = "meets" if rate / baseline >= TARGET else "does NOT meet"
