@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from opendems.bootstrap import Container
+from opendems.cli.logs import configure_logs
 from opendems.cli.runtime import clear_errors, console, err, state
 from opendems.domain.jobs import JobState
 from opendems.services import evidence as evidence_svc
@@ -39,6 +40,7 @@ def worker(
         raise typer.Exit(1 if failed else 0)
     if c.settings.job_queue == "celery":
         raise typer.Exit(_celery_worker(threads))
+    configure_logs()
     pool = [WorkerThread(c.processor, f"worker-{n}") for n in range(threads)]
     for w in pool:
         w.start()

@@ -20,6 +20,7 @@ from opendems.cli.ingest import index_meaning, ingest_paths, printable, summary_
 from opendems.cli.jobs import jobs as jobs_command
 from opendems.cli.jobs import retry as retry_job_command
 from opendems.cli.jobs import worker as worker_command
+from opendems.cli.logs import configure_logs
 from opendems.cli.runtime import clear_errors, console, err, fail, is_tty, state
 from opendems.cli.search import search as search_command
 from opendems.domain.errors import Invalid
@@ -106,6 +107,7 @@ def serve(
         if path is not None and not path.is_file():
             raise fail(f"TLS: {path} is not a readable file")
     scheme = "https" if s.tls_cert_file else "http"
+    configure_logs()  # uvicorn's loggers and ours, before the preload thread logs what it caught up
     c.preload(catch_up=True)
     err.print(
         f"OpenDEMS {__version__} on {scheme}://{bind_host}:{bind_port}  (sign in: /sign-in, API docs: /docs)"
@@ -115,6 +117,7 @@ def serve(
         host=bind_host,
         port=bind_port,
         log_level="info",
+        log_config=None,  # configured above: applied again, it would drop a line logged meanwhile
         access_log=False,
         ssl_certfile=s.tls_cert_file,
         ssl_keyfile=s.tls_key_file,
