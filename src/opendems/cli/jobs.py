@@ -31,6 +31,8 @@ def worker(
     """Run processing jobs in this process (beside or instead of the server's own workers).
     In scale-out mode (OPENDEMS_JOB_QUEUE=celery) the jobs come from the broker."""
     c = state.container()
+    if until_idle or c.settings.job_queue != "celery":  # a Celery worker sets up its own
+        configure_logs()
     if until_idle:  # in either mode: what is due in the jobs table, then exit
         ended = c.processor.run_until_idle(worker_name("cli"))
         failed = [j for j in ended if j.state is JobState.FAILED]
@@ -40,7 +42,6 @@ def worker(
         raise typer.Exit(1 if failed else 0)
     if c.settings.job_queue == "celery":
         raise typer.Exit(_celery_worker(threads))
-    configure_logs()
     pool = [WorkerThread(c.processor, f"worker-{n}") for n in range(threads)]
     for w in pool:
         w.start()

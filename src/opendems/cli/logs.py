@@ -7,19 +7,14 @@ from __future__ import annotations
 
 import copy
 import logging.config
-from typing import Any
 
 
-def log_config() -> dict[str, Any]:
-    """uvicorn's logging configuration, with OpenDEMS's loggers added to it."""
+def configure_logs() -> None:
+    """uvicorn's logging configuration with OpenDEMS's loggers added, applied now (before
+    anything logs on a thread of its own) and once: applied again, it replaces the handlers,
+    and a line logged meanwhile is lost."""
     from uvicorn.config import LOGGING_CONFIG
 
     config = copy.deepcopy(LOGGING_CONFIG)
     config["loggers"]["opendems"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
-    return config
-
-
-def configure_logs() -> None:
-    """Apply it now, before anything starts logging on a thread of its own, and once:
-    configuring again replaces the handlers, and a line logged meanwhile is lost."""
-    logging.config.dictConfig(log_config())
+    logging.config.dictConfig(config)
